@@ -1,0 +1,248 @@
+/**
+ * Auto Scaling behind three ports: the group directory, scale-in protection and lifecycle
+ * actions. Each method is one API operation (paginated where the API pages); policy —
+ * batching, fallbacks, what 'gone' means for the flow — lives above, in lib/protect and
+ * lib/gate.
+ */
+import {
+  CompleteLifecycleActionCommand,
+  DescribeLifecycleHooksCommand,
+  paginateDescribeAutoScalingGroups,
+  RecordLifecycleActionHeartbeatCommand,
+  SetInstanceProtectionCommand,
+  type AutoScalingClient,
+  type AutoScalingGroup,
+  type DescribeAutoScalingGroupsCommandInput,
+  type LifecycleHook,
+} from '@aws-sdk/client-auto-scaling';
+import { isNoActiveLifecycleAction, isValidationError, UpstreamError } from '../errors.js';
+import {
+  MAX_PROTECTION_BATCH,
+  type GroupDirectory,
+  type GroupSnapshot,
+  type HookInfo,
+  type InstanceProtection,
+  type LifecycleActionRef,
+  type LifecycleActions,
+  type LifecycleResult,
+} from '../ports.js';
+import { chunk, listForMessage } from './util.js';
+
+/**
+ * DescribeAutoScalingGroups accepts 50 names by default and up to 100 when MaxRecords is
+ * raised to its maximum of 100; we always ask for 100 per page so one call covers a chunk.
+ */
+export const MAX_GROUP_NAMES_PER_CALL = 100;
+const MAX_RECORDS = 100;
+
+/** Auto Scaling's documented ceilings for a lifecycle action (see globalTimeoutSeconds). */
+const GLOBAL_TIMEOUT_CAP_SECONDS = 48 * 3600;
+const GLOBAL_TIMEOUT_HEARTBEATS = 100;
+/** The API's default HeartbeatTimeout, used when a hook reports none. */
+const DEFAULT_HEARTBEAT_TIMEOUT_SECONDS = 3600;
+
+export class AutoScalingAdapter implements GroupDirectory, InstanceProtection, LifecycleActions {
+  constructor(private readonly client: AutoScalingClient) {}
+
+  async describeGroups(names: string[]): Promise<GroupSnapshot[]> {
+    const unique = [...new Set(names)];
+    const groups: GroupSnapshot[] = [];
+    for (const batch of chunk(unique, MAX_GROUP_NAMES_PER_CALL)) {
+      groups.push(
+        ...(await this.listGroups(
+          { AutoScalingGroupNames: batch },
+          `DescribeAutoScalingGroups ${listForMessage(batch)}`,
+        )),
+      );
+    }
+    return groups;
+  }
+
+  findGroupsByTag(key: string, value: string): Promise<GroupSnapshot[]> {
+    return this.listGroups(
+      { Filters: [{ Name: `tag:${key}`, Values: [value] }] },
+      `DescribeAutoScalingGroups tag:${key}=${value}`,
+    );
+  }
+
+  async setInstanceProtection(
+    groupName: string,
+    instanceIds: string[],
+    protect: boolean,
+  ): Promise<void> {
+    // A programming error above this port, not an AWS answer: say so before calling.
+    if (instanceIds.length > MAX_PROTECTION_BATCH) {
+      throw new Error(
+        `setInstanceProtection takes at most ${MAX_PROTECTION_BATCH} instances per call, got ${instanceIds.length} (batch in lib/protect)`,
+      );
+    }
+    if (instanceIds.length === 0) return;
+    try {
+      await this.client.send(
+        new SetInstanceProtectionCommand({
+          AutoScalingGroupName: groupName,
+          InstanceIds: instanceIds,
+          ProtectedFromScaleIn: protect,
+        }),
+      );
+    } catch (cause) {
+      throw new UpstreamError(
+        `SetInstanceProtection ${protect ? 'on' : 'off'} ${groupName} ${listForMessage(instanceIds)}`,
+        { cause },
+      );
+    }
+  }
+
+  async recordHeartbeat(action: LifecycleActionRef): Promise<'recorded' | 'gone'> {
+    try {
+      await this.client.send(
+        new RecordLifecycleActionHeartbeatCommand({
+          AutoScalingGroupName: action.groupName,
+          LifecycleHookName: action.hookName,
+          ...identify(action),
+        }),
+      );
+      return 'recorded';
+    } catch (cause) {
+      if (isNoActiveLifecycleAction(cause)) return 'gone';
+      throw new UpstreamError(`RecordLifecycleActionHeartbeat ${describeAction(action)}`, {
+        cause,
+      });
+    }
+  }
+
+  async complete(
+    action: LifecycleActionRef,
+    result: LifecycleResult,
+  ): Promise<'completed' | 'gone'> {
+    try {
+      await this.client.send(
+        new CompleteLifecycleActionCommand({
+          AutoScalingGroupName: action.groupName,
+          LifecycleHookName: action.hookName,
+          LifecycleActionResult: result,
+          ...identify(action),
+        }),
+      );
+      return 'completed';
+    } catch (cause) {
+      if (isNoActiveLifecycleAction(cause)) return 'gone';
+      throw new UpstreamError(`CompleteLifecycleAction ${result} ${describeAction(action)}`, {
+        cause,
+      });
+    }
+  }
+
+  async describeHook(groupName: string, hookName: string): Promise<HookInfo | undefined> {
+    let hooks: LifecycleHook[];
+    try {
+      const out = await this.client.send(
+        new DescribeLifecycleHooksCommand({
+          AutoScalingGroupName: groupName,
+          LifecycleHookNames: [hookName],
+        }),
+      );
+      hooks = out.LifecycleHooks ?? [];
+    } catch (cause) {
+      // A deleted group takes its hooks with it; Auto Scaling says "… not found".
+      if (isValidationError(cause) && /not found/i.test(String((cause as Error).message))) {
+        return undefined;
+      }
+      throw new UpstreamError(`DescribeLifecycleHooks ${groupName}/${hookName}`, { cause });
+    }
+    const hook = hooks.find((h) => h.LifecycleHookName === hookName);
+    return hook ? toHookInfo(hook, groupName) : undefined;
+  }
+
+  private async listGroups(
+    input: DescribeAutoScalingGroupsCommandInput,
+    operation: string,
+  ): Promise<GroupSnapshot[]> {
+    const groups: GroupSnapshot[] = [];
+    try {
+      const pages = paginateDescribeAutoScalingGroups(
+        { client: this.client, pageSize: MAX_RECORDS },
+        input,
+      );
+      for await (const page of pages) {
+        for (const group of page.AutoScalingGroups ?? []) groups.push(toSnapshot(group));
+      }
+    } catch (cause) {
+      throw new UpstreamError(operation, { cause });
+    }
+    return groups;
+  }
+}
+
+/**
+ * The token identifies one action precisely (a re-launched instance id cannot be confused
+ * with it); the instance id is the fallback the API also accepts.
+ */
+function identify(
+  action: LifecycleActionRef,
+): { LifecycleActionToken: string } | { InstanceId: string } {
+  return action.token ? { LifecycleActionToken: action.token } : { InstanceId: action.instanceId };
+}
+
+/** For error messages: never the token (it is a capability for the action). */
+function describeAction(action: LifecycleActionRef): string {
+  return `${action.groupName}/${action.hookName} ${action.instanceId}`;
+}
+
+function toSnapshot(group: AutoScalingGroup): GroupSnapshot {
+  const tags: Record<string, string> = {};
+  for (const tag of group.Tags ?? []) {
+    if (tag.Key !== undefined) tags[tag.Key] = tag.Value ?? '';
+  }
+  return {
+    name: group.AutoScalingGroupName ?? '',
+    ...(group.AutoScalingGroupARN ? { arn: group.AutoScalingGroupARN } : {}),
+    instances: (group.Instances ?? []).flatMap((i) =>
+      i.InstanceId
+        ? [
+            {
+              instanceId: i.InstanceId,
+              ...(i.AvailabilityZone ? { availabilityZone: i.AvailabilityZone } : {}),
+              lifecycleState: i.LifecycleState ?? 'Unknown',
+              ...(i.HealthStatus ? { healthStatus: i.HealthStatus } : {}),
+              protectedFromScaleIn: i.ProtectedFromScaleIn ?? false,
+            },
+          ]
+        : [],
+    ),
+    tags,
+  };
+}
+
+/**
+ * The global timeout is documented as min(48 h, 100 × HeartbeatTimeout). We take the
+ * smallest of that and what the API reports, because moto (and possibly other stand-ins)
+ * reports 172800 whatever the heartbeat timeout: trusting a too-large value would let the
+ * gate plan past the moment Auto Scaling gives up on the action.
+ */
+export function globalTimeoutSeconds(
+  reportedSeconds: number | undefined,
+  heartbeatTimeoutSeconds: number,
+): number {
+  return Math.min(
+    reportedSeconds ?? GLOBAL_TIMEOUT_CAP_SECONDS,
+    GLOBAL_TIMEOUT_HEARTBEATS * heartbeatTimeoutSeconds,
+    GLOBAL_TIMEOUT_CAP_SECONDS,
+  );
+}
+
+function toHookInfo(hook: LifecycleHook, groupName: string): HookInfo {
+  const heartbeatTimeoutSeconds = hook.HeartbeatTimeout ?? DEFAULT_HEARTBEAT_TIMEOUT_SECONDS;
+  return {
+    hookName: hook.LifecycleHookName ?? '',
+    groupName: hook.AutoScalingGroupName ?? groupName,
+    transition: hook.LifecycleTransition ?? '',
+    heartbeatTimeoutSeconds,
+    globalTimeoutSeconds: globalTimeoutSeconds(hook.GlobalTimeout, heartbeatTimeoutSeconds),
+    // ABANDON is the API's default when a hook has none.
+    defaultResult: hook.DefaultResult === 'CONTINUE' ? 'CONTINUE' : 'ABANDON',
+    ...(hook.NotificationMetadata !== undefined
+      ? { notificationMetadata: hook.NotificationMetadata }
+      : {}),
+  };
+}

@@ -1,0 +1,62 @@
+/** Operator notices on an SNS topic (sns:Publish). */
+import { PublishCommand, type MessageAttributeValue, type SNSClient } from '@aws-sdk/client-sns';
+import { UpstreamError } from '../errors.js';
+import type { Notice, Notifications } from '../ports.js';
+
+/**
+ * SNS documents subjects as "less than 100 characters" (moto rejects more than 100). We
+ * stop at 99 so neither reading of that sentence can reject a notice.
+ */
+export const MAX_SUBJECT_CHARS = 99;
+
+export class SnsNotifications implements Notifications {
+  constructor(
+    private readonly client: SNSClient,
+    private readonly topicArn: string,
+  ) {}
+
+  async publish(notice: Notice): Promise<void> {
+    const subject = toSubject(notice.subject);
+    try {
+      await this.client.send(
+        new PublishCommand({
+          TopicArn: this.topicArn,
+          ...(subject ? { Subject: subject } : {}),
+          Message: notice.message,
+          MessageAttributes: toAttributes(notice.attributes),
+        }),
+      );
+    } catch (cause) {
+      throw new UpstreamError(`Publish ${this.topicArn} "${subject}"`, { cause });
+    }
+  }
+}
+
+/**
+ * SNS rejects subjects with line breaks or control characters, and longer than the limit:
+ * a notice must never fail for its wording, so the subject is cleaned rather than refused.
+ * Control characters (C0, DEL, C1) and Unicode line/paragraph separators become one space;
+ * the length is counted in code points so a cut never splits a surrogate pair.
+ */
+export function toSubject(raw: string): string {
+  const clean = raw
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point
+    .replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ')
+    .replace(/ {2,}/g, ' ')
+    .trim();
+  const chars = Array.from(clean);
+  if (chars.length <= MAX_SUBJECT_CHARS) return clean;
+  return `${chars
+    .slice(0, MAX_SUBJECT_CHARS - 1)
+    .join('')
+    .trimEnd()}…`;
+}
+
+/** String attributes for subscription filter policies; SNS rejects empty values, so they are left out. */
+function toAttributes(attributes: Record<string, string>): Record<string, MessageAttributeValue> {
+  const out: Record<string, MessageAttributeValue> = {};
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value !== '') out[name] = { DataType: 'String', StringValue: value };
+  }
+  return out;
+}

@@ -1,0 +1,35 @@
+/** The gate's delayed self-messages (sqs:SendMessage). */
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { UpstreamError } from '../errors.js';
+import type { Rechecks } from '../ports.js';
+
+/** SQS accepts DelaySeconds from 0 to 900 (15 minutes), whole seconds only. */
+export const MAX_DELAY_SECONDS = 900;
+
+export class SqsRechecks implements Rechecks {
+  constructor(
+    private readonly client: SQSClient,
+    private readonly queueUrl: string,
+  ) {}
+
+  async schedule(body: string, delaySeconds: number): Promise<void> {
+    const delay = clampDelaySeconds(delaySeconds);
+    try {
+      await this.client.send(
+        new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: body, DelaySeconds: delay }),
+      );
+    } catch (cause) {
+      throw new UpstreamError(`SendMessage ${this.queueUrl} (delay ${delay} s)`, { cause });
+    }
+  }
+}
+
+/**
+ * A recheck interval longer than SQS allows is still a recheck: clamp rather than fail,
+ * because a failed schedule would drop the chain holding a lifecycle action. Rounded up, so
+ * a recheck never comes earlier than asked; NaN means "now".
+ */
+export function clampDelaySeconds(delaySeconds: number): number {
+  if (Number.isNaN(delaySeconds)) return 0;
+  return Math.min(MAX_DELAY_SECONDS, Math.max(0, Math.ceil(delaySeconds)));
+}

@@ -1,0 +1,118 @@
+/** The pre-termination command, through SSM Run Command. */
+import {
+  DescribeDocumentCommand,
+  DescribeInstanceInformationCommand,
+  GetCommandInvocationCommand,
+  SendCommandCommand,
+  type SSMClient,
+} from '@aws-sdk/client-ssm';
+import { awsErrorName, UpstreamError } from '../errors.js';
+import type { CommandState, RemoteCommands } from '../ports.js';
+
+/** SendCommand's TimeoutSeconds bounds (time allowed for the command to *start*). */
+const MIN_TIMEOUT_SECONDS = 30;
+const MAX_TIMEOUT_SECONDS = 30 * 24 * 3600;
+/** How much standard error goes into a failure's detail (it ends up in logs and SNS). */
+export const STDERR_SNIPPET_CHARS = 300;
+
+const PENDING = new Set(['Pending', 'InProgress', 'Delayed']);
+
+export class SsmCommands implements RemoteCommands {
+  constructor(private readonly client: SSMClient) {}
+
+  async documentExists(documentName: string): Promise<boolean> {
+    try {
+      await this.client.send(new DescribeDocumentCommand({ Name: documentName }));
+      return true;
+    } catch (cause) {
+      if (awsErrorName(cause) === 'InvalidDocument') return false;
+      throw new UpstreamError(`DescribeDocument ${documentName}`, { cause });
+    }
+  }
+
+  async isManaged(instanceId: string): Promise<boolean> {
+    try {
+      const out = await this.client.send(
+        new DescribeInstanceInformationCommand({
+          Filters: [{ Key: 'InstanceIds', Values: [instanceId] }],
+        }),
+      );
+      return (out.InstanceInformationList ?? []).some(
+        (info) => info.InstanceId === instanceId && info.PingStatus === 'Online',
+      );
+    } catch (cause) {
+      // "Not registered with SSM" is an answer about the instance, not a failure.
+      if (awsErrorName(cause) === 'InvalidInstanceId') return false;
+      throw new UpstreamError(`DescribeInstanceInformation ${instanceId}`, { cause });
+    }
+  }
+
+  async send(
+    instanceId: string,
+    documentName: string,
+    parameters: Record<string, string[]>,
+    timeoutSeconds: number,
+  ): Promise<string> {
+    const operation = `SendCommand ${documentName} ${instanceId}`;
+    let commandId: string | undefined;
+    try {
+      const out = await this.client.send(
+        new SendCommandCommand({
+          DocumentName: documentName,
+          InstanceIds: [instanceId],
+          Parameters: parameters,
+          TimeoutSeconds: Math.min(
+            MAX_TIMEOUT_SECONDS,
+            Math.max(MIN_TIMEOUT_SECONDS, Math.ceil(timeoutSeconds)),
+          ),
+        }),
+      );
+      commandId = out.Command?.CommandId;
+    } catch (cause) {
+      throw new UpstreamError(operation, { cause });
+    }
+    if (!commandId) {
+      throw new UpstreamError(operation, { cause: new Error('the answer carries no CommandId') });
+    }
+    return commandId;
+  }
+
+  async status(
+    commandId: string,
+    instanceId: string,
+  ): Promise<{ state: CommandState; detail?: string }> {
+    try {
+      const out = await this.client.send(
+        new GetCommandInvocationCommand({ CommandId: commandId, InstanceId: instanceId }),
+      );
+      return toState(out.Status, out.StatusDetails, out.StandardErrorContent);
+    } catch (cause) {
+      // For a moment after SendCommand the invocation does not exist yet.
+      if (awsErrorName(cause) === 'InvocationDoesNotExist') {
+        return { state: 'pending', detail: 'invocation not registered yet' };
+      }
+      throw new UpstreamError(`GetCommandInvocation ${commandId} ${instanceId}`, { cause });
+    }
+  }
+}
+
+/**
+ * Pending/InProgress/Delayed are still running; Success is done; everything else —
+ * Cancelled, Cancelling, TimedOut, Failed, and any status SSM adds later — is a failure,
+ * so the gate never waits on a state it cannot read.
+ */
+function toState(
+  status: string | undefined,
+  statusDetails: string | undefined,
+  stderr: string | undefined,
+): { state: CommandState; detail?: string } {
+  if (status && PENDING.has(status)) return { state: 'pending', detail: status };
+  if (status === 'Success') return { state: 'success' };
+  const parts = [`${status ?? 'no status'}${statusDetails ? ` (${statusDetails})` : ''}`];
+  const snippet = stderr?.trim();
+  if (snippet) {
+    const cut = snippet.length > STDERR_SNIPPET_CHARS;
+    parts.push(`stderr: ${snippet.slice(0, STDERR_SNIPPET_CHARS)}${cut ? '…' : ''}`);
+  }
+  return { state: 'failed', detail: parts.join('; ') };
+}
