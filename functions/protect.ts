@@ -1,0 +1,29 @@
+/**
+ * The protect Lambda: scheduled scans that set scale-in protection on busy instances and
+ * remove it from idle ones. Everything is built once per container; the logic is in
+ * lib/protect/handler.ts.
+ */
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { createLogger } from '../lib/log.js';
+import { createHttpProber } from '../lib/probe.js';
+import { createRegionalPorts } from '../lib/protect/aws-ports.js';
+import { parseProtectConfig } from '../lib/protect/config.js';
+import { createProtectHandler } from '../lib/protect/handler.js';
+import { createScanMetrics, DEFAULT_METRICS_NAMESPACE } from '../lib/protect/metrics.js';
+
+// A bad setting fails the cold start with a ConfigError naming the variable.
+const config = parseProtectConfig(process.env);
+
+export const handler = createProtectHandler({
+  config,
+  // Clients for a region are built on first use and cached by the handler.
+  portsFor: createRegionalPorts,
+  prober: createHttpProber({ loopbackOnly: process.env.THEMIS_LOOPBACK_ONLY === '1' }),
+  log: createLogger('themis-protect'),
+  metrics: createScanMetrics(
+    new Metrics({
+      namespace: process.env.POWERTOOLS_METRICS_NAMESPACE || DEFAULT_METRICS_NAMESPACE,
+      serviceName: 'themis-protect',
+    }),
+  ),
+});

@@ -1,0 +1,24 @@
+import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { AutoScalingAdapter } from '../aws/auto-scaling.js';
+import { clientConfig } from '../aws/clients.js';
+import { Ec2Addresses } from '../aws/ec2.js';
+import type { RegionalPorts } from './handler.js';
+
+/**
+ * The SDK-backed ports a scan needs in one region (only the two clients protect uses), with
+ * the shared retry policy. `region` undefined: the SDK's own chain decides (AWS_REGION, the
+ * profile) — the CLI's case.
+ */
+export function createRegionalPorts(region?: string): RegionalPorts & {
+  autoScalingClient: AutoScalingClient;
+} {
+  const autoScalingClient = new AutoScalingClient(clientConfig(region));
+  const autoScaling = new AutoScalingAdapter(autoScalingClient);
+  return {
+    autoScalingClient,
+    groups: autoScaling,
+    protection: autoScaling,
+    addresses: new Ec2Addresses(new EC2Client(clientConfig(region))),
+  };
+}

@@ -1,0 +1,172 @@
+/**
+ * The protect function's handler, built from its dependencies (functions/protect.ts builds
+ * them once per cold start; tests build them around moto or fakes).
+ *
+ * One invocation: read the event (nothing is touched if any target in it is invalid) →
+ * resolve targets (configuration, tags, discovery) → run THEMIS_SCANS_PER_INVOCATION scans
+ * spread over the minute → return every scan's per-group reports.
+ *
+ * Failure policy. A failing group never fails the invocation: it is reported (outcome,
+ * message), logged at error level and counted in the ScanFailed / FailedChanges metrics,
+ * which is what alarms should watch. Throwing would make Lambda retry the whole
+ * asynchronous invocation (twice), repeating the scans and API calls of the groups that
+ * worked, while the next scheduled run a minute later is the retry that matters. The
+ * invocation does fail (throws) when nothing could be attempted: an invalid event, or tag
+ * discovery failing with nothing else to scan.
+ */
+import pLimit from 'p-limit';
+import { ConfigError, InvalidEventError } from '../errors.js';
+import type {
+  Clock,
+  GroupDirectory,
+  InstanceAddresses,
+  InstanceProtection,
+  Log,
+  Prober,
+} from '../ports.js';
+import type { ProtectConfig } from './config.js';
+import { parseProtectEvent } from './event.js';
+import { noMetrics, type ScanMetrics } from './metrics.js';
+import { scanTarget, type GroupReport } from './scan.js';
+import { DEADLINE_SAFETY_MS, realSleep, runScans, type Sleep } from './schedule.js';
+import { resolveTargets, type ResolvedTarget } from './targets.js';
+
+/** The AWS side of a scan, for one region. */
+export interface RegionalPorts {
+  groups: GroupDirectory;
+  addresses: InstanceAddresses;
+  protection: InstanceProtection;
+}
+
+export interface ProtectHandlerDeps {
+  config: ProtectConfig;
+  /** Ports for a region. Called lazily, at most once per region (cached here). */
+  portsFor: (region: string) => RegionalPorts;
+  prober: Prober;
+  log: Log;
+  metrics?: ScanMetrics;
+  clock?: Clock;
+  sleep?: Sleep;
+  /** Probes in flight per group (default: config.probeConcurrency). */
+  concurrency?: number;
+  /** Groups scanned at once. */
+  groupConcurrency?: number;
+}
+
+/** The part of the Lambda context themis uses. */
+export interface InvocationContext {
+  getRemainingTimeInMillis(): number;
+}
+
+export interface ScanRound {
+  startedAt: string;
+  groups: GroupReport[];
+}
+
+export interface ProtectResult {
+  /** One entry per scan run in this invocation, in order. */
+  scans: ScanRound[];
+}
+
+/**
+ * Four groups at a time × at most 200 probes each stays under Lambda's 1,024 file
+ * descriptors, while several groups' probe timeouts still overlap.
+ */
+export const DEFAULT_GROUP_CONCURRENCY = 4;
+
+/** Memoise a per-region factory: clients for a region are built once, on first use. */
+export function perRegion<T>(build: (region: string) => T): (region: string) => T {
+  const cache = new Map<string, T>();
+  return (region) => {
+    let value = cache.get(region);
+    if (value === undefined) {
+      value = build(region);
+      cache.set(region, value);
+    }
+    return value;
+  };
+}
+
+export function createProtectHandler(
+  deps: ProtectHandlerDeps,
+): (event: unknown, context?: InvocationContext) => Promise<ProtectResult> {
+  const { config, log } = deps;
+  const portsFor = perRegion(deps.portsFor);
+  const clock = deps.clock ?? Date.now;
+  const metrics = deps.metrics ?? noMetrics;
+
+  const scanOne = async (resolved: ResolvedTarget): Promise<GroupReport> => {
+    if (resolved.report) return resolved.report;
+    const { target } = resolved;
+    return scanTarget(target, {
+      ...portsFor(target.region),
+      prober: deps.prober,
+      log,
+      clock,
+      concurrency: deps.concurrency ?? config.probeConcurrency,
+    });
+  };
+
+  const scanAll = async (targets: ResolvedTarget[]): Promise<ScanRound> => {
+    const startedAt = new Date(clock()).toISOString();
+    const limit = pLimit(deps.groupConcurrency ?? DEFAULT_GROUP_CONCURRENCY);
+    const groups = await Promise.all(targets.map((t) => limit(() => scanOne(t))));
+    for (const report of groups) {
+      metrics.record(report);
+      const line = {
+        group: report.asgName,
+        region: report.region,
+        outcome: report.outcome,
+        dryRun: report.dryRun,
+        busy: Object.keys(report.busy).length,
+        idle: Object.keys(report.idle).length,
+        unknown: Object.keys(report.error).length,
+        skipped: report.skipped.length,
+        protected: report.protected.length,
+        unprotected: report.unprotected.length,
+        failed: report.failed.length,
+        durationMs: report.durationMs,
+        ...(report.message ? { reason: report.message } : {}),
+      };
+      if (report.outcome === 'ok') log.info('group scanned', line);
+      else log.error('group scan did not complete', line);
+    }
+    return { startedAt, groups };
+  };
+
+  return async (event, context) => {
+    let request;
+    try {
+      request = parseProtectEvent(event, config.region);
+    } catch (err) {
+      if (err instanceof ConfigError || err instanceof InvalidEventError) {
+        log.error('invalid event: nothing was changed', {
+          reason: err.message,
+          ...(err.field ? { field: err.field } : {}),
+        });
+      }
+      throw err;
+    }
+
+    const targets = await resolveTargets(request, config, (r) => portsFor(r).groups, log);
+    if (targets.length === 0) {
+      log.warn('nothing to scan: no THEMIS_TARGETS and no group tagged themis:enabled=true', {
+        region: config.region,
+        tagDiscovery: config.tagDiscovery,
+      });
+      return { scans: [] };
+    }
+
+    const longestTimeoutMs = Math.max(0, ...targets.map((t) => t.target?.timeoutMs ?? 0));
+    const scans = await runScans({
+      count: config.scansPerInvocation,
+      remainingMs: () => context?.getRemainingTimeInMillis() ?? Number.POSITIVE_INFINITY,
+      marginMs: longestTimeoutMs + DEADLINE_SAFETY_MS,
+      clock,
+      sleep: deps.sleep ?? realSleep,
+      log,
+      scan: () => scanAll(targets),
+    });
+    return { scans };
+  };
+}

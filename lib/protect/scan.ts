@@ -1,0 +1,262 @@
+/**
+ * One scan of one target group: list → address → probe → plan → apply → report.
+ *
+ * This is the entry point the handler, the CLI, the simulator, the sandbox and the
+ * benchmarks share. It never throws for something that concerns only this group (a group
+ * that does not exist, an AWS call that fails): that becomes the report's `outcome` and
+ * `message`, so one bad group cannot stop the others. The one exception is the loopback
+ * guard (AddressNotAllowedError), which must stop everything loudly.
+ */
+import type { Target } from '../config.js';
+import { AddressNotAllowedError, errorMessage } from '../errors.js';
+import type {
+  Clock,
+  GroupDirectory,
+  GroupInstance,
+  InstanceAddresses,
+  InstanceProtection,
+  Log,
+  ProbeStatus,
+  Prober,
+} from '../ports.js';
+import { probeMany } from '../probe.js';
+import { applyProtection, type FailedChange } from './apply.js';
+import { planProtection, type Action } from './plan.js';
+
+export interface ScanDeps {
+  groups: GroupDirectory;
+  addresses: InstanceAddresses;
+  protection: InstanceProtection;
+  prober: Prober;
+  log: Log;
+  /** Probes in flight at once (default DEFAULT_CONCURRENCY from lib/probe.ts). */
+  concurrency?: number;
+  clock?: Clock;
+}
+
+/**
+ * - ok: the scan ran and every planned change was made (or dryRun).
+ * - partial: some planned changes failed, others were made.
+ * - failed: the scan could not run (an AWS call failed), or every planned change failed.
+ * - not-found: no such group in the region.
+ * - config-error: the group's settings (tags) are invalid; nothing was probed or changed.
+ */
+export type GroupOutcome = 'ok' | 'partial' | 'failed' | 'not-found' | 'config-error';
+
+/** One probed InService instance. */
+export interface InstanceProbe {
+  instanceId: string;
+  address: string;
+  availabilityZone?: string;
+  lifecycleState: string;
+  status: ProbeStatus;
+  /** Why the answer is unknown. */
+  reason?: string;
+  latencyMs: number;
+  protectedBefore: boolean;
+  /** What the planner decided (in a dry run: what it would have done). */
+  action: Action;
+  decisionReason: string;
+}
+
+export interface SkippedInstance {
+  instanceId: string;
+  lifecycleState?: string;
+  availabilityZone?: string;
+  protectedFromScaleIn?: boolean;
+  reason: string;
+}
+
+export interface GroupReport {
+  asgName: string;
+  region: string;
+  dryRun: boolean;
+  outcome: GroupOutcome;
+  /** One line: why outcome is not 'ok'. */
+  message?: string;
+  /** For 'config-error': the field or tag holding the bad value. */
+  field?: string;
+  /** themis's result shape: instance id → private IP, by probe answer ('error' = unknown). */
+  busy: Record<string, string>;
+  idle: Record<string, string>;
+  error: Record<string, string>;
+  /** What the planner asked for (made unless dryRun; see protected/unprotected/failed). */
+  planned: { protect: string[]; unprotect: string[] };
+  /** Changes actually made. Always empty in a dry run. */
+  protected: string[];
+  unprotected: string[];
+  failed: FailedChange[];
+  skipped: SkippedInstance[];
+  probes: InstanceProbe[];
+  durationMs: number;
+}
+
+function emptyReport(target: { asgName: string; region: string; dryRun?: boolean }): GroupReport {
+  return {
+    asgName: target.asgName,
+    region: target.region,
+    dryRun: target.dryRun ?? false,
+    outcome: 'ok',
+    busy: {},
+    idle: {},
+    error: {},
+    planned: { protect: [], unprotect: [] },
+    protected: [],
+    unprotected: [],
+    failed: [],
+    skipped: [],
+    probes: [],
+    durationMs: 0,
+  };
+}
+
+/** A report for a group that was not scanned (bad settings, lookup failure…). */
+export function unscannedReport(
+  target: { asgName: string; region: string; dryRun?: boolean },
+  outcome: Exclude<GroupOutcome, 'ok' | 'partial'>,
+  message: string,
+  field?: string,
+): GroupReport {
+  return { ...emptyReport(target), outcome, message, ...(field ? { field } : {}) };
+}
+
+export async function scanTarget(target: Target, deps: ScanDeps): Promise<GroupReport> {
+  const clock = deps.clock ?? Date.now;
+  const started = clock();
+  const group = target.asgName;
+  const finish = (report: GroupReport): GroupReport => ({
+    ...report,
+    durationMs: clock() - started,
+  });
+  const fail = (message: string): GroupReport => {
+    deps.log.error('scan failed', { group, region: target.region, reason: message });
+    return finish(unscannedReport(target, 'failed', message));
+  };
+
+  let members: GroupInstance[];
+  try {
+    const found = (await deps.groups.describeGroups([group])).find((g) => g.name === group);
+    if (!found) {
+      const message = `Auto Scaling group ${JSON.stringify(group)} not found in ${target.region}`;
+      deps.log.error('group not found', { group, region: target.region, reason: message });
+      return finish(unscannedReport(target, 'not-found', message));
+    }
+    members = found.instances;
+  } catch (err) {
+    return fail(`cannot describe the group: ${errorMessage(err)}`);
+  }
+
+  const report = emptyReport(target);
+
+  const skip = (instance: GroupInstance, reason: string) => {
+    report.skipped.push({
+      instanceId: instance.instanceId,
+      lifecycleState: instance.lifecycleState,
+      ...(instance.availabilityZone ? { availabilityZone: instance.availabilityZone } : {}),
+      protectedFromScaleIn: instance.protectedFromScaleIn,
+      reason,
+    });
+    deps.log.info('decision', {
+      instanceId: instance.instanceId,
+      group,
+      decision: 'skip',
+      reason,
+      lifecycleState: instance.lifecycleState,
+    });
+  };
+
+  // Only InService instances are probed or changed: Pending ones are not working yet, and
+  // Auto Scaling rejects protection changes for instances on their way out.
+  const inService = members.filter((m) => {
+    if (m.lifecycleState === 'InService') return true;
+    skip(m, `not InService (${m.lifecycleState})`);
+    return false;
+  });
+
+  let addresses: Map<string, string>;
+  try {
+    addresses = inService.length
+      ? await deps.addresses.privateAddresses(inService.map((m) => m.instanceId))
+      : new Map();
+  } catch (err) {
+    return fail(`cannot read instance addresses: ${errorMessage(err)}`);
+  }
+
+  const reachable: Array<GroupInstance & { address: string }> = [];
+  for (const m of inService) {
+    const address = addresses.get(m.instanceId);
+    if (address) reachable.push({ ...m, address });
+    else skip(m, 'no private IP address');
+  }
+
+  let probed;
+  try {
+    probed = await probeMany(deps.prober, reachable, target, deps.concurrency);
+  } catch (err) {
+    if (err instanceof AddressNotAllowedError) throw err;
+    return fail(`probing failed: ${errorMessage(err)}`);
+  }
+
+  const plan = planProtection(
+    probed.map((p) => ({
+      instanceId: p.instanceId,
+      status: p.result.status,
+      protectedBefore: p.protectedFromScaleIn,
+    })),
+    target,
+  );
+
+  probed.forEach((p, i) => {
+    const decision = plan.decisions[i]!;
+    const byStatus = { busy: report.busy, idle: report.idle, unknown: report.error };
+    byStatus[p.result.status][p.instanceId] = p.address;
+    report.probes.push({
+      instanceId: p.instanceId,
+      address: p.address,
+      ...(p.availabilityZone ? { availabilityZone: p.availabilityZone } : {}),
+      lifecycleState: p.lifecycleState,
+      status: p.result.status,
+      ...(p.result.reason ? { reason: p.result.reason } : {}),
+      latencyMs: p.result.latencyMs,
+      protectedBefore: p.protectedFromScaleIn,
+      action: decision.action,
+      decisionReason: decision.reason,
+    });
+    deps.log.info('decision', {
+      instanceId: p.instanceId,
+      group,
+      decision: decision.action,
+      reason: decision.reason,
+      status: p.result.status,
+      ...(p.result.reason ? { probeReason: p.result.reason } : {}),
+      address: p.address,
+      latencyMs: p.result.latencyMs,
+      protectedBefore: p.protectedFromScaleIn,
+      dryRun: target.dryRun,
+    });
+  });
+  report.planned = { protect: plan.protect, unprotect: plan.unprotect };
+
+  if (target.dryRun) return finish(report);
+
+  const applied = await applyProtection(group, plan, deps.protection, deps.log);
+  report.protected = applied.protected;
+  report.unprotected = applied.unprotected;
+  report.failed = applied.failed;
+  if (applied.failed.length > 0) {
+    const made = applied.protected.length + applied.unprotected.length;
+    report.outcome = made === 0 ? 'failed' : 'partial';
+    report.message =
+      made === 0
+        ? `none of the ${applied.failed.length} protection changes could be made`
+        : `${applied.failed.length} of ${applied.failed.length + made} protection changes failed`;
+    deps.log.error('protection changes failed', {
+      group,
+      region: target.region,
+      failed: applied.failed.length,
+      made,
+      reason: report.message,
+    });
+  }
+  return finish(report);
+}

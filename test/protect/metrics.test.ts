@@ -1,0 +1,98 @@
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { expect } from 'chai';
+import sinon from 'sinon';
+import { createScanMetrics, GROUP_DIMENSION } from '../../lib/protect/metrics.js';
+import { unscannedReport, type GroupReport } from '../../lib/protect/scan.js';
+
+/** Run `fn` with a real Powertools Metrics and return the EMF documents it printed. */
+function emitted(fn: (metrics: Metrics) => void): Array<Record<string, unknown>> {
+  const saved = process.env.POWERTOOLS_METRICS_DISABLED;
+  process.env.POWERTOOLS_METRICS_DISABLED = 'false';
+  const metrics = new Metrics({ namespace: 'themis-test', serviceName: 'themis-protect' });
+  process.env.POWERTOOLS_METRICS_DISABLED = saved;
+  const lines: string[] = [];
+  const write = sinon.stub(process.stdout, 'write').callsFake((chunk: string | Uint8Array) => {
+    lines.push(String(chunk));
+    return true;
+  });
+  try {
+    fn(metrics);
+  } finally {
+    write.restore();
+  }
+  return lines
+    .join('')
+    .split('\n')
+    .filter((l) => l.includes('_aws'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+function scanned(asgName: string, overrides: Partial<GroupReport> = {}): GroupReport {
+  return {
+    ...unscannedReport({ asgName, region: 'us-east-1' }, 'failed', ''),
+    outcome: 'ok',
+    busy: { 'i-1': '127.0.0.1', 'i-2': '127.0.0.2' },
+    idle: { 'i-3': '127.0.0.3' },
+    error: { 'i-4': '127.0.0.4' },
+    protected: ['i-1'],
+    unprotected: ['i-3'],
+    skipped: [{ instanceId: 'i-5', lifecycleState: 'Pending', reason: 'not InService (Pending)' }],
+    durationMs: 1234,
+    ...overrides,
+  };
+}
+
+describe('protect/metrics', () => {
+  it('emits one EMF document per group with its counts, duration and group dimension', () => {
+    const docs = emitted((m) => {
+      const sink = createScanMetrics(m);
+      sink.record(scanned('alpha'));
+      sink.record(
+        scanned('beta', {
+          outcome: 'partial',
+          failed: [{ instanceId: 'i-9', action: 'protect', reason: 'x' }],
+        }),
+      );
+    });
+    expect(docs).to.have.length(2);
+    const [alpha, beta] = docs as Array<Record<string, unknown>>;
+    expect(alpha).to.include({
+      [GROUP_DIMENSION]: 'alpha',
+      service: 'themis-protect',
+      BusyInstances: 2,
+      IdleInstances: 1,
+      UnknownInstances: 1,
+      SkippedInstances: 1,
+      ProtectedChanges: 1,
+      UnprotectedChanges: 1,
+      FailedChanges: 0,
+      ScanFailed: 0,
+      ScanDuration: 1234,
+    });
+    const aws = alpha!._aws as {
+      CloudWatchMetrics: Array<{
+        Namespace: string;
+        Dimensions: string[][];
+        Metrics: Array<{ Name: string; Unit: string }>;
+      }>;
+    };
+    expect(aws.CloudWatchMetrics[0]!.Namespace).to.equal('themis-test');
+    expect(aws.CloudWatchMetrics[0]!.Dimensions[0]).to.include(GROUP_DIMENSION);
+    expect(aws.CloudWatchMetrics[0]!.Metrics.find((x) => x.Name === 'ScanDuration')!.Unit).to.equal(
+      'Milliseconds',
+    );
+    expect(beta).to.include({ [GROUP_DIMENSION]: 'beta', FailedChanges: 1, ScanFailed: 0 });
+  });
+
+  const failedOutcomes = ['failed', 'not-found', 'config-error'] as const;
+  for (const outcome of failedOutcomes) {
+    it(`counts a ${outcome} group as ScanFailed`, () => {
+      const [doc] = emitted((m) =>
+        createScanMetrics(m).record(
+          unscannedReport({ asgName: 'g', region: 'us-east-1' }, outcome, 'x'),
+        ),
+      );
+      expect(doc).to.include({ [GROUP_DIMENSION]: 'g', ScanFailed: 1, BusyInstances: 0 });
+    });
+  }
+});
