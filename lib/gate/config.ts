@@ -1,0 +1,183 @@
+/**
+ * The gate's configuration, read once at cold start from the function's environment.
+ * Every variable is optional except THEMIS_RECHECK_QUEUE_URL; a bad value is a ConfigError
+ * that names the variable, so a broken deploy fails on its first invocation, loudly,
+ * instead of mis-handling terminations.
+ */
+import { z } from 'zod';
+import { intLike, parseOrThrow, parseSettingsFromEnv, type TargetSettings } from '../config.js';
+import { ConfigError } from '../errors.js';
+import type { LifecycleResult } from '../ports.js';
+
+export interface SsmConfig {
+  documentName: string;
+  /** Parameter name → values, as SendCommand takes them. */
+  parameters: Record<string, string[]>;
+  /** How long the gate waits for the command before applying THEMIS_ON_SSM_FAILURE. */
+  timeoutSeconds: number;
+}
+
+export interface GateConfig {
+  /**
+   * The recheck queue. Required: without it the gate cannot wait, and a gate that cannot
+   * wait would have to release busy instances — the one thing it exists to prevent.
+   */
+  recheckQueueUrl: string;
+  /** Outcome topic; absent = no notifications (logs only). */
+  topicArn?: string;
+  /** Preferred time between two checks of one held instance. */
+  recheckSeconds: number;
+  /** Longest hold counted from first sight; absent = only the hook's global timeout limits it. */
+  maxWaitSeconds?: number;
+  /** Consecutive unknown answers after which the instance is released as unreachable. */
+  unknownLimit: number;
+  /** What to complete with when the deadline comes while the instance is still busy. */
+  onDeadline: LifecycleResult;
+  /** The optional pre-termination command. */
+  ssm?: SsmConfig;
+  /** What to complete with when the command fails, times out or cannot be sent. */
+  onSsmFailure: LifecycleResult;
+  /**
+   * Probe settings (and dryRun) from THEMIS_METRICS_PORT, THEMIS_BUSY_URL, … — the layer
+   * between the built-in defaults and each group's `themis:*` tags.
+   */
+  settings: Partial<TargetSettings>;
+}
+
+/** SQS caps DelaySeconds at 900 s, so no recheck can be further away than that. */
+export const MAX_RECHECK_SECONDS = 900;
+
+export const GATE_DEFAULTS = Object.freeze({
+  recheckSeconds: 30,
+  unknownLimit: 3,
+  onDeadline: 'CONTINUE' as LifecycleResult,
+  onSsmFailure: 'CONTINUE' as LifecycleResult,
+  // Long enough for a log backup to S3 (the seed's use), short enough that a hung agent does
+  // not hold the instance for the whole hook.
+  ssmTimeoutSeconds: 600,
+});
+
+/** The variables this module reads, by GateConfig field (for error messages and docs). */
+export const GATE_ENV = {
+  recheckQueueUrl: 'THEMIS_RECHECK_QUEUE_URL',
+  topicArn: 'THEMIS_TOPIC_ARN',
+  recheckSeconds: 'THEMIS_RECHECK_SECONDS',
+  maxWaitSeconds: 'THEMIS_MAX_WAIT_SECONDS',
+  unknownLimit: 'THEMIS_UNKNOWN_LIMIT',
+  onDeadline: 'THEMIS_ON_DEADLINE',
+  ssmDocument: 'THEMIS_SSM_DOCUMENT',
+  ssmParameters: 'THEMIS_SSM_PARAMETERS',
+  ssmTimeoutSeconds: 'THEMIS_SSM_TIMEOUT_SECONDS',
+  onSsmFailure: 'THEMIS_ON_SSM_FAILURE',
+} as const;
+
+const lifecycleResult = z
+  .string()
+  .trim()
+  .toUpperCase()
+  .pipe(z.enum(['CONTINUE', 'ABANDON'], 'must be CONTINUE or ABANDON'));
+
+const queueUrl = z
+  .string()
+  .trim()
+  .pipe(z.url({ protocol: /^https?$/, error: 'must be an http(s) SQS queue URL' }));
+
+const topicArn = z
+  .string()
+  .trim()
+  .regex(/^arn:[\w-]+:sns:[\w-]+:\d{12}:[\w.-]{1,256}$/, 'must be an SNS topic ARN');
+
+/** SSM document names, or a document ARN (shared documents). */
+const documentName = z
+  .string()
+  .trim()
+  .regex(
+    /^(arn:[\w-]+:ssm:[\w-]*:\d*:document\/)?[A-Za-z0-9_.-]{3,128}$/,
+    'must be an SSM document name or ARN',
+  );
+
+const parameterValues = z.union([z.string(), z.array(z.string())]);
+
+const ssmParameters = z
+  .string()
+  .transform((text, ctx) => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be a JSON object' });
+      return z.NEVER;
+    }
+  })
+  .pipe(
+    z.record(
+      z.string().min(1),
+      parameterValues,
+      'must be a JSON object of string or string[] values',
+    ),
+  )
+  .transform((params) =>
+    Object.fromEntries(
+      Object.entries(params).map(([k, v]) => [k, typeof v === 'string' ? [v] : v]),
+    ),
+  );
+
+const gateEnvSchema = z.object({
+  recheckQueueUrl: queueUrl,
+  topicArn: topicArn.optional(),
+  recheckSeconds: intLike(5, MAX_RECHECK_SECONDS).default(GATE_DEFAULTS.recheckSeconds),
+  // 48 h is the longest any hook can hold an instance (its global timeout cap).
+  maxWaitSeconds: intLike(60, 172_800).optional(),
+  unknownLimit: intLike(1, 100).default(GATE_DEFAULTS.unknownLimit),
+  onDeadline: lifecycleResult.default(GATE_DEFAULTS.onDeadline),
+  ssmDocument: documentName.optional(),
+  ssmParameters: ssmParameters.optional(),
+  // SendCommand accepts 30 s at the least.
+  ssmTimeoutSeconds: intLike(30, 172_800).default(GATE_DEFAULTS.ssmTimeoutSeconds),
+  onSsmFailure: lifecycleResult.default(GATE_DEFAULTS.onSsmFailure),
+});
+
+type GateEnvKey = keyof typeof GATE_ENV;
+
+/** `ssmParameters.commands` → `THEMIS_SSM_PARAMETERS.commands`. */
+function variableOf(path: string): string {
+  const [head = '', ...rest] = path.split('.');
+  return [GATE_ENV[head as GateEnvKey] ?? head, ...rest].join('.');
+}
+
+export function parseGateEnv(env: NodeJS.ProcessEnv): GateConfig {
+  const raw: Partial<Record<GateEnvKey, string>> = {};
+  for (const [key, variable] of Object.entries(GATE_ENV) as [GateEnvKey, string][]) {
+    const value = env[variable];
+    if (value !== undefined && value.trim() !== '') raw[key] = value;
+  }
+  if (raw.recheckQueueUrl === undefined) {
+    throw new ConfigError(
+      GATE_ENV.recheckQueueUrl,
+      'is required: the gate waits for busy instances through this queue',
+    );
+  }
+  const parsed = parseOrThrow(gateEnvSchema, raw, variableOf);
+  // An empty object is the deploy's default for "no parameters", with or without a document.
+  if (parsed.ssmParameters && Object.keys(parsed.ssmParameters).length && !parsed.ssmDocument) {
+    throw new ConfigError(GATE_ENV.ssmParameters, `is set but ${GATE_ENV.ssmDocument} is not`);
+  }
+  return {
+    recheckQueueUrl: parsed.recheckQueueUrl,
+    ...(parsed.topicArn ? { topicArn: parsed.topicArn } : {}),
+    recheckSeconds: parsed.recheckSeconds,
+    ...(parsed.maxWaitSeconds !== undefined ? { maxWaitSeconds: parsed.maxWaitSeconds } : {}),
+    unknownLimit: parsed.unknownLimit,
+    onDeadline: parsed.onDeadline,
+    ...(parsed.ssmDocument
+      ? {
+          ssm: {
+            documentName: parsed.ssmDocument,
+            parameters: parsed.ssmParameters ?? {},
+            timeoutSeconds: parsed.ssmTimeoutSeconds,
+          },
+        }
+      : {}),
+    onSsmFailure: parsed.onSsmFailure,
+    settings: parseSettingsFromEnv(env),
+  };
+}

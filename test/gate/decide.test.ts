@@ -1,0 +1,450 @@
+import { expect } from 'chai';
+import fc from 'fast-check';
+import {
+  DEADLINE_MARGIN_SECONDS,
+  deadlineMs,
+  decide,
+  formatSeconds,
+  recheckDelaySeconds,
+  type DecideInput,
+  type Decision,
+} from '../../lib/gate/decide.js';
+import type { StepState } from '../../lib/gate/state.js';
+import type { ProbeResult } from '../../lib/ports.js';
+import { gateConfig } from './fakes.js';
+
+const T0 = Date.parse('2024-05-01T12:00:00Z');
+const at = (seconds: number) => T0 + seconds * 1000;
+
+const busy: ProbeResult = { status: 'busy', latencyMs: 1 };
+const idle: ProbeResult = { status: 'idle', latencyMs: 1 };
+const unknown: ProbeResult = { status: 'unknown', reason: 'connection refused', latencyMs: 1 };
+
+function state(changes: Partial<StepState> = {}): StepState {
+  return {
+    firstSeenMs: T0,
+    attempt: 1,
+    unknowns: 0,
+    holdingNotified: false,
+    // HeartbeatTimeout 300 s → global timeout 30000 s → deadline 29700 s without maxWait.
+    hook: { heartbeatTimeoutSeconds: 300, globalTimeoutSeconds: 30_000 },
+    ...changes,
+  };
+}
+
+function run(input: Partial<DecideInput> & { env?: Record<string, string> }): Decision {
+  const { env, ...rest } = input;
+  return decide({
+    state: state(),
+    config: gateConfig(env),
+    dryRun: false,
+    nowMs: at(10),
+    random: 0,
+    ...rest,
+  });
+}
+
+const SSM = { THEMIS_SSM_DOCUMENT: 'AWS-RunShellScript', THEMIS_SSM_TIMEOUT_SECONDS: '120' };
+
+describe('gate decide', () => {
+  describe('probe answers before the deadline', () => {
+    const table: {
+      name: string;
+      input: Partial<DecideInput> & { env?: Record<string, string> };
+      kind: Decision['kind'];
+      check?: (d: Decision) => void;
+    }[] = [
+      {
+        name: 'busy on the first step holds, tells operators, and asks again in 30 s',
+        input: { probe: busy },
+        kind: 'hold',
+        check: (d) => {
+          if (d.kind !== 'hold') return;
+          expect(d.notifyHolding).to.equal(true);
+          expect(d.delaySeconds).to.equal(30);
+          expect(d.next).to.include({ attempt: 2, unknowns: 0, holdingNotified: true });
+        },
+      },
+      {
+        name: 'busy again after the holding notice does not notify a second time',
+        input: { probe: busy, state: state({ attempt: 7, holdingNotified: true }) },
+        kind: 'hold',
+        check: (d) => {
+          if (d.kind !== 'hold') return;
+          expect(d.notifyHolding).to.equal(false);
+          expect(d.next.attempt).to.equal(8);
+        },
+      },
+      {
+        name: 'busy resets the count of unknown answers',
+        input: { probe: busy, state: state({ unknowns: 2, attempt: 3 }) },
+        kind: 'hold',
+        check: (d) => d.kind === 'hold' && expect(d.next.unknowns).to.equal(0),
+      },
+      {
+        name: 'idle releases with CONTINUE',
+        input: { probe: idle, state: state({ attempt: 40, holdingNotified: true }) },
+        kind: 'release',
+        check: (d) => 'result' in d && expect(d.result).to.equal('CONTINUE'),
+      },
+      {
+        name: 'idle with a configured command runs it first',
+        input: { probe: idle, env: SSM },
+        kind: 'run-ssm',
+        check: (d) => {
+          if (d.kind !== 'run-ssm') return;
+          expect(d.next.ssm).to.equal(undefined);
+          expect(d.delaySeconds).to.equal(30);
+        },
+      },
+      {
+        name: 'idle in a dry run with a configured command would release (commands are not sent in a dry run)',
+        input: { probe: idle, env: SSM, dryRun: true },
+        kind: 'release',
+        check: (d) => expect(d.reason).to.contain('would run AWS-RunShellScript'),
+      },
+      {
+        name: 'a first unknown answer holds without a notice and counts it',
+        input: { probe: unknown },
+        kind: 'hold',
+        check: (d) => {
+          if (d.kind !== 'hold') return;
+          expect(d.notifyHolding).to.equal(false);
+          expect(d.next.unknowns).to.equal(1);
+          expect(d.reason).to.contain('1 of 3').and.contain('connection refused');
+        },
+      },
+      {
+        name: 'the second unknown in a row still holds',
+        input: { probe: unknown, state: state({ unknowns: 1 }) },
+        kind: 'hold',
+        check: (d) => d.kind === 'hold' && expect(d.next.unknowns).to.equal(2),
+      },
+      {
+        name: 'the third unknown in a row releases as unreachable',
+        input: { probe: unknown, state: state({ unknowns: 2 }) },
+        kind: 'release-unreachable',
+        check: (d) => {
+          expect('result' in d && d.result).to.equal('CONTINUE');
+          expect(d.reason).to.contain('3 unknown answers in a row');
+        },
+      },
+      {
+        name: 'with THEMIS_UNKNOWN_LIMIT=1 the first unknown releases',
+        input: { probe: unknown, env: { THEMIS_UNKNOWN_LIMIT: '1' } },
+        kind: 'release-unreachable',
+      },
+      {
+        name: 'with THEMIS_UNKNOWN_LIMIT=5 the third unknown still holds',
+        input: {
+          probe: unknown,
+          state: state({ unknowns: 2 }),
+          env: { THEMIS_UNKNOWN_LIMIT: '5' },
+        },
+        kind: 'hold',
+      },
+    ];
+    for (const row of table) {
+      it(row.name, () => {
+        const d = run(row.input);
+        expect(d.kind).to.equal(row.kind);
+        row.check?.(d);
+      });
+    }
+  });
+
+  describe('the deadline', () => {
+    it('is THEMIS_MAX_WAIT_SECONDS after first sight when that is sooner than the hook allows', () => {
+      expect(deadlineMs(state(), { maxWaitSeconds: 600 })).to.equal(at(600));
+    });
+
+    it("is the hook's global timeout minus the safety margin otherwise", () => {
+      expect(deadlineMs(state(), {})).to.equal(at(30_000 - DEADLINE_MARGIN_SECONDS));
+      expect(deadlineMs(state(), { maxWaitSeconds: 172_800 })).to.equal(
+        at(30_000 - DEADLINE_MARGIN_SECONDS),
+      );
+    });
+
+    const env = { THEMIS_MAX_WAIT_SECONDS: '600' };
+    const table: {
+      name: string;
+      input: Partial<DecideInput> & { env?: Record<string, string> };
+      kind: Decision['kind'];
+      result?: string;
+    }[] = [
+      {
+        name: 'busy at the deadline completes with CONTINUE by default',
+        input: { probe: busy, nowMs: at(600), env },
+        kind: 'deadline',
+        result: 'CONTINUE',
+      },
+      {
+        name: 'busy at the deadline completes with ABANDON when THEMIS_ON_DEADLINE says so',
+        input: { probe: busy, nowMs: at(601), env: { ...env, THEMIS_ON_DEADLINE: 'abandon' } },
+        kind: 'deadline',
+        result: 'ABANDON',
+      },
+      {
+        name: 'busy one second before the deadline holds',
+        input: { probe: busy, nowMs: at(599), env },
+        kind: 'hold',
+      },
+      {
+        name: 'unknown at the deadline is a deadline, not an unreachable release',
+        input: { probe: unknown, state: state({ unknowns: 2 }), nowMs: at(600), env },
+        kind: 'deadline',
+      },
+      {
+        name: 'idle at the deadline is an ordinary release',
+        input: { probe: idle, nowMs: at(700), env: { ...env, THEMIS_ON_DEADLINE: 'ABANDON' } },
+        kind: 'release',
+        result: 'CONTINUE',
+      },
+      {
+        name: 'idle at the deadline with a command configured releases without running it',
+        input: { probe: idle, nowMs: at(600), env: { ...env, ...SSM } },
+        kind: 'release',
+        result: 'CONTINUE',
+      },
+      {
+        name: "the hook's global timeout (HeartbeatTimeout 30 s → 3000 s) sets it without maxWait",
+        input: {
+          probe: busy,
+          state: state({ hook: { heartbeatTimeoutSeconds: 30, globalTimeoutSeconds: 3000 } }),
+          nowMs: at(3000 - DEADLINE_MARGIN_SECONDS),
+        },
+        kind: 'deadline',
+      },
+      {
+        name: 'a running command at the deadline is cut',
+        input: {
+          state: state({ ssm: { commandId: 'c1', sentAtMs: at(590) } }),
+          command: { state: 'pending' },
+          nowMs: at(600),
+          env: { ...env, ...SSM },
+        },
+        kind: 'deadline',
+      },
+      {
+        name: 'a command that succeeded by the deadline still releases',
+        input: {
+          state: state({ ssm: { commandId: 'c1', sentAtMs: at(590) } }),
+          command: { state: 'success' },
+          nowMs: at(600),
+          env: { ...env, ...SSM },
+        },
+        kind: 'release',
+      },
+    ];
+    for (const row of table) {
+      it(row.name, () => {
+        const d = run(row.input);
+        expect(d.kind).to.equal(row.kind);
+        if (row.result) expect('result' in d && d.result).to.equal(row.result);
+      });
+    }
+
+    it('never schedules the next step past it', () => {
+      const d = run({ probe: busy, nowMs: at(590), env });
+      expect(d.kind).to.equal('hold');
+      expect(d.kind === 'hold' && d.delaySeconds).to.equal(10);
+    });
+
+    it('rounds a fraction of a second up so the next step lands at or after it', () => {
+      const d = run({ probe: busy, nowMs: at(599.6), env });
+      expect(d.kind === 'hold' && d.delaySeconds).to.equal(1);
+    });
+  });
+
+  describe('a pre-termination command in flight', () => {
+    const sent = state({ attempt: 5, ssm: { commandId: 'c1', sentAtMs: at(100) } });
+    const table: {
+      name: string;
+      command: DecideInput['command'];
+      nowMs: number;
+      env?: Record<string, string>;
+      kind: Decision['kind'];
+      result?: string;
+      reason?: string;
+    }[] = [
+      {
+        name: 'pending waits for it',
+        command: { state: 'pending' },
+        nowMs: at(130),
+        kind: 'wait-ssm',
+      },
+      {
+        name: 'success releases with CONTINUE',
+        command: { state: 'success' },
+        nowMs: at(130),
+        kind: 'release',
+        result: 'CONTINUE',
+        reason: 'AWS-RunShellScript succeeded',
+      },
+      {
+        name: 'failure applies THEMIS_ON_SSM_FAILURE (CONTINUE by default) and says why',
+        command: { state: 'failed', detail: 'Failed (exit 1)' },
+        nowMs: at(130),
+        kind: 'ssm-failed',
+        result: 'CONTINUE',
+        reason: 'Failed (exit 1)',
+      },
+      {
+        name: 'failure applies ABANDON when configured',
+        command: { state: 'failed' },
+        nowMs: at(130),
+        env: { THEMIS_ON_SSM_FAILURE: 'ABANDON' },
+        kind: 'ssm-failed',
+        result: 'ABANDON',
+      },
+      {
+        name: 'still pending after THEMIS_SSM_TIMEOUT_SECONDS is a failure (timeout)',
+        command: { state: 'pending' },
+        nowMs: at(220),
+        kind: 'ssm-failed',
+        reason: 'did not finish within 2 min',
+      },
+    ];
+    for (const row of table) {
+      it(row.name, () => {
+        const d = run({
+          state: sent,
+          command: row.command,
+          nowMs: row.nowMs,
+          env: { ...SSM, ...row.env },
+        });
+        expect(d.kind).to.equal(row.kind);
+        if (row.result) expect('result' in d && d.result).to.equal(row.result);
+        if (row.reason) expect(d.reason).to.contain(row.reason);
+      });
+    }
+
+    it('waits no longer than the command has left before its time limit', () => {
+      const d = run({ state: sent, command: { state: 'pending' }, nowMs: at(205), env: SSM });
+      expect(d.kind).to.equal('wait-ssm');
+      expect(d.kind === 'wait-ssm' && d.delaySeconds).to.equal(15);
+      expect(d.kind === 'wait-ssm' && d.next.ssm).to.deep.equal(sent.ssm);
+    });
+
+    it('needs the command status (a programming error otherwise)', () => {
+      expect(() => run({ state: sent, env: SSM })).to.throw(/status was not given/);
+    });
+  });
+
+  describe('a dry run', () => {
+    it('keeps observing while the hook would still hold the instance', () => {
+      expect(run({ probe: busy, dryRun: true, nowMs: at(299) }).kind).to.equal('hold');
+    });
+
+    it('stops once the HeartbeatTimeout has passed, since nothing heartbeats in a dry run', () => {
+      const d = run({ probe: busy, dryRun: true, nowMs: at(300) });
+      expect(d.kind).to.equal('expired');
+      expect(d.reason).to.contain('DefaultResult');
+    });
+
+    it('is not cut short by the heartbeat timeout when it is not a dry run', () => {
+      expect(run({ probe: busy, nowMs: at(3000) }).kind).to.equal('hold');
+    });
+  });
+
+  describe('the recheck interval', () => {
+    it('is THEMIS_RECHECK_SECONDS when nothing caps it', () => {
+      expect(recheckDelaySeconds(30, 300, 0)).to.equal(30);
+      expect(recheckDelaySeconds(900, 7200, 0)).to.equal(900);
+    });
+
+    it('is at most half the HeartbeatTimeout', () => {
+      expect(recheckDelaySeconds(30, 40, 0)).to.equal(20);
+      expect(
+        run({
+          probe: busy,
+          state: state({ hook: { heartbeatTimeoutSeconds: 30, globalTimeoutSeconds: 3000 } }),
+        }),
+      ).to.have.property('delaySeconds', 15);
+    });
+
+    it('is at most 900 s (the SQS limit) even with a long HeartbeatTimeout', () => {
+      expect(recheckDelaySeconds(900, 100_000, 0)).to.equal(900);
+      expect(recheckDelaySeconds(5000, 100_000, 0)).to.equal(900);
+    });
+
+    it('is shortened by a little jitter taken from the injected random number', () => {
+      expect(recheckDelaySeconds(30, 300, 0.99)).to.equal(28);
+      expect(recheckDelaySeconds(300, 3600, 0.5)).to.equal(285);
+    });
+
+    it('stays within its caps and within 10 % (or 1 s) of the base for any random number', () => {
+      fc.assert(
+        fc.property(
+          fc.integer({ min: 5, max: 900 }),
+          fc.integer({ min: 30, max: 7200 }),
+          fc.double({ min: 0, max: 1, noNaN: true }),
+          (recheck, heartbeat, random) => {
+            const base = Math.min(recheck, 900, Math.floor(heartbeat / 2));
+            const delay = recheckDelaySeconds(recheck, heartbeat, random);
+            expect(delay).to.be.at.most(base);
+            expect(delay).to.be.at.least(Math.min(base - 1, Math.floor(base * 0.9)));
+            expect(delay).to.be.at.least(1);
+          },
+        ),
+      );
+    });
+  });
+
+  describe('every step', () => {
+    it('either ends the hold or schedules a heartbeat-safe recheck no later than the deadline', () => {
+      fc.assert(
+        fc.property(
+          fc.record({
+            heartbeat: fc.integer({ min: 30, max: 7200 }),
+            recheck: fc.integer({ min: 5, max: 900 }),
+            maxWait: fc.option(fc.integer({ min: 60, max: 172_800 }), { nil: undefined }),
+            elapsed: fc.integer({ min: 0, max: 200_000 }),
+            unknowns: fc.integer({ min: 0, max: 10 }),
+            status: fc.constantFrom('busy', 'idle', 'unknown' as const),
+            random: fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }),
+          }),
+          (r) => {
+            const hook = {
+              heartbeatTimeoutSeconds: r.heartbeat,
+              globalTimeoutSeconds: Math.min(172_800, 100 * r.heartbeat),
+            };
+            const s = state({ hook, unknowns: Math.min(r.unknowns, 2) });
+            const env: Record<string, string> = { THEMIS_RECHECK_SECONDS: String(r.recheck) };
+            if (r.maxWait !== undefined) env.THEMIS_MAX_WAIT_SECONDS = String(r.maxWait);
+            const config = gateConfig(env);
+            const nowMs = at(r.elapsed);
+            const d = decide({
+              state: s,
+              probe: { status: r.status, latencyMs: 1 },
+              config,
+              dryRun: false,
+              nowMs,
+              random: r.random,
+            });
+            const deadline = deadlineMs(s, config);
+            if (d.kind === 'hold' || d.kind === 'run-ssm' || d.kind === 'wait-ssm') {
+              expect(nowMs).to.be.below(deadline);
+              expect(d.delaySeconds).to.be.at.most(Math.min(900, r.heartbeat / 2));
+              expect(nowMs + d.delaySeconds * 1000).to.be.at.most(deadline + 1000);
+              expect(d.next.attempt).to.equal(s.attempt + 1);
+            } else {
+              expect(['release', 'release-unreachable', 'deadline']).to.include(d.kind);
+              if (nowMs >= deadline && r.status !== 'idle') expect(d.kind).to.equal('deadline');
+            }
+          },
+        ),
+        { numRuns: 2000 },
+      );
+    });
+  });
+
+  describe('durations in words', () => {
+    it('reads as seconds, minutes or hours', () => {
+      expect(formatSeconds(42)).to.equal('42 s');
+      expect(formatSeconds(42 * 60)).to.equal('42 min');
+      expect(formatSeconds(125 * 60)).to.equal('2 h 5 min');
+      expect(formatSeconds(3 * 3600)).to.equal('3 h');
+    });
+  });
+});
