@@ -153,6 +153,7 @@ function requireText(fields: Record<string, unknown>, name: string, prefix: stri
   if (typeof value !== 'string')
     throw new InvalidEventError('must be a string', `${prefix}${name}`);
   const trimmed = value.trim();
+  // eslint-disable-next-line no-control-regex -- refusing control characters is the point
   if (trimmed === '' || trimmed.length > 1600 || /[\u0000-\u001f\u007f]/.test(trimmed)) {
     throw new InvalidEventError(
       'must be non-empty text without control characters',

@@ -42,6 +42,8 @@ export class FakeLifecycle implements LifecycleActions {
   /** The action has ended elsewhere: heartbeat and complete answer 'gone'. */
   ended = false;
   failHeartbeat?: Error;
+  /** Heartbeat failures for one instance only. */
+  readonly failHeartbeatFor = new Map<string, Error>();
   failComplete?: Error;
   describeCalls = 0;
 
@@ -64,6 +66,8 @@ export class FakeLifecycle implements LifecycleActions {
   async recordHeartbeat(ref: LifecycleActionRef): Promise<'recorded' | 'gone'> {
     this.heartbeats.push({ ...ref });
     if (this.failHeartbeat) throw this.failHeartbeat;
+    const failure = this.failHeartbeatFor.get(ref.instanceId);
+    if (failure) throw failure;
     return this.ended ? 'gone' : 'recorded';
   }
 
@@ -176,6 +180,28 @@ export class FakeCommands implements RemoteCommands {
     this.statusCalls.push(commandId);
     return { state: this.state, ...(this.detail ? { detail: this.detail } : {}) };
   }
+}
+
+/** The recheck body a first busy step at the fake clock's start sends for terminateEvent(). */
+export function firstRecheck(
+  hook = { heartbeatTimeoutSeconds: 300, globalTimeoutSeconds: 30_000 },
+) {
+  return {
+    themis: 'recheck',
+    v: 1,
+    action: {
+      groupName: GROUP,
+      hookName: HOOK,
+      instanceId: INSTANCE,
+      token: TOKEN,
+      transition: 'autoscaling:EC2_INSTANCE_TERMINATING',
+    },
+    firstSeen: '2024-05-01T12:00:00.000Z',
+    attempt: 2,
+    unknowns: 0,
+    holdingNotified: true,
+    hook,
+  };
 }
 
 /** A settable clock starting at a fixed instant. */

@@ -1,0 +1,32 @@
+import { AutoScalingAdapter } from '../aws/auto-scaling.js';
+import type { AwsClients } from '../aws/clients.js';
+import { Ec2Addresses } from '../aws/ec2.js';
+import { SnsNotifications } from '../aws/sns.js';
+import { SqsRechecks } from '../aws/sqs.js';
+import { SsmCommands } from '../aws/ssm.js';
+import type { GateConfig } from './config.js';
+import type { GateDeps } from './step.js';
+
+export type GatePorts = Pick<
+  GateDeps,
+  'groups' | 'addresses' | 'lifecycle' | 'notifications' | 'rechecks' | 'commands'
+>;
+
+/**
+ * The SDK-backed ports the gate needs, over clients built once per container. Notifications
+ * exist only with a topic, SSM commands only with a document: the step then never reaches
+ * for them.
+ */
+export function createGatePorts(config: GateConfig, clients: AwsClients): GatePorts {
+  const autoScaling = new AutoScalingAdapter(clients.autoScaling);
+  return {
+    groups: autoScaling,
+    lifecycle: autoScaling,
+    addresses: new Ec2Addresses(clients.ec2),
+    rechecks: new SqsRechecks(clients.sqs, config.recheckQueueUrl),
+    ...(config.topicArn
+      ? { notifications: new SnsNotifications(clients.sns, config.topicArn) }
+      : {}),
+    ...(config.ssm ? { commands: new SsmCommands(clients.ssm) } : {}),
+  };
+}

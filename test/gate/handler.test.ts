@@ -1,0 +1,190 @@
+import { expect } from 'chai';
+import { createGateHandler, type SqsBatchResponse } from '../../lib/gate/handler.js';
+import { encodeRecheck, initialState } from '../../lib/gate/state.js';
+import type { StepOutcome } from '../../lib/gate/step.js';
+import { startWorker, type Worker } from '../helpers/http-workers.js';
+import {
+  awsError,
+  GROUP,
+  HOOK,
+  hookMessage,
+  INSTANCE,
+  makeWorld,
+  snsEnvelope,
+  sqsEvent,
+  terminateEvent,
+  TEST_NOTIFICATION_MESSAGE,
+  TOKEN,
+  type World,
+} from './fakes.js';
+
+const OTHER = 'i-0fed5678abc123456';
+const THIRD = 'i-0aaa1111bbb222333';
+
+describe('gate handler', () => {
+  let worker: Worker;
+  let world: World;
+
+  beforeEach(async () => {
+    worker = await startWorker({ kind: 'answer', body: 'BUSY' });
+    world = makeWorld({ env: { THEMIS_METRICS_PORT: String(worker.port) } });
+    for (const id of [INSTANCE, OTHER, THIRD]) world.groups.addresses.set(id, worker.address);
+  });
+  afterEach(async () => {
+    await worker.close();
+  });
+
+  describe('an SQS batch', () => {
+    it('reports exactly the malformed records as failures and handles every format in the batch', async () => {
+      const recheck = encodeRecheck(
+        {
+          groupName: GROUP,
+          hookName: HOOK,
+          instanceId: THIRD,
+          token: TOKEN,
+          transition: 'autoscaling:EC2_INSTANCE_TERMINATING',
+        },
+        initialState(Date.parse('2024-05-01T11:58:00Z'), {
+          heartbeatTimeoutSeconds: 300,
+          globalTimeoutSeconds: 30_000,
+        }),
+      );
+      const event = sqsEvent([
+        { id: 'eventbridge', body: JSON.stringify(terminateEvent()) },
+        { id: 'test-notification', body: JSON.stringify(TEST_NOTIFICATION_MESSAGE) },
+        { id: 'not-json', body: '{"detail-type": "EC2 Instance-terminate' },
+        {
+          id: 'sns',
+          body: JSON.stringify(snsEnvelope({ ...hookMessage(), EC2InstanceId: OTHER })),
+        },
+        {
+          id: 'no-token',
+          body: JSON.stringify({ ...hookMessage(), LifecycleActionToken: undefined }),
+        },
+        { id: 'recheck', body: recheck },
+        { id: 'sns-test', body: JSON.stringify(snsEnvelope(TEST_NOTIFICATION_MESSAGE)) },
+      ]);
+
+      const response = (await createGateHandler(world.deps)(event)) as SqsBatchResponse;
+
+      expect(response.batchItemFailures).to.have.deep.members([
+        { itemIdentifier: 'not-json' },
+        { itemIdentifier: 'no-token' },
+      ]);
+      expect(response.batchItemFailures).to.have.length(2);
+      expect(world.lifecycle.heartbeats.map((h) => h.instanceId)).to.have.members([
+        INSTANCE,
+        OTHER,
+        THIRD,
+      ]);
+      expect(world.rechecks.scheduled).to.have.length(3);
+      const unreadable = world.log.lines.filter((l) => l.message === 'unreadable gate input');
+      expect(unreadable.map((l) => l.fields.messageId)).to.have.members(['not-json', 'no-token']);
+      expect(unreadable.find((l) => l.fields.messageId === 'no-token')!.fields.field).to.equal(
+        'LifecycleActionToken',
+      );
+      expect(
+        world.log.lines
+          .filter((l) => l.message === 'gate input ignored')
+          .map((l) => l.fields.reason),
+      ).to.deep.equal(['test notification', 'test notification']);
+    });
+
+    it('reports a record whose step failed retryably, and only that one', async () => {
+      world.lifecycle.failHeartbeatFor.set(
+        OTHER,
+        awsError('Throttling', 'Rate exceeded', 'RecordLifecycleActionHeartbeat'),
+      );
+      const response = (await createGateHandler(world.deps)(
+        sqsEvent([
+          { id: 'a', body: JSON.stringify(terminateEvent()) },
+          { id: 'b', body: JSON.stringify(terminateEvent({ instanceId: OTHER })) },
+        ]),
+      )) as SqsBatchResponse;
+      expect(response.batchItemFailures).to.deep.equal([{ itemIdentifier: 'b' }]);
+      expect(
+        world.rechecks.scheduled.map((r) => JSON.parse(r.body).action.instanceId),
+      ).to.deep.equal([INSTANCE]);
+      const failed = world.log.lines.find((l) => l.message.startsWith('gate step failed'));
+      expect(failed?.fields).to.include({ messageId: 'b', error: 'UpstreamError' });
+    });
+
+    it('returns no failures for a batch that went well', async () => {
+      const response = await createGateHandler(world.deps)(
+        sqsEvent([{ id: 'a', body: JSON.stringify(terminateEvent()) }]),
+      );
+      expect(response).to.deep.equal({ batchItemFailures: [] });
+    });
+
+    it("reads a group's tags once per invocation, not once per record", async () => {
+      const handler = createGateHandler(world.deps);
+      const batch = sqsEvent(
+        [INSTANCE, OTHER, THIRD].map((id) => ({
+          id,
+          body: JSON.stringify(terminateEvent({ instanceId: id })),
+        })),
+      );
+      await handler(batch);
+      expect(world.groups.describeCalls).to.have.length(1);
+      await handler(batch);
+      expect(world.groups.describeCalls).to.have.length(2);
+    });
+
+    it('leaves every record for redelivery when the invocation is about to time out', async () => {
+      const response = (await createGateHandler(world.deps)(
+        sqsEvent([
+          { id: 'a', body: JSON.stringify(terminateEvent()) },
+          { id: 'b', body: JSON.stringify(terminateEvent({ instanceId: OTHER })) },
+        ]),
+        { getRemainingTimeInMillis: () => 1000 },
+      )) as SqsBatchResponse;
+      expect(response.batchItemFailures.map((f) => f.itemIdentifier)).to.have.members(['a', 'b']);
+      expect(worker.requests).to.deep.equal([]);
+      expect(world.lifecycle.heartbeats).to.deep.equal([]);
+    });
+  });
+
+  describe('a direct EventBridge invocation', () => {
+    it('runs one step', async () => {
+      const outcome = (await createGateHandler(world.deps)(terminateEvent(), {
+        getRemainingTimeInMillis: () => 60_000,
+      })) as StepOutcome;
+      expect(outcome).to.include({ outcome: 'held', source: 'eventbridge' });
+      expect(world.lifecycle.heartbeats).to.have.length(1);
+    });
+
+    it('throws a retryable failure so Lambda retries the event', async () => {
+      world.lifecycle.failHeartbeat = awsError(
+        'Throttling',
+        'Rate exceeded',
+        'RecordLifecycleActionHeartbeat',
+      );
+      let thrown: unknown;
+      await createGateHandler(world.deps)(terminateEvent()).catch((err: unknown) => (thrown = err));
+      expect(thrown).to.have.property('name', 'UpstreamError');
+    });
+
+    it('does not throw for an unreadable event: it logs it and tells operators', async () => {
+      const event = terminateEvent();
+      const result = await createGateHandler(world.deps)({
+        ...event,
+        detail: { ...event.detail, EC2InstanceId: undefined },
+      });
+      expect(result).to.equal(undefined);
+      const line = world.log.lines.find((l) => l.message === 'unreadable gate input');
+      expect(line?.level).to.equal('error');
+      expect(line?.fields.field).to.equal('detail.EC2InstanceId');
+      expect(world.notifications.events()).to.deep.equal(['error']);
+      expect(world.notifications.published[0]!.message).to.contain('detail.EC2InstanceId');
+    });
+
+    it('ignores a launch lifecycle event', async () => {
+      const outcome = (await createGateHandler(world.deps)({
+        ...terminateEvent(),
+        'detail-type': 'EC2 Instance-launch Lifecycle Action',
+      })) as StepOutcome;
+      expect(outcome.outcome).to.equal('ignored');
+      expect(world.lifecycle.describeCalls).to.equal(0);
+    });
+  });
+});

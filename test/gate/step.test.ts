@@ -1,0 +1,540 @@
+import { expect } from 'chai';
+import { ConfigError, InvalidEventError } from '../../lib/errors.js';
+import { gateStep, OutOfTimeError, type StepOutcome } from '../../lib/gate/step.js';
+import { closedPort, startWorker, type Worker } from '../helpers/http-workers.js';
+import {
+  awsError,
+  firstRecheck,
+  GROUP,
+  HOOK,
+  hookMessage,
+  INSTANCE,
+  makeWorld,
+  snsEnvelope,
+  terminateEvent,
+  TEST_NOTIFICATION_MESSAGE,
+  TOKEN,
+  type World,
+} from './fakes.js';
+
+const BUSY = { kind: 'answer', body: 'BUSY' } as const;
+const IDLE = { kind: 'answer', body: 'idle\n' } as const;
+
+describe('gate step', () => {
+  let worker: Worker;
+  let world: World;
+
+  /** A world whose instance INSTANCE is the loopback worker. */
+  function setUp(
+    env: Record<string, string> = {},
+    options: { heartbeatTimeoutSeconds?: number } = {},
+  ) {
+    world = makeWorld({ env: { THEMIS_METRICS_PORT: String(worker.port), ...env }, ...options });
+    world.groups.addresses.set(INSTANCE, worker.address);
+    return world;
+  }
+
+  /** Deliver the last scheduled recheck, as the queue would after its delay. */
+  async function deliverRecheck(advanceSeconds?: number): Promise<StepOutcome> {
+    const last = world.rechecks.scheduled.at(-1);
+    if (!last) throw new Error('nothing scheduled');
+    world.clock.advance(advanceSeconds ?? last.delaySeconds);
+    return gateStep(last.body, world.deps);
+  }
+
+  beforeEach(async () => {
+    worker = await startWorker(BUSY);
+  });
+  afterEach(async () => {
+    await worker.close();
+  });
+
+  describe('a busy instance', () => {
+    it('is heartbeated with its token, then rechecked later with the whole state', async () => {
+      setUp();
+      const outcome = await gateStep(terminateEvent(), world.deps);
+
+      expect(worker.requests).to.deep.equal(['/work_status']);
+      expect(world.lifecycle.heartbeats).to.deep.equal([
+        { groupName: GROUP, hookName: HOOK, instanceId: INSTANCE, token: TOKEN },
+      ]);
+      expect(world.rechecks.scheduled).to.have.length(1);
+      expect(world.rechecks.scheduled[0]!.delaySeconds).to.equal(30);
+      expect(world.rechecks.last()).to.deep.equal(firstRecheck());
+      expect(world.lifecycle.completions).to.deep.equal([]);
+      expect(outcome).to.include({
+        outcome: 'held',
+        decision: 'hold',
+        delaySeconds: 30,
+        attempt: 1,
+      });
+    });
+
+    it('tells operators once, on the first busy step only', async () => {
+      setUp();
+      await gateStep(terminateEvent(), world.deps);
+      await deliverRecheck();
+      await deliverRecheck();
+      expect(world.notifications.events()).to.deep.equal(['holding']);
+      expect(world.notifications.published[0]!.subject).to.equal(
+        `themis: holding ${INSTANCE} in ${GROUP} (busy)`,
+      );
+      expect(world.lifecycle.heartbeats).to.have.length(3);
+      expect(world.rechecks.last()).to.include({ attempt: 4 });
+    });
+
+    it('reads the hook once, on the first step, and carries its timing in the rechecks', async () => {
+      setUp({}, { heartbeatTimeoutSeconds: 40 });
+      await gateStep(terminateEvent(), world.deps);
+      await deliverRecheck();
+      expect(world.lifecycle.describeCalls).to.equal(1);
+      // Half the 40 s HeartbeatTimeout, below the 30 s default.
+      expect(world.rechecks.scheduled.map((r) => r.delaySeconds)).to.deep.equal([20, 20]);
+    });
+
+    it('schedules no recheck when the heartbeat fails, and throws so the delivery is retried', async () => {
+      setUp();
+      world.lifecycle.failHeartbeat = awsError(
+        'Throttling',
+        'Rate exceeded',
+        'RecordLifecycleActionHeartbeat',
+      );
+      let thrown: unknown;
+      await gateStep(terminateEvent(), world.deps).catch((err: unknown) => (thrown = err));
+      expect(thrown).to.have.property('name', 'UpstreamError');
+      expect(world.rechecks.scheduled).to.deep.equal([]);
+      expect(world.notifications.published).to.deep.equal([]);
+    });
+
+    it('stops the chain quietly when the action has already ended', async () => {
+      setUp();
+      world.lifecycle.ended = true;
+      const outcome = await gateStep(terminateEvent(), world.deps);
+      expect(outcome.outcome).to.equal('gone');
+      expect(world.rechecks.scheduled).to.deep.equal([]);
+      expect(world.notifications.published).to.deep.equal([]);
+      const stopped = world.log.lines.find((l) => l.message === 'gate stopped');
+      expect(stopped?.fields).to.include({ instanceId: INSTANCE, group: GROUP });
+    });
+
+    it('throws when the recheck cannot be sent (after a successful heartbeat)', async () => {
+      setUp();
+      world.rechecks.fail = awsError('QueueDoesNotExist', 'no queue', 'SendMessage');
+      let thrown: unknown;
+      await gateStep(terminateEvent(), world.deps).catch((err: unknown) => (thrown = err));
+      expect(thrown).to.have.property('name', 'UpstreamError');
+      expect(world.lifecycle.heartbeats).to.have.length(1);
+    });
+
+    it('cannot wait without a recheck queue: ConfigError before any heartbeat', async () => {
+      setUp();
+      delete world.deps.rechecks;
+      let thrown: unknown;
+      await gateStep(terminateEvent(), world.deps).catch((err: unknown) => (thrown = err));
+      expect(thrown).to.be.instanceOf(ConfigError);
+      expect((thrown as ConfigError).field).to.equal('THEMIS_RECHECK_QUEUE_URL');
+      expect(world.lifecycle.heartbeats).to.deep.equal([]);
+    });
+  });
+
+  describe('an idle instance', () => {
+    it('is released with CONTINUE and its token, and operators are told after how long', async () => {
+      setUp();
+      await gateStep(terminateEvent(), world.deps);
+      worker.set(IDLE);
+      const outcome = await deliverRecheck(42 * 60);
+      expect(world.lifecycle.completions).to.deep.equal([
+        {
+          ref: { groupName: GROUP, hookName: HOOK, instanceId: INSTANCE, token: TOKEN },
+          result: 'CONTINUE',
+        },
+      ]);
+      expect(world.lifecycle.heartbeats).to.have.length(1);
+      expect(world.rechecks.scheduled).to.have.length(1);
+      expect(outcome).to.include({ outcome: 'completed', decision: 'release', result: 'CONTINUE' });
+      const released = world.notifications.published.at(-1)!;
+      expect(released.subject).to.equal(`themis: released ${INSTANCE} in ${GROUP} after 42 min`);
+      expect(released.attributes).to.deep.equal({ event: 'released', group: GROUP });
+    });
+
+    it('is released on the first step when it is idle already', async () => {
+      setUp();
+      worker.set(IDLE);
+      const outcome = await gateStep(terminateEvent(), world.deps);
+      expect(outcome.outcome).to.equal('completed');
+      expect(world.lifecycle.heartbeats).to.deep.equal([]);
+      expect(world.notifications.events()).to.deep.equal(['released']);
+    });
+
+    it('produces one "released" notice when the same event is delivered twice', async () => {
+      setUp();
+      worker.set(IDLE);
+      const first = await gateStep(terminateEvent(), world.deps);
+      const second = await gateStep(terminateEvent(), world.deps);
+      expect([first.outcome, second.outcome]).to.deep.equal(['completed', 'gone']);
+      expect(world.lifecycle.completions).to.have.length(2);
+      expect(world.notifications.events()).to.deep.equal(['released']);
+    });
+
+    it('is still released when the notice cannot be published', async () => {
+      setUp();
+      worker.set(IDLE);
+      world.notifications.fail = awsError('AuthorizationError', 'not allowed', 'Publish');
+      const outcome = await gateStep(terminateEvent(), world.deps);
+      expect(outcome.outcome).to.equal('completed');
+      expect(world.lifecycle.completions).to.have.length(1);
+      expect(world.notifications.attempts).to.equal(1);
+      const line = world.log.lines.find((l) => l.message.startsWith('notification not sent'));
+      expect(line?.level).to.equal('error');
+      expect(line?.fields).to.include({ event: 'released', instanceId: INSTANCE });
+    });
+
+    it('throws when CompleteLifecycleAction fails, and sends no notice', async () => {
+      setUp();
+      worker.set(IDLE);
+      world.lifecycle.failComplete = awsError(
+        'Throttling',
+        'Rate exceeded',
+        'CompleteLifecycleAction',
+      );
+      let thrown: unknown;
+      await gateStep(terminateEvent(), world.deps).catch((err: unknown) => (thrown = err));
+      expect(thrown).to.have.property('name', 'UpstreamError');
+      expect(world.notifications.published).to.deep.equal([]);
+    });
+  });
+
+  describe('an instance that does not answer', () => {
+    it('is held, then released as unreachable after THEMIS_UNKNOWN_LIMIT answers in a row', async () => {
+      setUp({ THEMIS_METRICS_PORT: String(await closedPort()) });
+      const outcomes = [await gateStep(terminateEvent(), world.deps)];
+      outcomes.push(await deliverRecheck());
+      outcomes.push(await deliverRecheck());
+      expect(outcomes.map((o) => o.decision)).to.deep.equal([
+        'hold',
+        'hold',
+        'release-unreachable',
+      ]);
+      expect(world.lifecycle.heartbeats).to.have.length(2);
+      expect(world.lifecycle.completions.map((c) => c.result)).to.deep.equal(['CONTINUE']);
+      expect(world.notifications.events()).to.deep.equal(['released-unreachable']);
+      expect(world.notifications.published[0]!.message).to.contain('connection refused');
+    });
+
+    it('starts counting again after a busy answer', async () => {
+      setUp();
+      worker.set({ kind: 'answer', body: 'oops', status: 500 });
+      await gateStep(terminateEvent(), world.deps);
+      await deliverRecheck();
+      worker.set(BUSY);
+      await deliverRecheck();
+      worker.set({ kind: 'answer', body: 'oops', status: 500 });
+      await deliverRecheck();
+      const outcome = await deliverRecheck();
+      expect(outcome.decision).to.equal('hold');
+      expect(world.rechecks.last()).to.include({ unknowns: 2 });
+    });
+
+    it('counts an instance without a private address as unknown', async () => {
+      setUp({ THEMIS_UNKNOWN_LIMIT: '1' });
+      world.groups.addresses.clear();
+      const outcome = await gateStep(terminateEvent(), world.deps);
+      expect(outcome.decision).to.equal('release-unreachable');
+      expect(outcome.reason).to.contain('no private address');
+    });
+  });
+
+  describe('the deadline', () => {
+    it('completes with THEMIS_ON_DEADLINE and warns operators when the instance is still busy', async () => {
+      setUp({ THEMIS_MAX_WAIT_SECONDS: '600', THEMIS_ON_DEADLINE: 'ABANDON' });
+      await gateStep(terminateEvent(), world.deps);
+      for (let i = 0; i < 19; i++) await deliverRecheck();
+      expect(world.lifecycle.completions).to.deep.equal([]);
+      const outcome = await deliverRecheck();
+      expect(outcome).to.include({ outcome: 'completed', decision: 'deadline', result: 'ABANDON' });
+      expect(world.lifecycle.completions.map((c) => c.result)).to.deep.equal(['ABANDON']);
+      const warning = world.notifications.published.at(-1)!;
+      expect(warning.attributes.event).to.equal('deadline');
+      expect(warning.subject).to.match(
+        /^themis: WARNING cut .* at deadline after 10 min \(ABANDON\)$/,
+      );
+      expect(warning.message).to.contain('Last answer: busy');
+    });
+
+    it('counts from the time of the event, not from when the gate first ran', async () => {
+      setUp({ THEMIS_MAX_WAIT_SECONDS: '600' });
+      world.clock.set('2024-05-01T12:10:00Z');
+      const outcome = await gateStep(terminateEvent({ time: '2024-05-01T12:00:00Z' }), world.deps);
+      expect(outcome.decision).to.equal('deadline');
+    });
+
+    it('counts from now when the event time lies in the future (clock skew)', async () => {
+      setUp({ THEMIS_MAX_WAIT_SECONDS: '600' });
+      await gateStep(terminateEvent({ time: '2024-05-01T13:00:00Z' }), world.deps);
+      expect(world.rechecks.last().firstSeen).to.equal('2024-05-01T12:00:00.000Z');
+    });
+  });
+
+  describe('the pre-termination command', () => {
+    const SSM = {
+      THEMIS_SSM_DOCUMENT: 'AWS-RunShellScript',
+      THEMIS_SSM_PARAMETERS: '{"commands":"tar czf /tmp/logs.tgz /var/log"}',
+      THEMIS_SSM_TIMEOUT_SECONDS: '300',
+      THEMIS_ON_SSM_FAILURE: 'ABANDON',
+    };
+
+    it('is sent once the instance is idle, tracked on later steps without probing, then the instance is released', async () => {
+      setUp(SSM);
+      worker.set(IDLE);
+      const first = await gateStep(terminateEvent(), world.deps);
+      expect(first).to.include({ outcome: 'held', decision: 'run-ssm' });
+      expect(world.commands.sent).to.deep.equal([
+        {
+          instanceId: INSTANCE,
+          documentName: 'AWS-RunShellScript',
+          parameters: { commands: ['tar czf /tmp/logs.tgz /var/log'] },
+          timeoutSeconds: 300,
+        },
+      ]);
+      expect(world.lifecycle.heartbeats).to.have.length(1);
+      expect(world.rechecks.last().ssm).to.deep.equal({
+        commandId: 'cmd-1',
+        sentAt: '2024-05-01T12:00:00.000Z',
+      });
+      expect(world.lifecycle.completions).to.deep.equal([]);
+
+      const waiting = await deliverRecheck();
+      expect(waiting).to.include({ outcome: 'held', decision: 'wait-ssm' });
+      expect(world.lifecycle.heartbeats).to.have.length(2);
+      expect(world.rechecks.last().ssm).to.deep.equal({
+        commandId: 'cmd-1',
+        sentAt: '2024-05-01T12:00:00.000Z',
+      });
+
+      world.commands.state = 'success';
+      const done = await deliverRecheck();
+      expect(done).to.include({ outcome: 'completed', decision: 'release', result: 'CONTINUE' });
+      expect(world.commands.statusCalls).to.deep.equal(['cmd-1', 'cmd-1']);
+      expect(world.commands.sent).to.have.length(1);
+      // Probed once, on the first step only.
+      expect(worker.requests).to.have.length(1);
+      expect(world.notifications.events()).to.deep.equal(['released']);
+    });
+
+    it('applies THEMIS_ON_SSM_FAILURE when the command fails, and says why', async () => {
+      setUp(SSM);
+      worker.set(IDLE);
+      await gateStep(terminateEvent(), world.deps);
+      world.commands.state = 'failed';
+      world.commands.detail = 'Failed (exit 2); stderr: no space left';
+      const outcome = await deliverRecheck();
+      expect(outcome).to.include({ decision: 'ssm-failed', result: 'ABANDON' });
+      expect(world.lifecycle.completions.map((c) => c.result)).to.deep.equal(['ABANDON']);
+      const notice = world.notifications.published.at(-1)!;
+      expect(notice.attributes.event).to.equal('ssm-failed');
+      expect(notice.message).to.contain('no space left');
+    });
+
+    it('applies THEMIS_ON_SSM_FAILURE when the command does not finish in time', async () => {
+      setUp(SSM);
+      worker.set(IDLE);
+      await gateStep(terminateEvent(), world.deps);
+      for (let i = 0; i < 9; i++) await deliverRecheck();
+      expect(world.lifecycle.completions).to.deep.equal([]);
+      const outcome = await deliverRecheck();
+      expect(outcome).to.include({ decision: 'ssm-failed', result: 'ABANDON' });
+      expect(outcome.reason).to.contain('did not finish within 5 min');
+    });
+
+    it('is not sent when the document does not exist: the failure policy applies at once', async () => {
+      setUp(SSM);
+      worker.set(IDLE);
+      world.commands.documents.clear();
+      const outcome = await gateStep(terminateEvent(), world.deps);
+      expect(outcome).to.include({
+        outcome: 'completed',
+        decision: 'ssm-failed',
+        result: 'ABANDON',
+      });
+      expect(outcome.reason).to.contain('does not exist');
+      expect(world.commands.sent).to.deep.equal([]);
+      expect(world.notifications.events()).to.deep.equal(['ssm-failed']);
+    });
+
+    it('is not sent when the instance is not managed by SSM', async () => {
+      setUp(SSM);
+      worker.set(IDLE);
+      world.commands.managed.clear();
+      const outcome = await gateStep(terminateEvent(), world.deps);
+      expect(outcome).to.include({ decision: 'ssm-failed', result: 'ABANDON' });
+      expect(outcome.reason).to.contain('not managed by SSM');
+      expect(world.commands.sent).to.deep.equal([]);
+    });
+
+    it('is not sent when the action has already ended', async () => {
+      setUp(SSM);
+      worker.set(IDLE);
+      world.lifecycle.ended = true;
+      const outcome = await gateStep(terminateEvent(), world.deps);
+      expect(outcome.outcome).to.equal('gone');
+      expect(world.commands.sent).to.deep.equal([]);
+    });
+  });
+
+  describe('a dry run', () => {
+    it('observes and notifies but never heartbeats or completes', async () => {
+      setUp({ THEMIS_DRY_RUN: 'true' });
+      const held = await gateStep(terminateEvent(), world.deps);
+      expect(held).to.include({ outcome: 'held', dryRun: true });
+      worker.set(IDLE);
+      const observed = await deliverRecheck();
+      expect(observed).to.include({ outcome: 'observed', decision: 'release', dryRun: true });
+      expect(world.lifecycle.heartbeats).to.deep.equal([]);
+      expect(world.lifecycle.completions).to.deep.equal([]);
+      expect(world.notifications.published.map((n) => n.subject)).to.deep.equal([
+        `[dry run] themis: would be holding ${INSTANCE} in ${GROUP} (busy)`,
+        `[dry run] themis: would have released ${INSTANCE} in ${GROUP} after 30 s`,
+      ]);
+    });
+
+    it('stops watching once the hook has timed out on its own', async () => {
+      setUp({ THEMIS_DRY_RUN: 'true' }, { heartbeatTimeoutSeconds: 60 });
+      await gateStep(terminateEvent(), world.deps);
+      await deliverRecheck();
+      const outcome = await deliverRecheck();
+      expect(outcome).to.include({ outcome: 'observed', decision: 'expired' });
+      expect(world.rechecks.scheduled).to.have.length(2);
+      expect(world.notifications.published.at(-1)!.subject).to.contain('stopped watching');
+    });
+
+    it('can be switched on for one group by its themis:dry-run tag', async () => {
+      setUp();
+      world.groups.tags.set(GROUP, { 'themis:dry-run': 'true' });
+      await gateStep(terminateEvent(), world.deps);
+      expect(world.lifecycle.heartbeats).to.deep.equal([]);
+      expect(world.rechecks.scheduled).to.have.length(1);
+    });
+  });
+
+  describe('probe settings', () => {
+    it("come from the hook's NotificationMetadata over the group's tags over the environment", async () => {
+      const elsewhere = await startWorker({ kind: 'answer', body: 'WORKING' });
+      try {
+        setUp({ THEMIS_METRICS_PORT: String(await closedPort()) });
+        world.groups.tags.set(GROUP, {
+          'themis:metrics-port': String(await closedPort()),
+          'themis:busy-value': 'WORKING',
+        });
+        const metadata = JSON.stringify({ metricsPort: elsewhere.port, busyURL: 'jobs/current' });
+        const outcome = await gateStep(terminateEvent({ metadata }), world.deps);
+        expect(outcome.decision).to.equal('hold');
+        expect(elsewhere.requests).to.deep.equal(['/jobs/current']);
+      } finally {
+        await elsewhere.close();
+      }
+    });
+
+    it('fall back for a bad metadata value, and operators hear about it once', async () => {
+      setUp();
+      const metadata = '{"metricsPort": "nine thousand"}';
+      const first = await gateStep(terminateEvent({ metadata }), world.deps);
+      await deliverRecheck();
+      expect(first.decision).to.equal('hold');
+      expect(worker.requests).to.have.length(2);
+      expect(world.notifications.events()).to.deep.equal(['error', 'holding']);
+      expect(world.notifications.published[0]!.message).to.contain('metricsPort');
+      const errors = world.log.lines.filter((l) => l.message === 'bad gate settings');
+      expect(errors).to.have.length(2);
+      expect(errors[0]!.level).to.equal('error');
+    });
+
+    it('read the group tags on every step (they may change while the instance waits)', async () => {
+      setUp();
+      await gateStep(terminateEvent(), world.deps);
+      world.groups.tags.set(GROUP, { 'themis:busy-url': '/other' });
+      await deliverRecheck();
+      expect(worker.requests).to.deep.equal(['/work_status', '/other']);
+      expect(world.groups.describeCalls).to.deep.equal([[GROUP], [GROUP]]);
+    });
+  });
+
+  describe('inputs', () => {
+    it('drops the test notification without touching anything', async () => {
+      setUp();
+      const outcome = await gateStep(JSON.stringify(TEST_NOTIFICATION_MESSAGE), world.deps);
+      expect(outcome).to.include({ outcome: 'ignored', reason: 'test notification' });
+      expect(worker.requests).to.deep.equal([]);
+      expect(world.lifecycle.describeCalls).to.equal(0);
+      expect(world.log.lines.map((l) => l.message)).to.deep.equal(['gate input ignored']);
+    });
+
+    it('handles the hook notification in an SNS envelope like the EventBridge event', async () => {
+      setUp();
+      const outcome = await gateStep(JSON.stringify(snsEnvelope(hookMessage())), world.deps);
+      expect(outcome).to.include({ outcome: 'held', source: 'hook-notification' });
+      expect(world.lifecycle.heartbeats[0]!.token).to.equal(TOKEN);
+      expect(world.rechecks.last().firstSeen).to.equal('2024-05-01T11:59:30.000Z');
+    });
+
+    it('throws InvalidEventError for a malformed event and calls nothing', async () => {
+      setUp();
+      const event = terminateEvent();
+      let thrown: unknown;
+      await gateStep(
+        { ...event, detail: { ...event.detail, LifecycleHookName: '' } },
+        world.deps,
+      ).catch((err: unknown) => (thrown = err));
+      expect(thrown).to.be.instanceOf(InvalidEventError);
+      expect(world.lifecycle.describeCalls).to.equal(0);
+    });
+
+    it('stops when the hook no longer exists (deleting a hook ends its actions)', async () => {
+      setUp();
+      world.lifecycle.hooks.clear();
+      const outcome = await gateStep(terminateEvent(), world.deps);
+      expect(outcome.outcome).to.equal('gone');
+      expect(worker.requests).to.deep.equal([]);
+      expect(world.lifecycle.heartbeats).to.deep.equal([]);
+    });
+  });
+
+  describe('time and logs', () => {
+    it('leaves the step for a retry when the invocation has too little time left', async () => {
+      setUp();
+      let thrown: unknown;
+      await gateStep(terminateEvent(), world.deps, { remainingMs: () => 3000 }).catch(
+        (err: unknown) => (thrown = err),
+      );
+      expect(thrown).to.be.instanceOf(OutOfTimeError);
+      expect(worker.requests).to.deep.equal([]);
+      expect(world.lifecycle.heartbeats).to.deep.equal([]);
+    });
+
+    it('shortens the probe to the time the invocation has left', async () => {
+      setUp();
+      worker.set({ kind: 'hang' });
+      const outcome = await gateStep(terminateEvent(), world.deps, { remainingMs: () => 5400 });
+      expect(outcome.reason).to.contain('timeout after 400 ms');
+    });
+
+    it('logs one decision line with instance, group and reason, and never the token', async () => {
+      setUp();
+      await gateStep(terminateEvent(), world.deps);
+      worker.set(IDLE);
+      await deliverRecheck();
+      const decisions = world.log.lines.filter((l) => l.message === 'gate decision');
+      expect(decisions.map((l) => l.fields.decision)).to.deep.equal(['hold', 'release']);
+      expect(decisions[0]!.fields).to.include({
+        instanceId: INSTANCE,
+        group: GROUP,
+        hook: HOOK,
+        reason: 'busy',
+        probe: 'busy',
+        attempt: 1,
+        delaySeconds: 30,
+      });
+      expect(JSON.stringify(world.log.lines)).to.not.contain(TOKEN);
+      expect(JSON.stringify(world.notifications.published)).to.not.contain(TOKEN);
+    });
+  });
+});
