@@ -1,0 +1,726 @@
+/**
+ * A model of EC2 Auto Scaling groups (and the bit of EC2 themis reads) on the virtual clock.
+ * It answers the calls themis makes the way the documentation says Auto Scaling does, which
+ * moto does not model:
+ *
+ * - Capacity: Pending + InService instances count towards the desired capacity. Below it the
+ *   group launches (Pending for `launchSeconds`, then InService); above it the group scales
+ *   in, choosing **unprotected InService instances, oldest first** (AWS's termination
+ *   policies are not modelled — any deterministic choice will do). When every candidate is
+ *   protected the desired capacity still drops but nothing goes: the group records
+ *   "could not scale" and scales in later, when protection is removed.
+ * - Health replacement and TerminateInstanceInAutoScalingGroup ignore protection.
+ * - A group with an EC2_INSTANCE_TERMINATING hook puts a leaving instance in
+ *   Terminating:Wait with a fresh token and emits the EventBridge event. Each
+ *   RecordLifecycleActionHeartbeat restarts the HeartbeatTimeout; the global timeout is
+ *   min(48 h, 100 × HeartbeatTimeout) from the start; either timeout applies the hook's
+ *   DefaultResult. CONTINUE and ABANDON both terminate (it is a terminating hook).
+ * - Heartbeat/Complete for an action that has ended fail with ValidationError "No active
+ *   Lifecycle Action found …"; SetInstanceProtection fails with ValidationError for more than
+ *   50 ids, an instance outside the group, or one not InService (the whole call, nothing
+ *   changes).
+ *
+ * Methods throw SDK-shaped errors (see aws-error.ts); ./ports.ts wraps them in the role
+ * interfaces exactly as the SDK adapters do. Capacity reacts to protection removal and to
+ * finished terminations after `reconcileDelaySeconds`, to explicit scale-ins at once.
+ */
+import { isLoopbackAddress } from '../probe.js';
+import {
+  MAX_PROTECTION_BATCH,
+  type GroupSnapshot,
+  type HookInfo,
+  type LifecycleActionRef,
+  type LifecycleResult,
+} from '../ports.js';
+import { validationError } from './aws-error.js';
+import type { Journal } from './journal.js';
+import type { Random } from './random.js';
+import type { Scheduler } from './scheduler.js';
+import { WorkSchedule } from './work.js';
+
+export const TERMINATING_TRANSITION = 'autoscaling:EC2_INSTANCE_TERMINATING';
+export const LIFECYCLE_DETAIL_TYPE = 'EC2 Instance-terminate Lifecycle Action';
+/** Auto Scaling's documented ceilings for one lifecycle action. */
+export const GLOBAL_TIMEOUT_CAP_SECONDS = 48 * 3600;
+export const GLOBAL_TIMEOUT_HEARTBEATS = 100;
+
+export interface HookSpec {
+  name: string;
+  heartbeatTimeoutSeconds: number;
+  defaultResult: LifecycleResult;
+  notificationMetadata?: string;
+}
+
+export interface GroupSpec {
+  name: string;
+  desired: number;
+  tags?: Record<string, string>;
+  /** The terminating lifecycle hook; absent = instances go at once. */
+  hook?: HookSpec;
+}
+
+export type TerminationCause = 'scale-in' | 'health' | 'terminate-api';
+export type ActionEnd = 'completed' | 'heartbeat-timeout' | 'global-timeout';
+
+export interface SimLifecycleAction {
+  token: string;
+  instanceId: string;
+  group: string;
+  hookName: string;
+  cause: TerminationCause;
+  startedAt: number;
+  heartbeatDeadlineMs: number;
+  globalDeadlineMs: number;
+  heartbeats: number;
+  busyAtStart: boolean;
+  protectedAtStart: boolean;
+  ended?: { at: number; by: ActionEnd; result: LifecycleResult };
+}
+
+export interface SimInstance {
+  readonly id: string;
+  readonly group: string;
+  readonly address: string;
+  /** Launch order, 1-based, fleet-wide. */
+  readonly seq: number;
+  readonly launchedAt: number;
+  lifecycleState: string;
+  protectedFromScaleIn: boolean;
+  healthStatus: 'Healthy' | 'Unhealthy';
+  /** false once the instance stops answering (crashed, hung, partitioned): every probe is unknown. */
+  answering: boolean;
+  work: WorkSchedule;
+  cause?: TerminationCause;
+  action?: SimLifecycleAction;
+}
+
+export interface Termination {
+  instanceId: string;
+  group: string;
+  at: number;
+  cause: TerminationCause;
+  /** The instance would have answered BUSY at the moment it was let go. */
+  busy: boolean;
+  answering: boolean;
+  action?: SimLifecycleAction;
+}
+
+export interface CouldNotScale {
+  group: string;
+  at: number;
+  /** Instances the group wanted to remove and could not (all protected). */
+  shortfall: number;
+}
+
+/** The EventBridge event Auto Scaling emits for a terminating lifecycle action. */
+export interface LifecycleEvent {
+  version: '0';
+  id: string;
+  'detail-type': typeof LIFECYCLE_DETAIL_TYPE;
+  source: 'aws.autoscaling';
+  account: string;
+  time: string;
+  region: string;
+  resources: string[];
+  detail: {
+    Origin: 'AutoScalingGroup';
+    Destination: 'EC2';
+    LifecycleActionToken: string;
+    AutoScalingGroupName: string;
+    LifecycleHookName: string;
+    EC2InstanceId: string;
+    LifecycleTransition: typeof TERMINATING_TRANSITION;
+    NotificationMetadata?: string;
+  };
+}
+
+export interface WorkContext {
+  instanceId: string;
+  group: string;
+  launchedAt: number;
+  /** A stream forked for this instance: the same seed gives the same work. */
+  random: Random;
+}
+
+export interface FleetOptions {
+  scheduler: Scheduler;
+  random: Random;
+  journal: Journal;
+  region?: string;
+  accountId?: string;
+  /** Pending → InService for instances launched after the start (default 60 s). */
+  launchSeconds?: number;
+  /** Delay before the group reacts to protection removal or a finished termination (default 10 s). */
+  reconcileDelaySeconds?: number;
+  /** Terminating:Proceed → gone (default 5 s). */
+  shutdownSeconds?: number;
+  /** The work schedule of each new instance (default: always idle). */
+  work?: (ctx: WorkContext) => WorkSchedule;
+  /** Private address of the n-th instance (1-based). Must be loopback (asserted). */
+  addressOf?: (n: number) => string;
+}
+
+/** 127.0.10.1, 127.0.10.2, … 127.0.10.250, 127.0.11.1, …: loopback only, room for 61,000. */
+export function defaultAddressOf(n: number): string {
+  const third = 10 + Math.floor((n - 1) / 250);
+  if (third > 255) throw new Error(`no loopback address left for instance ${n}`);
+  return `127.0.${third}.${1 + ((n - 1) % 250)}`;
+}
+
+interface GroupState {
+  spec: GroupSpec;
+  arn: string;
+  desired: number;
+  instances: SimInstance[];
+  reconcilePending: boolean;
+  lastShortfall: number;
+}
+
+const LIVE = new Set(['Pending', 'InService']);
+
+export class Fleet {
+  readonly region: string;
+  readonly accountId: string;
+  readonly terminations: Termination[] = [];
+  readonly actions: SimLifecycleAction[] = [];
+  readonly couldNotScale: CouldNotScale[] = [];
+
+  private readonly groups = new Map<string, GroupState>();
+  private readonly byId = new Map<string, SimInstance>();
+  private readonly byAddress = new Map<string, SimInstance>();
+  private readonly byToken = new Map<string, SimLifecycleAction>();
+  private readonly eventListeners: Array<(e: LifecycleEvent) => void> = [];
+  private seq = 0;
+  private readonly tokens: Random;
+  private readonly o: Required<Omit<FleetOptions, 'work'>> & Pick<FleetOptions, 'work'>;
+
+  constructor(options: FleetOptions) {
+    this.o = {
+      region: 'us-east-1',
+      accountId: '123456789012',
+      launchSeconds: 60,
+      reconcileDelaySeconds: 10,
+      shutdownSeconds: 5,
+      addressOf: defaultAddressOf,
+      ...options,
+    };
+    this.region = this.o.region;
+    this.accountId = this.o.accountId;
+    this.tokens = options.random.fork('tokens');
+  }
+
+  private get now(): number {
+    return this.o.scheduler.now();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Building and driving the world (what operators, health checks and load do).
+
+  /** Create a group with `desired` instances already InService. */
+  addGroup(spec: GroupSpec): void {
+    if (this.groups.has(spec.name)) throw new Error(`group ${spec.name} exists`);
+    const state: GroupState = {
+      spec,
+      arn: `arn:aws:autoscaling:${this.region}:${this.accountId}:autoScalingGroup:${this.tokens.uuid()}:autoScalingGroupName/${spec.name}`,
+      desired: spec.desired,
+      instances: [],
+      reconcilePending: false,
+      lastShortfall: 0,
+    };
+    this.groups.set(spec.name, state);
+    for (let i = 0; i < spec.desired; i++) this.launch(state, true);
+  }
+
+  /** Called for every terminating lifecycle action, with the event EventBridge would carry. */
+  onLifecycleEvent(listener: (e: LifecycleEvent) => void): void {
+    this.eventListeners.push(listener);
+  }
+
+  /** Set the desired capacity (a scaling policy or an operator); scale-in happens at once. */
+  setDesiredCapacity(groupName: string, desired: number): void {
+    const g = this.mustGroup(groupName);
+    const before = g.desired;
+    g.desired = Math.max(0, desired);
+    g.lastShortfall = 0;
+    this.o.journal.add('desired', `${groupName}: desired capacity ${before} → ${g.desired}`, {
+      group: groupName,
+      data: { before, after: g.desired },
+    });
+    this.reconcile(g);
+  }
+
+  scaleIn(groupName: string, count: number): void {
+    const g = this.mustGroup(groupName);
+    this.o.journal.add('scale-in', `${groupName}: scale-in by ${count}`, {
+      group: groupName,
+      data: { count },
+    });
+    this.setDesiredCapacity(groupName, g.desired - count);
+  }
+
+  /** A failed health check: replaced whatever its protection says. */
+  markUnhealthy(instanceId: string): void {
+    const inst = this.mustInstance(instanceId);
+    if (!LIVE.has(inst.lifecycleState)) return;
+    inst.healthStatus = 'Unhealthy';
+    this.o.journal.add('unhealthy', `${instanceId} failed its health check: replacing it`, {
+      group: inst.group,
+      instanceId,
+      data: { busy: this.isBusy(inst), protected: inst.protectedFromScaleIn },
+    });
+    this.beginTermination(inst, 'health');
+    this.reconcile(this.mustGroup(inst.group));
+  }
+
+  /**
+   * TerminateInstanceInAutoScalingGroup: ignores protection. With `decrement` the desired
+   * capacity drops by one, otherwise a replacement launches.
+   */
+  terminateInstance(instanceId: string, decrement: boolean): void {
+    const inst = this.byId.get(instanceId);
+    if (!inst)
+      throw validationError(
+        `Instance Id not found - No managed instance found for instance ID: ${instanceId}`,
+      );
+    if (!LIVE.has(inst.lifecycleState)) {
+      throw validationError(
+        `The instance ${instanceId} is in ${inst.lifecycleState} and cannot be terminated.`,
+      );
+    }
+    const g = this.mustGroup(inst.group);
+    this.o.journal.add(
+      'terminate-api',
+      `TerminateInstanceInAutoScalingGroup ${instanceId}${decrement ? ' (decrement)' : ''}`,
+      {
+        group: inst.group,
+        instanceId,
+        data: { decrement, busy: this.isBusy(inst), protected: inst.protectedFromScaleIn },
+      },
+    );
+    if (decrement) g.desired = Math.max(0, g.desired - 1);
+    this.beginTermination(inst, 'terminate-api');
+    this.reconcile(g);
+  }
+
+  /** From now on every probe of this instance is unknown (it crashed, hung or is cut off). */
+  stopAnswering(instanceId: string): void {
+    const inst = this.mustInstance(instanceId);
+    if (!inst.answering) return;
+    inst.answering = false;
+    this.o.journal.add('stops-answering', `${instanceId} stops answering`, {
+      group: inst.group,
+      instanceId,
+    });
+  }
+
+  setWork(instanceId: string, work: WorkSchedule): void {
+    this.mustInstance(instanceId).work = work;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Reading the world.
+
+  instance(instanceId: string): SimInstance | undefined {
+    return this.byId.get(instanceId);
+  }
+
+  instanceAt(address: string): SimInstance | undefined {
+    return this.byAddress.get(address);
+  }
+
+  instances(groupName?: string): SimInstance[] {
+    if (groupName) return [...this.mustGroup(groupName).instances];
+    return [...this.byId.values()];
+  }
+
+  groupNames(): string[] {
+    return [...this.groups.keys()];
+  }
+
+  desiredCapacity(groupName: string): number {
+    return this.mustGroup(groupName).desired;
+  }
+
+  hookOf(groupName: string): HookSpec | undefined {
+    return this.mustGroup(groupName).spec.hook;
+  }
+
+  /** Would this instance answer BUSY now? (A silent instance answers nothing.) */
+  isBusy(inst: SimInstance, at = this.now): boolean {
+    return inst.answering && inst.lifecycleState !== 'Terminated' && inst.work.isBusy(at);
+  }
+
+  /** The body a worker on this instance answers now, or undefined if it does not answer. */
+  answer(instanceId: string): 'BUSY' | 'IDLE' | undefined {
+    const inst = this.byId.get(instanceId);
+    if (!inst || !inst.answering || inst.lifecycleState === 'Terminated') return undefined;
+    return inst.work.isBusy(this.now) ? 'BUSY' : 'IDLE';
+  }
+
+  activeActions(): SimLifecycleAction[] {
+    return this.actions.filter((a) => !a.ended);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // The API, as the ports use it. Each method is one Auto Scaling / EC2 operation.
+
+  /** DescribeAutoScalingGroups by name; unknown names are absent. */
+  describeGroups(names: readonly string[]): GroupSnapshot[] {
+    const out: GroupSnapshot[] = [];
+    for (const name of new Set(names)) {
+      const g = this.groups.get(name);
+      if (g) out.push(this.snapshot(g));
+    }
+    return out;
+  }
+
+  /** DescribeAutoScalingGroups with a tag filter. */
+  findGroupsByTag(key: string, value: string): GroupSnapshot[] {
+    return [...this.groups.values()]
+      .filter((g) => g.spec.tags?.[key] === value)
+      .map((g) => this.snapshot(g));
+  }
+
+  /** DescribeInstances: private IPs of instances that still exist. */
+  privateAddresses(instanceIds: readonly string[]): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const id of instanceIds) {
+      const inst = this.byId.get(id);
+      if (inst && inst.lifecycleState !== 'Terminated') out.set(id, inst.address);
+    }
+    return out;
+  }
+
+  setInstanceProtection(groupName: string, instanceIds: readonly string[], protect: boolean): void {
+    if (instanceIds.length > MAX_PROTECTION_BATCH) {
+      throw validationError(
+        `1 validation error detected: Value at 'instanceIds' failed to satisfy constraint: Member must have length less than or equal to ${MAX_PROTECTION_BATCH}`,
+      );
+    }
+    const g = this.groups.get(groupName);
+    if (!g) throw validationError(`AutoScalingGroup name not found - null`);
+    const targets: SimInstance[] = [];
+    // Checked before anything changes: the call is all or nothing.
+    for (const id of instanceIds) {
+      const inst = this.byId.get(id);
+      if (!inst || inst.group !== groupName || inst.lifecycleState === 'Terminated') {
+        throw validationError(`The instance ${id} is not part of Auto Scaling group ${groupName}.`);
+      }
+      if (inst.lifecycleState !== 'InService') {
+        throw validationError(
+          `The instance ${id} is not in InService or EnteringStandby or Standby.`,
+        );
+      }
+      targets.push(inst);
+    }
+    for (const inst of targets) inst.protectedFromScaleIn = protect;
+    this.o.journal.add(
+      'protection',
+      `${protect ? 'protect' : 'unprotect'} ${instanceIds.join(', ')}`,
+      { group: groupName, data: { instanceIds: [...instanceIds], protect } },
+    );
+    if (!protect && targets.length > 0) this.scheduleReconcile(g);
+  }
+
+  recordLifecycleActionHeartbeat(ref: LifecycleActionRef): void {
+    const action = this.activeAction(ref);
+    action.heartbeats++;
+    action.heartbeatDeadlineMs =
+      this.now + this.hookOfAction(action).heartbeatTimeoutSeconds * 1000;
+    this.armHeartbeatTimeout(action);
+    this.o.journal.add('heartbeat', `${action.instanceId}: heartbeat #${action.heartbeats}`, {
+      group: action.group,
+      instanceId: action.instanceId,
+      data: { heartbeats: action.heartbeats },
+    });
+  }
+
+  completeLifecycleAction(ref: LifecycleActionRef, result: LifecycleResult): void {
+    if (result !== 'CONTINUE' && result !== 'ABANDON') {
+      throw validationError(`Invalid LifecycleActionResult: ${String(result)}`);
+    }
+    const action = this.activeAction(ref);
+    this.endAction(action, 'completed', result);
+  }
+
+  /** DescribeLifecycleHooks for one hook; ValidationError when the group does not exist. */
+  describeLifecycleHook(groupName: string, hookName: string): HookInfo | undefined {
+    const g = this.groups.get(groupName);
+    if (!g) throw validationError(`Group ${groupName} not found`);
+    const hook = g.spec.hook;
+    if (!hook || hook.name !== hookName) return undefined;
+    return {
+      hookName: hook.name,
+      groupName,
+      transition: TERMINATING_TRANSITION,
+      heartbeatTimeoutSeconds: hook.heartbeatTimeoutSeconds,
+      globalTimeoutSeconds: globalTimeoutSeconds(hook.heartbeatTimeoutSeconds),
+      defaultResult: hook.defaultResult,
+      ...(hook.notificationMetadata !== undefined
+        ? { notificationMetadata: hook.notificationMetadata }
+        : {}),
+    };
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // The model.
+
+  private snapshot(g: GroupState): GroupSnapshot {
+    return {
+      name: g.spec.name,
+      arn: g.arn,
+      instances: g.instances
+        .filter((i) => i.lifecycleState !== 'Terminated')
+        .map((i) => ({
+          instanceId: i.id,
+          availabilityZone: `${this.region}${'abc'[i.seq % 3]}`,
+          lifecycleState: i.lifecycleState,
+          healthStatus: i.healthStatus,
+          protectedFromScaleIn: i.protectedFromScaleIn,
+        })),
+      tags: { ...g.spec.tags },
+    };
+  }
+
+  private launch(g: GroupState, atOnce: boolean): SimInstance {
+    const seq = ++this.seq;
+    const id = `i-${seq.toString(16).padStart(17, '0')}`;
+    const address = this.o.addressOf(seq);
+    // The loopback rule: a simulated instance must never send a probe off this machine.
+    if (!isLoopbackAddress(address)) {
+      throw new Error(`simulated instance address ${address} is not in 127.0.0.0/8`);
+    }
+    if (this.byAddress.has(address)) throw new Error(`address ${address} is already in use`);
+    const launchedAt = this.now;
+    const inst: SimInstance = {
+      id,
+      group: g.spec.name,
+      address,
+      seq,
+      launchedAt,
+      lifecycleState: atOnce || this.o.launchSeconds <= 0 ? 'InService' : 'Pending',
+      protectedFromScaleIn: false,
+      healthStatus: 'Healthy',
+      answering: true,
+      work:
+        this.o.work?.({
+          instanceId: id,
+          group: g.spec.name,
+          launchedAt,
+          random: this.o.random.fork(`work:${id}`),
+        }) ?? WorkSchedule.idle(),
+    };
+    g.instances.push(inst);
+    this.byId.set(id, inst);
+    this.byAddress.set(address, inst);
+    this.o.journal.add('launch', `${id} launched at ${address}`, {
+      group: g.spec.name,
+      instanceId: id,
+      data: { address, state: inst.lifecycleState },
+    });
+    if (inst.lifecycleState === 'Pending') {
+      this.o.scheduler.after(this.o.launchSeconds * 1000, `in-service ${id}`, () => {
+        if (inst.lifecycleState !== 'Pending') return;
+        inst.lifecycleState = 'InService';
+        this.o.journal.add('in-service', `${id} InService`, { group: g.spec.name, instanceId: id });
+        this.scheduleReconcile(g);
+      });
+    }
+    return inst;
+  }
+
+  private scheduleReconcile(g: GroupState): void {
+    if (g.reconcilePending) return;
+    g.reconcilePending = true;
+    this.o.scheduler.after(this.o.reconcileDelaySeconds * 1000, `reconcile ${g.spec.name}`, () => {
+      g.reconcilePending = false;
+      this.reconcile(g);
+    });
+  }
+
+  private reconcile(g: GroupState): void {
+    const live = g.instances.filter((i) => LIVE.has(i.lifecycleState));
+    if (live.length < g.desired) {
+      for (let n = live.length; n < g.desired; n++) this.launch(g, false);
+      g.lastShortfall = 0;
+      return;
+    }
+    const excess = live.length - g.desired;
+    if (excess === 0) {
+      g.lastShortfall = 0;
+      return;
+    }
+    const candidates = live
+      .filter((i) => i.lifecycleState === 'InService' && !i.protectedFromScaleIn)
+      .sort((a, b) => a.launchedAt - b.launchedAt || a.seq - b.seq);
+    const chosen = candidates.slice(0, excess);
+    for (const inst of chosen) this.beginTermination(inst, 'scale-in');
+    const shortfall = excess - chosen.length;
+    if (shortfall > 0 && shortfall !== g.lastShortfall) {
+      this.couldNotScale.push({ group: g.spec.name, at: this.now, shortfall });
+      this.o.journal.add(
+        'could-not-scale',
+        `${g.spec.name}: could not scale in ${shortfall} instance${shortfall === 1 ? '' : 's'}: all remaining are protected`,
+        { group: g.spec.name, data: { shortfall } },
+      );
+    }
+    g.lastShortfall = shortfall;
+  }
+
+  private beginTermination(inst: SimInstance, cause: TerminationCause): void {
+    const g = this.mustGroup(inst.group);
+    inst.cause = cause;
+    const hook = g.spec.hook;
+    const busy = this.isBusy(inst);
+    if (!hook) {
+      inst.lifecycleState = 'Terminating';
+      this.o.journal.add('terminating', `${inst.id} terminating (${cause}, no hook)`, {
+        group: inst.group,
+        instanceId: inst.id,
+        data: { cause, busy, protected: inst.protectedFromScaleIn },
+      });
+      this.letGo(inst, undefined);
+      return;
+    }
+    const now = this.now;
+    const action: SimLifecycleAction = {
+      token: this.tokens.uuid(),
+      instanceId: inst.id,
+      group: inst.group,
+      hookName: hook.name,
+      cause,
+      startedAt: now,
+      heartbeatDeadlineMs: now + hook.heartbeatTimeoutSeconds * 1000,
+      globalDeadlineMs: now + globalTimeoutSeconds(hook.heartbeatTimeoutSeconds) * 1000,
+      heartbeats: 0,
+      busyAtStart: busy,
+      protectedAtStart: inst.protectedFromScaleIn,
+    };
+    inst.lifecycleState = 'Terminating:Wait';
+    inst.action = action;
+    this.actions.push(action);
+    this.byToken.set(action.token, action);
+    this.o.journal.add('terminating', `${inst.id} → Terminating:Wait (${cause})`, {
+      group: inst.group,
+      instanceId: inst.id,
+      data: { cause, busy, protected: inst.protectedFromScaleIn },
+    });
+    this.armHeartbeatTimeout(action);
+    this.o.scheduler.at(action.globalDeadlineMs, `global timeout ${inst.id}`, () => {
+      if (!action.ended) this.endAction(action, 'global-timeout', hook.defaultResult);
+    });
+    const event = this.lifecycleEvent(action, g, hook);
+    for (const listener of this.eventListeners) listener(event);
+  }
+
+  private armHeartbeatTimeout(action: SimLifecycleAction): void {
+    const deadline = action.heartbeatDeadlineMs;
+    this.o.scheduler.at(deadline, `heartbeat timeout ${action.instanceId}`, () => {
+      // A later heartbeat moved the deadline: this check is stale.
+      if (action.ended || action.heartbeatDeadlineMs !== deadline) return;
+      this.endAction(action, 'heartbeat-timeout', this.hookOfAction(action).defaultResult);
+    });
+  }
+
+  private endAction(action: SimLifecycleAction, by: ActionEnd, result: LifecycleResult): void {
+    action.ended = { at: this.now, by, result };
+    const inst = this.mustInstance(action.instanceId);
+    this.o.journal.add(
+      'action-ended',
+      `${inst.id}: lifecycle action ${by === 'completed' ? `completed with ${result}` : `${by} → ${result}`}`,
+      { group: inst.group, instanceId: inst.id, data: { by, result } },
+    );
+    this.letGo(inst, action);
+  }
+
+  /** The instance leaves: record whether it was busy at this moment, then it is gone. */
+  private letGo(inst: SimInstance, action: SimLifecycleAction | undefined): void {
+    const busy = this.isBusy(inst);
+    inst.lifecycleState = 'Terminating:Proceed';
+    const termination: Termination = {
+      instanceId: inst.id,
+      group: inst.group,
+      at: this.now,
+      cause: inst.cause ?? 'scale-in',
+      busy,
+      answering: inst.answering,
+      ...(action ? { action } : {}),
+    };
+    this.terminations.push(termination);
+    this.o.journal.add('terminated', `${inst.id} terminated${busy ? ' WHILE BUSY' : ''}`, {
+      group: inst.group,
+      instanceId: inst.id,
+      data: { busy, cause: termination.cause },
+    });
+    this.o.scheduler.after(this.o.shutdownSeconds * 1000, `shutdown ${inst.id}`, () => {
+      inst.lifecycleState = 'Terminated';
+    });
+    this.scheduleReconcile(this.mustGroup(inst.group));
+  }
+
+  private activeAction(ref: LifecycleActionRef): SimLifecycleAction {
+    const gone = () =>
+      validationError(`No active Lifecycle Action found with instance ID ${ref.instanceId}`);
+    let action: SimLifecycleAction | undefined;
+    if (ref.token) action = this.byToken.get(ref.token);
+    else if (ref.instanceId) action = this.byId.get(ref.instanceId)?.action;
+    else throw validationError('Either LifecycleActionToken or InstanceId must be given');
+    if (!action || action.ended) throw gone();
+    if (action.group !== ref.groupName || action.hookName !== ref.hookName) throw gone();
+    if (ref.token && ref.instanceId && action.instanceId !== ref.instanceId) throw gone();
+    return action;
+  }
+
+  private hookOfAction(action: SimLifecycleAction): HookSpec {
+    const hook = this.mustGroup(action.group).spec.hook;
+    if (!hook) throw new Error(`group ${action.group} lost its hook`);
+    return hook;
+  }
+
+  private lifecycleEvent(
+    action: SimLifecycleAction,
+    g: GroupState,
+    hook: HookSpec,
+  ): LifecycleEvent {
+    return {
+      version: '0',
+      id: this.tokens.uuid(),
+      'detail-type': LIFECYCLE_DETAIL_TYPE,
+      source: 'aws.autoscaling',
+      account: this.accountId,
+      // EventBridge times have whole seconds.
+      time: new Date(Math.floor(this.now / 1000) * 1000).toISOString().replace('.000Z', 'Z'),
+      region: this.region,
+      resources: [g.arn],
+      detail: {
+        Origin: 'AutoScalingGroup',
+        Destination: 'EC2',
+        LifecycleActionToken: action.token,
+        AutoScalingGroupName: g.spec.name,
+        LifecycleHookName: hook.name,
+        EC2InstanceId: action.instanceId,
+        LifecycleTransition: TERMINATING_TRANSITION,
+        ...(hook.notificationMetadata !== undefined
+          ? { NotificationMetadata: hook.notificationMetadata }
+          : {}),
+      },
+    };
+  }
+
+  private mustGroup(name: string): GroupState {
+    const g = this.groups.get(name);
+    if (!g) throw new Error(`no simulated group ${name}`);
+    return g;
+  }
+
+  private mustInstance(id: string): SimInstance {
+    const inst = this.byId.get(id);
+    if (!inst) throw new Error(`no simulated instance ${id}`);
+    return inst;
+  }
+}
+
+/** min(48 h, 100 × HeartbeatTimeout). */
+export function globalTimeoutSeconds(heartbeatTimeoutSeconds: number): number {
+  return Math.min(GLOBAL_TIMEOUT_CAP_SECONDS, GLOBAL_TIMEOUT_HEARTBEATS * heartbeatTimeoutSeconds);
+}
