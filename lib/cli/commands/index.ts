@@ -1,0 +1,6 @@
+import type { CliCommand } from '../context.js';
+import { protectCommand } from './protect.js';
+import { statusCommand } from './status.js';
+
+/** Every subcommand, in help order. A new one is a file in this folder and one line here. */
+export const COMMANDS: CliCommand[] = [statusCommand, protectCommand];
