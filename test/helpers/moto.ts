@@ -112,6 +112,12 @@ export interface MotoFleet {
 }
 
 let templateCounter = 0;
+/**
+ * Fleets created so far on each moto_server. The subnet is numbered per server, not per
+ * process, so the first fleet on a server is always 127.0.1.x whatever other test files in
+ * the same mocha process created on theirs.
+ */
+const fleetsPerServer = new WeakMap<Moto, number>();
 
 /**
  * Create an Auto Scaling group of `size` instances in moto with loopback private IPs.
@@ -128,7 +134,7 @@ export async function createLoopbackFleet(
     const subnet = await ec2.send(
       new CreateSubnetCommand({
         VpcId: vpc.Vpc!.VpcId!,
-        CidrBlock: `127.0.${1 + templateCounter}.0/24`,
+        CidrBlock: `127.0.${nextSubnet(moto)}.0/24`,
         AvailabilityZone: `${moto.region}a`,
       }),
     );
@@ -182,4 +188,12 @@ export async function createLoopbackFleet(
     ec2.destroy();
     asg.destroy();
   }
+}
+
+/** 1 for a server's first fleet, 2 for its second, … (the third octet of its subnet). */
+function nextSubnet(moto: Moto): number {
+  const n = (fleetsPerServer.get(moto) ?? 0) + 1;
+  if (n > 254) throw new Error(`more than 254 fleets on ${moto.endpoint}: no 127.0.N.0/24 left`);
+  fleetsPerServer.set(moto, n);
+  return n;
 }
