@@ -171,7 +171,21 @@ export function toConfigError(
     return new ConfigError(nameOf(`${prefix}${key}`), 'unknown field (a typo?)');
   }
   const field = issue.path.length ? nameOf(issue.path.map(String).join('.')) : 'config';
-  return new ConfigError(field, issue.message);
+  return new ConfigError(field, unionDetail(issue) ?? issue.message);
+}
+
+/**
+ * For a value that matched no branch of a union (e.g. intLike: a number, or a string of
+ * digits), the useful message is the one from the branch that accepted its type and
+ * rejected its content ("must be a whole number"), not zod's bare "Invalid input".
+ */
+function unionDetail(issue: z.core.$ZodIssue): string | undefined {
+  if (issue.code !== 'invalid_union') return undefined;
+  for (const branch of issue.errors) {
+    const first = branch[0];
+    if (first && first.code !== 'invalid_type') return first.message;
+  }
+  return undefined;
 }
 
 /** Parse with a schema or throw a ConfigError that names the field. */

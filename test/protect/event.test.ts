@@ -87,10 +87,20 @@ describe('protect/event', () => {
   });
 
   const badFields: Array<[string, unknown, string, RegExp?]> = [
-    ['a port that is not a number', { asgName: 'a', metricsPort: 'ninety' }, 'metricsPort'],
+    [
+      'a port that is not a number',
+      { asgName: 'a', metricsPort: 'ninety' },
+      'metricsPort',
+      /must be a whole number/,
+    ],
     ['a port out of range', { asgName: 'a', metricsPort: 70000 }, 'metricsPort'],
     ['a URL instead of a path', { asgName: 'a', busyURL: 'http://evil/x' }, 'busyURL', /scheme/],
-    ['a dryRun that is not a boolean', { asgName: 'a', dryRun: 'maybe' }, 'dryRun'],
+    [
+      'a dryRun that is not a boolean',
+      { asgName: 'a', dryRun: 'maybe' },
+      'dryRun',
+      /expected one of/,
+    ],
     ['an empty busyValue', { asgName: 'a', busyValue: '  ' }, 'busyValue'],
     ['a bad region', { asgName: 'a', region: 'Mars' }, 'region'],
     ['a typo in a field name', { asgName: 'a', metricPort: 9000 }, 'metricPort', /unknown field/],
