@@ -1,0 +1,351 @@
+/**
+ * The gate over the wire against moto_server: real SDK clients and adapters, real HTTP to
+ * moto for EC2 addresses, group tags, DescribeLifecycleHooks, the SQS delay queue, the SNS
+ * topic (read back through a subscribed SQS queue) and SSM documents and commands; a real
+ * loopback worker on the address moto gave the instance.
+ *
+ * What moto does NOT check (see docs/aws.md): it does not implement RecordLifecycleActionHeartbeat,
+ * CompleteLifecycleAction or ssm:DescribeInstanceInformation. Those three requests are
+ * caught by a middleware on the SDK client just before they would be sent: the middleware
+ * records the request the adapter built and answers in AWS's place. The assertions on them
+ * check what the gate asked for, not what Auto Scaling would do with it — the lifecycle
+ * semantics are the fleet simulator's job.
+ */
+import { AutoScalingClient, PutLifecycleHookCommand } from '@aws-sdk/client-auto-scaling';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
+import {
+  CreateQueueCommand,
+  DeleteMessageCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SQSClient,
+  type Message,
+} from '@aws-sdk/client-sqs';
+import { CreateDocumentCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { expect } from 'chai';
+import type { AwsClients } from '../../lib/aws/clients.js';
+import { createGatePorts } from '../../lib/gate/aws-ports.js';
+import { parseGateEnv } from '../../lib/gate/config.js';
+import { createGateHandler, type SqsBatchResponse } from '../../lib/gate/handler.js';
+import type { GateDeps, StepOutcome } from '../../lib/gate/step.js';
+import { createRecordingLog } from '../../lib/log.js';
+import { createHttpProber, isLoopbackAddress } from '../../lib/probe.js';
+import { startWorker, type Worker } from '../helpers/http-workers.js';
+import { createLoopbackFleet, startMoto, type Moto, type MotoFleet } from '../helpers/moto.js';
+
+const HOOK = 'themis-wire';
+const TOKEN = 'a1b2c3d4-0000-4000-8000-00000000wire';
+
+interface Intercepted {
+  command: string;
+  input: Record<string, unknown>;
+}
+
+/**
+ * Answer `commands` in the service's place (moto lacks them) and record what was asked.
+ * Added at the `initialize` step, so the adapter's request is complete but never serialised.
+ */
+function intercept(
+  client: { middlewareStack: { add: (...args: never[]) => void } },
+  answers: Record<string, () => unknown>,
+): Intercepted[] {
+  const calls: Intercepted[] = [];
+  const middleware =
+    (next: (args: { input: object }) => Promise<unknown>, context: { commandName?: string }) =>
+    async (args: { input: object }) => {
+      const answer = context.commandName ? answers[context.commandName] : undefined;
+      if (!answer) return next(args);
+      calls.push({
+        command: context.commandName!.replace(/Command$/, ''),
+        input: structuredClone(args.input) as Record<string, unknown>,
+      });
+      return { output: { $metadata: {}, ...(answer() as object) }, response: {} };
+    };
+  (client.middlewareStack.add as (m: unknown, o: unknown) => void)(middleware, {
+    step: 'initialize',
+    name: 'themisTestInterceptor',
+  });
+  return calls;
+}
+
+async function createQueue(sqs: SQSClient, name: string): Promise<{ url: string; arn: string }> {
+  const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: name }));
+  const { Attributes } = await sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }),
+  );
+  return { url: QueueUrl!, arn: Attributes!.QueueArn! };
+}
+
+/** Long-polls (≤ 2 s per poll) until `count` messages arrived or `maxPolls` polls came back; deletes what it read. */
+async function receive(
+  sqs: SQSClient,
+  url: string,
+  count: number,
+  maxPolls = 6,
+): Promise<Message[]> {
+  const messages: Message[] = [];
+  for (let poll = 0; poll < maxPolls && messages.length < count; poll++) {
+    const out = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 2 }),
+    );
+    for (const m of out.Messages ?? []) {
+      messages.push(m);
+      await sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: m.ReceiptHandle! }));
+    }
+  }
+  return messages;
+}
+
+/** SNS → SQS delivery (raw delivery off): the body is the SNS envelope. */
+function notices(messages: Message[]) {
+  return messages.map((m) => {
+    const envelope = JSON.parse(m.Body!) as {
+      Subject: string;
+      Message: string;
+      MessageAttributes: Record<string, { Type: string; Value: string }>;
+    };
+    return {
+      subject: envelope.Subject,
+      message: envelope.Message,
+      event: envelope.MessageAttributes.event?.Value,
+      group: envelope.MessageAttributes.group?.Value,
+    };
+  });
+}
+
+describe('gate over the wire (moto) @slow', function () {
+  let moto: Moto;
+  let clients: AwsClients;
+  let fleet: MotoFleet;
+  let instanceId: string;
+  let worker: Worker;
+  let rechecks: { url: string; arn: string };
+  let inbox: { url: string; arn: string };
+  let topicArn: string;
+  let lifecycleCalls: Intercepted[];
+  let ssmCalls: Intercepted[];
+
+  before(async () => {
+    moto = await startMoto();
+    clients = {
+      autoScaling: new AutoScalingClient(moto.clientConfig),
+      ec2: new EC2Client(moto.clientConfig),
+      sns: new SNSClient(moto.clientConfig),
+      sqs: new SQSClient(moto.clientConfig),
+      ssm: new SSMClient(moto.clientConfig),
+    };
+    lifecycleCalls = intercept(clients.autoScaling, {
+      RecordLifecycleActionHeartbeatCommand: () => ({}),
+      CompleteLifecycleActionCommand: () => ({}),
+    });
+    ssmCalls = intercept(clients.ssm, {
+      DescribeInstanceInformationCommand: () => ({
+        InstanceInformationList: [{ InstanceId: instanceId, PingStatus: 'Online' }],
+      }),
+    });
+    fleet = await createLoopbackFleet(moto, {
+      groupName: 'gate-wire',
+      size: 1,
+      tags: { 'themis:busy-url': '/status' },
+    });
+    instanceId = fleet.instanceIds[0]!;
+    await clients.autoScaling.send(
+      new PutLifecycleHookCommand({
+        AutoScalingGroupName: fleet.groupName,
+        LifecycleHookName: HOOK,
+        LifecycleTransition: 'autoscaling:EC2_INSTANCE_TERMINATING',
+        HeartbeatTimeout: 60,
+        DefaultResult: 'CONTINUE',
+      }),
+    );
+    rechecks = await createQueue(clients.sqs, 'gate-wire-rechecks');
+    inbox = await createQueue(clients.sqs, 'gate-wire-inbox');
+    topicArn = (await clients.sns.send(new CreateTopicCommand({ Name: 'gate-wire-outcomes' })))
+      .TopicArn!;
+    await clients.sns.send(
+      new SubscribeCommand({ TopicArn: topicArn, Protocol: 'sqs', Endpoint: inbox.arn }),
+    );
+  });
+
+  after(async () => {
+    for (const client of Object.values(clients ?? {})) client.destroy();
+    await moto?.stop();
+  });
+
+  beforeEach(async () => {
+    const address = fleet.addresses.get(instanceId)!;
+    expect(isLoopbackAddress(address)).to.equal(true);
+    worker = await startWorker({ kind: 'answer', body: 'BUSY' }, address);
+    lifecycleCalls.length = 0;
+    ssmCalls.length = 0;
+  });
+  afterEach(async () => {
+    await worker.close();
+  });
+
+  function deps(env: Record<string, string> = {}): GateDeps {
+    const config = parseGateEnv({
+      THEMIS_RECHECK_QUEUE_URL: rechecks.url,
+      THEMIS_TOPIC_ARN: topicArn,
+      THEMIS_METRICS_PORT: String(worker.port),
+      // The smallest interval allowed, so the test waits only seconds for the delayed message.
+      THEMIS_RECHECK_SECONDS: '5',
+      ...env,
+    });
+    return {
+      config,
+      ...createGatePorts(config, clients),
+      prober: createHttpProber({ loopbackOnly: true }),
+      log: createRecordingLog(),
+      clock: Date.now,
+      random: () => 0,
+    };
+  }
+
+  function event() {
+    return {
+      version: '0',
+      id: 'wire-1',
+      'detail-type': 'EC2 Instance-terminate Lifecycle Action',
+      source: 'aws.autoscaling',
+      account: '123456789012',
+      time: new Date().toISOString(),
+      region: moto.region,
+      resources: [],
+      detail: {
+        LifecycleActionToken: TOKEN,
+        AutoScalingGroupName: fleet.groupName,
+        LifecycleHookName: HOOK,
+        EC2InstanceId: instanceId,
+        LifecycleTransition: 'autoscaling:EC2_INSTANCE_TERMINATING',
+      },
+    };
+  }
+
+  it('holds a busy worker with a heartbeat and a delayed recheck, then releases it when idle', async () => {
+    const gate = deps();
+    const handler = createGateHandler(gate);
+
+    const held = (await handler(event())) as StepOutcome;
+    expect(held).to.include({ outcome: 'held', decision: 'hold', delaySeconds: 5 });
+    // The group's themis:busy-url tag, read from moto, chose the path.
+    expect(worker.requests).to.deep.equal(['/status']);
+    expect(lifecycleCalls).to.deep.equal([
+      {
+        command: 'RecordLifecycleActionHeartbeat',
+        input: {
+          AutoScalingGroupName: fleet.groupName,
+          LifecycleHookName: HOOK,
+          LifecycleActionToken: TOKEN,
+        },
+      },
+    ]);
+
+    // Delayed: not visible at once (5 s of margin), visible once the delay has passed.
+    const early = await clients.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: rechecks.url, WaitTimeSeconds: 0 }),
+    );
+    expect(early.Messages ?? []).to.deep.equal([]);
+    const [recheck] = await receive(clients.sqs, rechecks.url, 1);
+    expect(recheck, 'the recheck message').to.not.equal(undefined);
+    const body = JSON.parse(recheck!.Body!);
+    expect(body).to.deep.include({ themis: 'recheck', v: 1, attempt: 2, unknowns: 0 });
+    expect(body.action).to.include({ instanceId, token: TOKEN, hookName: HOOK });
+    // DescribeLifecycleHooks over the wire: HeartbeatTimeout 60 → global timeout 6000.
+    expect(body.hook).to.deep.equal({ heartbeatTimeoutSeconds: 60, globalTimeoutSeconds: 6000 });
+
+    const holding = notices(await receive(clients.sqs, inbox.url, 1));
+    expect(holding.map((n) => n.event)).to.deep.equal(['holding']);
+
+    worker.set({ kind: 'answer', body: 'IDLE' });
+    const response = (await handler({
+      Records: [{ messageId: recheck!.MessageId!, body: recheck!.Body!, eventSource: 'aws:sqs' }],
+    })) as SqsBatchResponse;
+    expect(response).to.deep.equal({ batchItemFailures: [] });
+    expect(lifecycleCalls.map((c) => c.command)).to.deep.equal([
+      'RecordLifecycleActionHeartbeat',
+      'CompleteLifecycleAction',
+    ]);
+    expect(lifecycleCalls[1]!.input).to.deep.equal({
+      AutoScalingGroupName: fleet.groupName,
+      LifecycleHookName: HOOK,
+      LifecycleActionResult: 'CONTINUE',
+      LifecycleActionToken: TOKEN,
+    });
+    expect(await receive(clients.sqs, rechecks.url, 1, 1)).to.deep.equal([]);
+
+    const [released] = notices(await receive(clients.sqs, inbox.url, 1));
+    expect(released).to.include({ event: 'released', group: fleet.groupName });
+    expect(released!.subject).to.match(
+      new RegExp(`^themis: released ${instanceId} in gate-wire after \\d+ s$`),
+    );
+    expect(released!.message).to.contain('Facts:').and.not.contain(TOKEN);
+  });
+
+  it('runs the pre-termination command through SSM and releases when it succeeded', async () => {
+    await clients.ssm.send(
+      new CreateDocumentCommand({
+        Name: 'gate-wire-backup',
+        DocumentType: 'Command',
+        DocumentFormat: 'JSON',
+        Content: JSON.stringify({
+          schemaVersion: '2.2',
+          description: 'themis test: back up logs before termination',
+          parameters: { commands: { type: 'StringList', default: ['true'] } },
+          mainSteps: [
+            {
+              action: 'aws:runShellScript',
+              name: 'backup',
+              inputs: { runCommand: '{{ commands }}' },
+            },
+          ],
+        }),
+      }),
+    );
+    worker.set({ kind: 'answer', body: 'IDLE' });
+    const handler = createGateHandler(
+      deps({
+        THEMIS_SSM_DOCUMENT: 'gate-wire-backup',
+        THEMIS_SSM_PARAMETERS: '{"commands":["tar czf /tmp/logs.tgz /var/log"]}',
+      }),
+    );
+
+    const first = (await handler(event())) as StepOutcome;
+    expect(first).to.include({ outcome: 'held', decision: 'run-ssm' });
+    expect(ssmCalls.map((c) => c.command)).to.deep.equal(['DescribeInstanceInformation']);
+    const [recheck] = await receive(clients.sqs, rechecks.url, 1);
+    const commandId = JSON.parse(recheck!.Body!).ssm.commandId as string;
+    expect(commandId).to.be.a('string').and.not.equal('');
+
+    // moto runs every command to Success at once; GetCommandInvocation goes over the wire.
+    const response = (await handler({
+      Records: [{ messageId: recheck!.MessageId!, body: recheck!.Body!, eventSource: 'aws:sqs' }],
+    })) as SqsBatchResponse;
+    expect(response.batchItemFailures).to.deep.equal([]);
+    expect(lifecycleCalls.map((c) => c.command)).to.deep.equal([
+      'RecordLifecycleActionHeartbeat',
+      'CompleteLifecycleAction',
+    ]);
+    expect(lifecycleCalls[1]!.input).to.include({ LifecycleActionResult: 'CONTINUE' });
+    const [released] = notices(await receive(clients.sqs, inbox.url, 1));
+    expect(released!.event).to.equal('released');
+    expect(released!.message).to.contain('gate-wire-backup succeeded');
+  });
+
+  it('applies the failure policy when the command document does not exist in SSM', async () => {
+    worker.set({ kind: 'answer', body: 'IDLE' });
+    const handler = createGateHandler(
+      deps({ THEMIS_SSM_DOCUMENT: 'gate-wire-missing', THEMIS_ON_SSM_FAILURE: 'ABANDON' }),
+    );
+    const outcome = (await handler(event())) as StepOutcome;
+    expect(outcome).to.include({ outcome: 'completed', decision: 'ssm-failed', result: 'ABANDON' });
+    expect(lifecycleCalls.map((c) => [c.command, c.input.LifecycleActionResult])).to.deep.equal([
+      ['RecordLifecycleActionHeartbeat', undefined],
+      ['CompleteLifecycleAction', 'ABANDON'],
+    ]);
+    const [notice] = notices(await receive(clients.sqs, inbox.url, 1));
+    expect(notice!.event).to.equal('ssm-failed');
+    expect(notice!.message).to.contain('does not exist');
+  });
+});
