@@ -276,11 +276,9 @@ describe('protect/handler', () => {
 
   it('still scans THEMIS_TARGETS groups when discovery fails', async () => {
     let calls = 0;
-    const findGroupsByTag = east.findGroupsByTag.bind(east);
     east.findGroupsByTag = async (k, v) => {
       calls++;
       throw new Error(`discovery down ${k}=${v}`);
-      return findGroupsByTag(k, v);
     };
     const result = await handlerWith({
       tagDiscovery: true,
