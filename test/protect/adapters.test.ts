@@ -149,7 +149,10 @@ describe('protect through the SDK adapters (aws-sdk-client-mock)', () => {
       });
     }
 
-    function workersGroup(tags: Record<string, string> = {}) {
+    function workersGroup(
+      tags: Record<string, string> = {},
+      protectedNow = { busy: false, idle: true },
+    ) {
       const g = group('workers', {
         Instances: [
           {
@@ -157,14 +160,14 @@ describe('protect through the SDK adapters (aws-sdk-client-mock)', () => {
             AvailabilityZone: 'us-east-1a',
             LifecycleState: 'InService',
             HealthStatus: 'Healthy',
-            ProtectedFromScaleIn: false,
+            ProtectedFromScaleIn: protectedNow.busy,
           },
           {
             InstanceId: 'i-idle',
             AvailabilityZone: 'us-east-1a',
             LifecycleState: 'InService',
             HealthStatus: 'Healthy',
-            ProtectedFromScaleIn: true,
+            ProtectedFromScaleIn: protectedNow.idle,
           },
         ],
         Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
@@ -191,6 +194,14 @@ describe('protect through the SDK adapters (aws-sdk-client-mock)', () => {
         { AutoScalingGroupName: 'workers', InstanceIds: ['i-busy'], ProtectedFromScaleIn: true },
         { AutoScalingGroupName: 'workers', InstanceIds: ['i-idle'], ProtectedFromScaleIn: false },
       ]);
+    });
+
+    it('makes no SetInstanceProtection call when every instance is already right', async () => {
+      workersGroup({}, { busy: true, idle: false });
+      const result = await handler()({ asgName: 'workers' });
+      expect(result.scans[0]!.groups[0]!.planned).to.deep.equal({ protect: [], unprotect: [] });
+      expect(workers.probedAddresses()).to.have.length(2);
+      expect(asg.commandCalls(SetInstanceProtectionCommand)).to.have.length(0);
     });
 
     it('makes no SetInstanceProtection call in a dry run', async () => {
