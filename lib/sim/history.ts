@@ -16,6 +16,7 @@ import { Random } from './random.js';
 import { DEFAULT_START_MS } from './scheduler.js';
 import type { CommandsOptions } from './services.js';
 import { Simulation, type GateOptions, type ProtectOptions } from './simulation.js';
+import { formatElapsed } from './journal.js';
 import { randomWork } from './work.js';
 
 export type HistoryEventKind =
@@ -256,4 +257,37 @@ export function describeHistory(spec: HistorySpec): string {
   ]
     .filter(Boolean)
     .join('\n');
+}
+
+/** The command that replays one seed of the property tests. */
+export function replayCommand(seed: number): string {
+  return `THEMIS_SEED=${seed} npx mocha test/sim/properties.test.ts`;
+}
+
+/**
+ * A failing history as a person debugging it wants it: the seed and how to replay it, what
+ * was generated, what broke, and the timeline of each instance involved.
+ */
+export function formatFailure(run: HistoryRun, timelineLines = 40): string {
+  const { spec, sim, check } = run;
+  const start = sim.scheduler.startMs;
+  const involved = new Set(check.violations.map((v) => v.instanceId).filter(Boolean));
+  const timeline = sim.journal.entries
+    .filter(
+      (e) =>
+        e.kind !== 'scan' && (involved.size === 0 || (e.instanceId && involved.has(e.instanceId))),
+    )
+    .slice(-timelineLines)
+    .map((e) => `    ${formatElapsed(e.at, start)}  ${e.text}`);
+  return [
+    `history seed ${spec.seed} broke ${check.violations.length} invariant(s):`,
+    ...check.violations.map((v) => `  - [${v.kind}] ${v.message}`),
+    `  replay: ${replayCommand(spec.seed)}`,
+    '  history:',
+    ...describeHistory(spec)
+      .split('\n')
+      .map((l) => `    ${l}`),
+    '  timeline:',
+    ...timeline,
+  ].join('\n');
 }

@@ -166,9 +166,10 @@ export function checkInvariants(sim: Simulation): CheckResult {
   for (const t of sim.fleet.terminations) {
     if (!t.busy) continue;
     const action = t.action;
-    const deadlineNotice = outcomesOf(t.instanceId).some(
-      (p) => p.notice.attributes.event === 'deadline',
-    );
+    // The deadline's notice, or the one a crash between Complete and Publish lost (counted there).
+    const deadlineNotice =
+      outcomesOf(t.instanceId).some((p) => p.notice.attributes.event === 'deadline') ||
+      lostNotices.includes(t.instanceId);
     // A hook timeout the faults excuse (see above) cuts work no gate could have saved.
     if (deadLettered.includes(t.instanceId) || faultExcused.includes(t.instanceId)) continue;
     if (action && action.ended?.by === 'completed' && deadlineNotice) {

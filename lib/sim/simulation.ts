@@ -87,7 +87,7 @@ export interface ProtectOptions {
   /** Probes in flight at once. */
   concurrency?: number;
   /** Wrap the protect dependencies (like GateOptions.wrapDeps). */
-  wrapPorts?: (ports: SimPorts) => SimPorts;
+  wrapPorts?: (ports: SimPorts, sim: Simulation) => SimPorts;
 }
 
 export interface SimulationOptions {
@@ -276,7 +276,7 @@ export class Simulation implements SimWorld {
   /** One protect run now: scanTarget for every group, in order. */
   async protectOnce(): Promise<GroupReport[]> {
     const o = this.options.protect || {};
-    const ports = o.wrapPorts ? o.wrapPorts(this.ports()) : this.ports();
+    const ports = o.wrapPorts ? o.wrapPorts(this.ports(), this) : this.ports();
     const reports: GroupReport[] = [];
     for (const name of this.fleet.groupNames()) {
       const report = await scanTarget(this.target(name), {
