@@ -22,7 +22,7 @@ type Handler = (event: unknown) => Promise<ProtectResult>;
 
 const ENV_KEYS = ['AWS_ENDPOINT_URL', 'THEMIS_TARGETS', 'THEMIS_TAG_DISCOVERY'] as const;
 
-describe('functions/protect over the wire (moto_server)', function () {
+describe('functions/protect over the wire (moto_server) @slow', function () {
   let moto: Moto;
   let asg: AutoScalingClient;
   let handler: Handler;
