@@ -77,7 +77,7 @@ export interface StepOutcome {
   delaySeconds?: number;
   attempt?: number;
   dryRun?: boolean;
-  /** Set when the step published a notice (whether or not Publish succeeded). */
+  /** The notice this step tried to publish (set whether or not Publish succeeded; never without a topic). */
   notice?: NoticeEvent;
 }
 
@@ -204,7 +204,7 @@ export async function gateStep(
       return step.runCommand(decision);
     case 'expired': {
       const notice = await step.notify('deadline', { reason: decision.reason, expired: true });
-      return step.outcome('observed', decision, { notice });
+      return step.outcome('observed', decision, notice ? { notice } : {});
     }
     default:
       return step.finish(decision);
@@ -319,7 +319,7 @@ class Step {
         reason: decision.reason,
         result: decision.result,
       });
-      return this.outcome('observed', decision, { notice });
+      return this.outcome('observed', decision, notice ? { notice } : {});
     }
     const answer = await this.deps.lifecycle.complete(this.ref, decision.result);
     if (answer === 'gone') return this.gone(decision);
@@ -334,11 +334,14 @@ class Step {
       attempt: this.state.attempt,
     });
     const notice = await this.notify(event, { reason: decision.reason, result: decision.result });
-    return this.outcome('completed', decision, { notice });
+    return this.outcome('completed', decision, notice ? { notice } : {});
   }
 
-  /** Publish a notice; a failure is logged and never fails the step. */
-  async notify(event: NoticeEvent, extra: Partial<NoticeFacts>): Promise<NoticeEvent> {
+  /**
+   * Publish a notice; a failure is logged and never fails the step. Returns the event when a
+   * Publish was attempted (undefined without a topic).
+   */
+  async notify(event: NoticeEvent, extra: Partial<NoticeFacts>): Promise<NoticeEvent | undefined> {
     const { notifications, log } = this.deps;
     const facts: NoticeFacts = {
       event,
@@ -353,7 +356,7 @@ class Step {
       ...this.facts,
       ...extra,
     };
-    if (!notifications) return event;
+    if (!notifications) return undefined;
     try {
       await notifications.publish(buildNotice(facts));
     } catch (err) {

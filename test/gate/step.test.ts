@@ -189,6 +189,17 @@ describe('gate step', () => {
       expect(line?.fields).to.include({ event: 'released', instanceId: INSTANCE });
     });
 
+    it('is released without a topic too: the outcome is only logged', async () => {
+      setUp();
+      worker.set(IDLE);
+      delete world.deps.notifications;
+      const outcome = await gateStep(terminateEvent(), world.deps);
+      expect(outcome).to.include({ outcome: 'completed', decision: 'release' });
+      expect(outcome).to.not.have.property('notice');
+      const completed = world.log.lines.find((l) => l.message === 'lifecycle action completed');
+      expect(completed?.fields).to.include({ instanceId: INSTANCE, result: 'CONTINUE' });
+    });
+
     it('throws when CompleteLifecycleAction fails, and sends no notice', async () => {
       setUp();
       worker.set(IDLE);
