@@ -23,11 +23,17 @@ import { createGateHandler } from '../gate/handler.js';
 import type { GateDeps } from '../gate/step.js';
 import { silentLog } from '../log.js';
 import type { Log, Prober } from '../ports.js';
+import { createHttpProber } from '../probe.js';
 import { scanTarget, type GroupReport } from '../protect/scan.js';
 import { ApiCalls } from './api-calls.js';
 import { NO_FAULTS, SimulatedCrash, type FaultRates } from './faults.js';
 import { Fleet, type FleetOptions, type GroupSpec, type LifecycleEvent } from './fleet.js';
 import { Journal } from './journal.js';
+import {
+  startLoopbackWorkers,
+  type LoopbackWorkerOptions,
+  type LoopbackWorkers,
+} from './loopback-workers.js';
 import {
   createSimPorts,
   type CallGuard,
@@ -168,7 +174,7 @@ export class Simulation implements SimWorld {
   readonly unprotections: Unprotection[] = [];
   readonly steps: StepRecord[] = [];
   readonly scans: ScanRecord[] = [];
-  readonly gateConfig: GateConfig;
+  private gateSettings: GateConfig;
   /** Set when a probe was refused by the loopback guard: the run stops loudly. */
   fatal?: unknown;
 
@@ -176,6 +182,7 @@ export class Simulation implements SimWorld {
   private readonly gateRandom: Random;
   private readonly log: Log;
   private protectTimer?: { cancel(): void };
+  private probePort?: number;
 
   constructor(readonly options: SimulationOptions) {
     this.scheduler = new Scheduler(options.startMs);
@@ -200,7 +207,7 @@ export class Simulation implements SimWorld {
     );
 
     const gate = options.gate ?? {};
-    this.gateConfig = parseGateEnv({
+    this.gateSettings = parseGateEnv({
       THEMIS_RECHECK_QUEUE_URL: SIM_QUEUE_URL,
       THEMIS_TOPIC_ARN: SIM_TOPIC_ARN,
       ...gate.env,
@@ -233,14 +240,32 @@ export class Simulation implements SimWorld {
 
   now = (): number => this.scheduler.now();
 
+  /** The gate's configuration, as parseGateEnv read it (plus the workers' port, if any). */
+  get gateConfig(): GateConfig {
+    return this.gateSettings;
+  }
+
   /** The role interfaces over this world (optionally tied to one gate step). */
   ports(ctx: PortContext = {}): SimPorts {
     return createSimPorts(this, ctx);
   }
 
-  /** Replace the prober (e.g. once loopback HTTP workers are up). Probes stay recorded. */
+  /** Replace the prober. Probes stay recorded. */
   useProber(prober: Prober): void {
     this.prober = recordProbes(prober, this);
+  }
+
+  /**
+   * Probe real loopback HTTP workers from now on: protect and the gate use `prober` (the real
+   * HTTP prober, wrapped by the worker pool) and ask `metricsPort`.
+   */
+  useHttpWorkers(prober: Prober, metricsPort: number): void {
+    this.useProber(prober);
+    this.probePort = metricsPort;
+    this.gateSettings = {
+      ...this.gateSettings,
+      settings: { ...this.gateSettings.settings, metricsPort },
+    };
   }
 
   /** The protect target for a group, as the handler would build it with these settings. */
@@ -249,7 +274,11 @@ export class Simulation implements SimWorld {
     return {
       asgName: groupName,
       region: this.fleet.region,
-      ...mergeSettings(protect.settings ?? {}, settings),
+      ...mergeSettings(
+        protect.settings ?? {},
+        this.probePort ? { metricsPort: this.probePort } : {},
+        settings,
+      ),
     };
   }
 
@@ -458,4 +487,17 @@ export class Simulation implements SimWorld {
 
 export function createSimulation(options: SimulationOptions): Simulation {
   return new Simulation(options);
+}
+
+/**
+ * Start a real HTTP worker on loopback for every instance (and every instance launched
+ * later) and make protect and the gate probe them with the real HTTP prober, loopback-only.
+ */
+export async function attachLoopbackWorkers(
+  sim: Simulation,
+  options: LoopbackWorkerOptions = {},
+): Promise<LoopbackWorkers> {
+  const workers = await startLoopbackWorkers(sim.fleet, sim.journal, options);
+  sim.useHttpWorkers(workers.prober(createHttpProber({ loopbackOnly: true })), workers.port);
+  return workers;
 }
