@@ -105,8 +105,8 @@ function parseParams(raw) {
     ),
     notifyEmail: String(raw.notifyEmail ?? '').trim(),
     ssmDocument: String(raw.ssmDocument ?? '').trim(),
-    // SQS DelaySeconds is at most 900 s.
-    recheckSeconds: int('recheckSeconds', raw.recheckSeconds, 1, 900),
+    // SQS DelaySeconds is at most 900 s; the gate refuses less than 5 s.
+    recheckSeconds: int('recheckSeconds', raw.recheckSeconds, 5, 900),
   };
   if (!/^[A-Za-z0-9\-_/]{1,255}$/.test(p.hookName)) {
     fail('hookName', 'must be 1–255 letters, digits, "-", "_" or "/"');
@@ -388,6 +388,11 @@ module.exports = async ({ resolveVariable }) => {
   for (const name of PARAM_NAMES) raw[name] = await resolveVariable(`param:${name}`);
   const p = parseParams(raw);
   const stage = await resolveVariable('sls:stage');
+  // Names built from the stage must fit AWS's limits: the rule name
+  // (themis-<stage>-lifecycle-action) has 64 characters at most.
+  if (!/^[A-Za-z0-9-]{1,40}$/.test(stage)) {
+    throw new Error(`stage "${stage}": use at most 40 letters, digits and "-"`);
+  }
   return {
     targets: JSON.stringify(p.groups.map((asgName) => ({ asgName }))),
     tagDiscovery: String(p.tagDiscovery),
