@@ -110,9 +110,7 @@ export async function packageStack(options: {
   params?: Record<string, string>;
   overlay?: Record<string, string>;
 }): Promise<PackagedStack> {
-  const workDir = await copyProject(
-    process.env.DEV_OVERLAY ? { functions: process.env.DEV_OVERLAY } : options.overlay,
-  ); // DEV-ONLY
+  const workDir = await copyProject(options.overlay);
   const outDir = join(workDir, 'package-out');
   const cleanup = () => rm(workDir, { recursive: true, force: true });
   const args = [
