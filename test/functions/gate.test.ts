@@ -9,19 +9,13 @@
  */
 import { AutoScalingClient, PutLifecycleHookCommand } from '@aws-sdk/client-auto-scaling';
 import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
-import {
-  CreateQueueCommand,
-  DeleteMessageCommand,
-  GetQueueAttributesCommand,
-  ReceiveMessageCommand,
-  SQSClient,
-  type Message,
-} from '@aws-sdk/client-sqs';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { expect } from 'chai';
 import type { ConfigError } from '../../lib/errors.js';
 import type { GateHandler, SqsBatchResponse } from '../../lib/gate/handler.js';
 import type { StepOutcome } from '../../lib/gate/step.js';
 import { startWorker, type Worker } from '../helpers/http-workers.js';
+import { asSqsEvent, createQueue, receiveAndDelete } from '../gate/sqs-wire.js';
 import { createLoopbackFleet, startMoto, type Moto, type MotoFleet } from '../helpers/moto.js';
 
 let coldStarts = 0;
@@ -60,25 +54,6 @@ async function coldStartError(env: Record<string, string | undefined>): Promise<
   } finally {
     restore();
   }
-}
-
-async function receive(
-  sqs: SQSClient,
-  url: string,
-  count: number,
-  maxPolls = 6,
-): Promise<Message[]> {
-  const messages: Message[] = [];
-  for (let poll = 0; poll < maxPolls && messages.length < count; poll++) {
-    const out = await sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 2 }),
-    );
-    for (const m of out.Messages ?? []) {
-      messages.push(m);
-      await sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: m.ReceiptHandle! }));
-    }
-  }
-  return messages;
 }
 
 describe('functions/gate', () => {
@@ -126,17 +101,11 @@ describe('functions/gate', () => {
             HeartbeatTimeout: 300,
           }),
         );
-        rechecksUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'gate-fn-rechecks' })))
-          .QueueUrl!;
-        inboxUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'gate-fn-inbox' })))
-          .QueueUrl!;
-        const { Attributes } = await sqs.send(
-          new GetQueueAttributesCommand({ QueueUrl: inboxUrl, AttributeNames: ['QueueArn'] }),
-        );
+        rechecksUrl = (await createQueue(sqs, 'gate-fn-rechecks')).url;
+        const inbox = await createQueue(sqs, 'gate-fn-inbox');
+        inboxUrl = inbox.url;
         const { TopicArn } = await sns.send(new CreateTopicCommand({ Name: 'gate-fn-outcomes' }));
-        await sns.send(
-          new SubscribeCommand({ TopicArn, Protocol: 'sqs', Endpoint: Attributes!.QueueArn! }),
-        );
+        await sns.send(new SubscribeCommand({ TopicArn, Protocol: 'sqs', Endpoint: inbox.arn }));
         worker = await startWorker(
           { kind: 'answer', body: 'BUSY' },
           fleet.addresses.get(fleet.instanceIds[0]!)!,
@@ -191,28 +160,23 @@ describe('functions/gate', () => {
       expect(outcome.delaySeconds).to.be.within(4, 5);
       expect(worker.requests).to.deep.equal(['/work_status']);
 
-      const [recheck] = await receive(sqs, rechecksUrl, 1);
+      const [recheck] = await receiveAndDelete(sqs, rechecksUrl, 1);
       expect(JSON.parse(recheck!.Body!).action.instanceId).to.equal(instanceId);
-      const [holding] = await receive(sqs, inboxUrl, 1);
+      const [holding] = await receiveAndDelete(sqs, inboxUrl, 1);
       expect(JSON.parse(holding!.Body!).Subject).to.equal(
         `[dry run] themis: would be holding ${instanceId} in gate-fn (busy)`,
       );
 
       worker.set({ kind: 'answer', body: 'IDLE' });
-      const response = (await handler(
-        {
-          Records: [
-            { messageId: recheck!.MessageId!, body: recheck!.Body!, eventSource: 'aws:sqs' },
-          ],
-        },
-        { getRemainingTimeInMillis: () => 60_000 },
-      )) as SqsBatchResponse;
+      const response = (await handler(asSqsEvent([recheck!]), {
+        getRemainingTimeInMillis: () => 60_000,
+      })) as SqsBatchResponse;
       expect(response).to.deep.equal({ batchItemFailures: [] });
-      const [released] = await receive(sqs, inboxUrl, 1);
+      const [released] = await receiveAndDelete(sqs, inboxUrl, 1);
       expect(JSON.parse(released!.Body!).Subject).to.match(
         new RegExp(`^\\[dry run\\] themis: would have released ${instanceId} in gate-fn after`),
       );
-      expect(await receive(sqs, rechecksUrl, 1, 1)).to.deep.equal([]);
+      expect(await receiveAndDelete(sqs, rechecksUrl, 1, 1)).to.deep.equal([]);
     });
   });
 });

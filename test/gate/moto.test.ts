@@ -14,14 +14,7 @@
 import { AutoScalingClient, PutLifecycleHookCommand } from '@aws-sdk/client-auto-scaling';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
-import {
-  CreateQueueCommand,
-  DeleteMessageCommand,
-  GetQueueAttributesCommand,
-  ReceiveMessageCommand,
-  SQSClient,
-  type Message,
-} from '@aws-sdk/client-sqs';
+import { ReceiveMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
 import { CreateDocumentCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { expect } from 'chai';
 import type { AwsClients } from '../../lib/aws/clients.js';
@@ -33,6 +26,7 @@ import { createRecordingLog } from '../../lib/log.js';
 import { createHttpProber, isLoopbackAddress } from '../../lib/probe.js';
 import { startWorker, type Worker } from '../helpers/http-workers.js';
 import { createLoopbackFleet, startMoto, type Moto, type MotoFleet } from '../helpers/moto.js';
+import { asSqsEvent, createQueue, receiveAndDelete } from './sqs-wire.js';
 
 const HOOK = 'themis-wire';
 const TOKEN = 'a1b2c3d4-0000-4000-8000-00000000wire';
@@ -67,34 +61,6 @@ function intercept(
     name: 'themisTestInterceptor',
   });
   return calls;
-}
-
-async function createQueue(sqs: SQSClient, name: string): Promise<{ url: string; arn: string }> {
-  const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: name }));
-  const { Attributes } = await sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }),
-  );
-  return { url: QueueUrl!, arn: Attributes!.QueueArn! };
-}
-
-/** Long-polls (≤ 2 s per poll) until `count` messages arrived or `maxPolls` polls came back; deletes what it read. */
-async function receive(
-  sqs: SQSClient,
-  url: string,
-  count: number,
-  maxPolls = 6,
-): Promise<Message[]> {
-  const messages: Message[] = [];
-  for (let poll = 0; poll < maxPolls && messages.length < count; poll++) {
-    const out = await sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 2 }),
-    );
-    for (const m of out.Messages ?? []) {
-      messages.push(m);
-      await sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: m.ReceiptHandle! }));
-    }
-  }
-  return messages;
 }
 
 /** SNS → SQS delivery (raw delivery off): the body is the SNS envelope. */
@@ -247,7 +213,7 @@ describe('gate over the wire (moto) @slow', function () {
       new ReceiveMessageCommand({ QueueUrl: rechecks.url, WaitTimeSeconds: 0 }),
     );
     expect(early.Messages ?? []).to.deep.equal([]);
-    const [recheck] = await receive(clients.sqs, rechecks.url, 1);
+    const [recheck] = await receiveAndDelete(clients.sqs, rechecks.url, 1);
     expect(recheck, 'the recheck message').to.not.equal(undefined);
     const body = JSON.parse(recheck!.Body!);
     expect(body).to.deep.include({ themis: 'recheck', v: 1, attempt: 2, unknowns: 0 });
@@ -255,13 +221,11 @@ describe('gate over the wire (moto) @slow', function () {
     // DescribeLifecycleHooks over the wire: HeartbeatTimeout 60 → global timeout 6000.
     expect(body.hook).to.deep.equal({ heartbeatTimeoutSeconds: 60, globalTimeoutSeconds: 6000 });
 
-    const holding = notices(await receive(clients.sqs, inbox.url, 1));
+    const holding = notices(await receiveAndDelete(clients.sqs, inbox.url, 1));
     expect(holding.map((n) => n.event)).to.deep.equal(['holding']);
 
     worker.set({ kind: 'answer', body: 'IDLE' });
-    const response = (await handler({
-      Records: [{ messageId: recheck!.MessageId!, body: recheck!.Body!, eventSource: 'aws:sqs' }],
-    })) as SqsBatchResponse;
+    const response = (await handler(asSqsEvent([recheck!]))) as SqsBatchResponse;
     expect(response).to.deep.equal({ batchItemFailures: [] });
     expect(lifecycleCalls.map((c) => c.command)).to.deep.equal([
       'RecordLifecycleActionHeartbeat',
@@ -273,9 +237,9 @@ describe('gate over the wire (moto) @slow', function () {
       LifecycleActionResult: 'CONTINUE',
       LifecycleActionToken: TOKEN,
     });
-    expect(await receive(clients.sqs, rechecks.url, 1, 1)).to.deep.equal([]);
+    expect(await receiveAndDelete(clients.sqs, rechecks.url, 1, 1)).to.deep.equal([]);
 
-    const [released] = notices(await receive(clients.sqs, inbox.url, 1));
+    const [released] = notices(await receiveAndDelete(clients.sqs, inbox.url, 1));
     expect(released).to.include({ event: 'released', group: fleet.groupName });
     expect(released!.subject).to.match(
       new RegExp(`^themis: released ${instanceId} in gate-wire after \\d+ s$`),
@@ -314,21 +278,19 @@ describe('gate over the wire (moto) @slow', function () {
     const first = (await handler(event())) as StepOutcome;
     expect(first).to.include({ outcome: 'held', decision: 'run-ssm' });
     expect(ssmCalls.map((c) => c.command)).to.deep.equal(['DescribeInstanceInformation']);
-    const [recheck] = await receive(clients.sqs, rechecks.url, 1);
+    const [recheck] = await receiveAndDelete(clients.sqs, rechecks.url, 1);
     const commandId = JSON.parse(recheck!.Body!).ssm.commandId as string;
     expect(commandId).to.be.a('string').and.not.equal('');
 
     // moto runs every command to Success at once; GetCommandInvocation goes over the wire.
-    const response = (await handler({
-      Records: [{ messageId: recheck!.MessageId!, body: recheck!.Body!, eventSource: 'aws:sqs' }],
-    })) as SqsBatchResponse;
+    const response = (await handler(asSqsEvent([recheck!]))) as SqsBatchResponse;
     expect(response.batchItemFailures).to.deep.equal([]);
     expect(lifecycleCalls.map((c) => c.command)).to.deep.equal([
       'RecordLifecycleActionHeartbeat',
       'CompleteLifecycleAction',
     ]);
     expect(lifecycleCalls[1]!.input).to.include({ LifecycleActionResult: 'CONTINUE' });
-    const [released] = notices(await receive(clients.sqs, inbox.url, 1));
+    const [released] = notices(await receiveAndDelete(clients.sqs, inbox.url, 1));
     expect(released!.event).to.equal('released');
     expect(released!.message).to.contain('gate-wire-backup succeeded');
   });
@@ -344,7 +306,7 @@ describe('gate over the wire (moto) @slow', function () {
       ['RecordLifecycleActionHeartbeat', undefined],
       ['CompleteLifecycleAction', 'ABANDON'],
     ]);
-    const [notice] = notices(await receive(clients.sqs, inbox.url, 1));
+    const [notice] = notices(await receiveAndDelete(clients.sqs, inbox.url, 1));
     expect(notice!.event).to.equal('ssm-failed');
     expect(notice!.message).to.contain('does not exist');
   });
