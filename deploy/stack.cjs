@@ -29,6 +29,19 @@ const PARAM_NAMES = [
   'recheckSeconds',
 ];
 
+/** Failed gate steps in a row that a held instance must survive (see lib/sim/invariants.ts). */
+const TOLERATED_FAILED_STEPS = 2;
+
+/** Where serverless.yml sets the recheck queue's visibility timeout. */
+const VISIBILITY_TIMEOUT_PATH = [
+  'resources',
+  '0',
+  'Resources',
+  'RecheckQueue',
+  'Properties',
+  'VisibilityTimeout',
+];
+
 const ENABLED_TAG = 'themis:enabled';
 const GROUP_NAME_TAG = 'aws:autoscaling:groupName';
 
@@ -73,8 +86,11 @@ function matching(name, values, pattern, what) {
   return values;
 }
 
-/** Parse and cross-check the params this file builds resources from. */
-function parseParams(raw) {
+/**
+ * Parse and cross-check the params this file builds resources from.
+ * `visibilityTimeoutSeconds` is the recheck queue's, as serverless.yml sets it.
+ */
+function parseParams(raw, visibilityTimeoutSeconds) {
   const groups = list('groups', raw.groups);
   for (const g of groups) {
     // Auto Scaling group names: 1–255 characters; a group name ends up in ARNs and an
@@ -111,10 +127,18 @@ function parseParams(raw) {
   if (!/^[A-Za-z0-9\-_/]{1,255}$/.test(p.hookName)) {
     fail('hookName', 'must be 1–255 letters, digits, "-", "_" or "/"');
   }
-  if (p.heartbeatTimeout <= p.recheckSeconds) {
-    // The gate heartbeats once per recheck; a heartbeat timeout shorter than the interval
-    // would let Auto Scaling apply the default result while the instance is still busy.
-    fail('heartbeatTimeout', `must be longer than recheckSeconds (${p.recheckSeconds} s)`);
+  // The gate heartbeats once per recheck. A step that fails is redelivered by SQS only when
+  // the recheck queue's visibility timeout has passed, so the hook must outlast the interval
+  // plus that delay for each failure themis rides out in a row; otherwise one failed step
+  // lets Auto Scaling apply the default result to a busy instance.
+  const needed = p.recheckSeconds + TOLERATED_FAILED_STEPS * visibilityTimeoutSeconds;
+  if (p.heartbeatTimeout <= needed) {
+    fail(
+      'heartbeatTimeout',
+      `must be longer than recheckSeconds + ${TOLERATED_FAILED_STEPS} × the recheck queue's ` +
+        `visibility timeout (${p.recheckSeconds} + ${TOLERATED_FAILED_STEPS} × ` +
+        `${visibilityTimeoutSeconds} = ${needed} s), not ${p.heartbeatTimeout}`,
+    );
   }
   if ((p.subnetIds.length === 0) !== (p.securityGroupIds.length === 0)) {
     fail(
@@ -383,10 +407,14 @@ function eventPattern(p) {
   };
 }
 
-module.exports = async ({ resolveVariable }) => {
+module.exports = async ({ resolveVariable, resolveConfigurationProperty }) => {
   const raw = {};
   for (const name of PARAM_NAMES) raw[name] = await resolveVariable(`param:${name}`);
-  const p = parseParams(raw);
+  const visibilityTimeout = Number(await resolveConfigurationProperty(VISIBILITY_TIMEOUT_PATH));
+  if (!Number.isInteger(visibilityTimeout) || visibilityTimeout <= 0) {
+    throw new Error(`serverless.yml: ${VISIBILITY_TIMEOUT_PATH.join('.')} must be set in seconds`);
+  }
+  const p = parseParams(raw, visibilityTimeout);
   const stage = await resolveVariable('sls:stage');
   // Names built from the stage must fit AWS's limits: the rule name
   // (themis-<stage>-lifecycle-action) has 64 characters at most.

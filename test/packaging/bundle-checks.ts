@@ -236,6 +236,7 @@ export async function exerciseGateBundle(stack: PackagedStack): Promise<void> {
       },
     });
     expect(direct.error, explain(direct)).to.equal(undefined);
+    expect(direct.result, explain(direct)).to.include({ instanceId, outcome: 'held' });
     expect(worker.requests, explain(direct)).to.include('/work_status');
     const attributes = await sqs.send(
       new GetQueueAttributesCommand({ QueueUrl: refs.RecheckQueue, AttributeNames: ['All'] }),

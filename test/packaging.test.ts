@@ -1,0 +1,606 @@
+/**
+ * Deployment: `serverless package` builds the whole stack offline, the template is what the
+ * params ask for and no more (least privilege), cfn-lint accepts it, and the zips it produces
+ * import and run as Lambda would run them. Two packages: every param set, and the minimum
+ * (tag discovery only). Each takes seconds, hence @slow.
+ */
+import { createRequire } from 'node:module';
+import { rm } from 'node:fs/promises';
+import { expect } from 'chai';
+import { cfnLint, type CfnLintFinding } from './packaging/cfn-lint.js';
+import {
+  ALLOWED_ACTIONS,
+  READ_ONLY_ON_ANY,
+  VPC_ATTACHMENT,
+  actionsOf,
+  arnText,
+  grantedActions,
+  iamStatements,
+  resourcesOf,
+  roleStatements,
+  type Statement,
+} from './packaging/iam.js';
+import {
+  PackageError,
+  dependsOn,
+  packageStack,
+  props,
+  refersTo,
+  resource,
+  resourcesOfType,
+  type PackagedStack,
+  type Template,
+} from './packaging/package-stack.js';
+import { exerciseGateBundle, exerciseProtectBundle } from './packaging/bundle-checks.js';
+
+const require = createRequire(import.meta.url);
+const { parseParams: parseStackParams } = require('../deploy/stack.cjs') as {
+  parseParams: (
+    raw: Record<string, unknown>,
+    visibilityTimeoutSeconds: number,
+  ) => Record<string, unknown>;
+};
+/** The recheck queue's visibility timeout serverless.yml sets. */
+const VISIBILITY_TIMEOUT = 120;
+const parseParams = (raw: Record<string, unknown>) => parseStackParams(raw, VISIBILITY_TIMEOUT);
+
+const FULL_PARAMS = {
+  groups: 'workers-a,workers_b',
+  subnetIds: 'subnet-0a1b2c3d4e5f60718,subnet-0123abcd',
+  securityGroupIds: 'sg-0a1b2c3d4e5f60718',
+  notifyEmail: 'ops@example.com',
+  heartbeatTimeout: '600',
+  hookDefaultResult: 'ABANDON',
+  recheckSeconds: '45',
+  maxWaitSeconds: '7200',
+  unknownLimit: '4',
+  onDeadline: 'ABANDON',
+  onSsmFailure: 'ABANDON',
+  ssmDocument: 'themis-drain',
+  ssmParameters: '{"commands":["systemctl stop worker"]}',
+  ssmTimeoutSeconds: '300',
+  dryRun: 'true',
+  scansPerInvocation: '3',
+  probeConcurrency: '8',
+  metricsPort: '9100',
+};
+const FULL_GROUPS = ['workers-a', 'workers_b'];
+
+const PROTECT_ENV = [
+  'THEMIS_TARGETS',
+  'THEMIS_TAG_DISCOVERY',
+  'THEMIS_SCANS_PER_INVOCATION',
+  'THEMIS_PROBE_CONCURRENCY',
+];
+const GATE_ENV = [
+  'THEMIS_RECHECK_QUEUE_URL',
+  'THEMIS_TOPIC_ARN',
+  'THEMIS_RECHECK_SECONDS',
+  'THEMIS_MAX_WAIT_SECONDS',
+  'THEMIS_UNKNOWN_LIMIT',
+  'THEMIS_ON_DEADLINE',
+  'THEMIS_SSM_DOCUMENT',
+  'THEMIS_SSM_PARAMETERS',
+  'THEMIS_SSM_TIMEOUT_SECONDS',
+  'THEMIS_ON_SSM_FAILURE',
+];
+const SHARED_ENV = [
+  'THEMIS_METRICS_PORT',
+  'THEMIS_BUSY_URL',
+  'THEMIS_BUSY_VALUE',
+  'THEMIS_IDLE_VALUE',
+  'THEMIS_PROBE_TIMEOUT_MS',
+  'THEMIS_DRY_RUN',
+  'THEMIS_PROTECT_UNKNOWN',
+  'POWERTOOLS_SERVICE_NAME',
+  'POWERTOOLS_METRICS_NAMESPACE',
+];
+
+/**
+ * cfn-lint warnings accepted, with the reason. Anything else it reports fails the test.
+ * W3005: osls itself adds `DependsOn: <role>` to each function whose Role is already a
+ * GetAtt of that role — redundant, harmless, and not ours to change.
+ */
+const ACCEPTED_LINT_WARNINGS = new Set(['W3005']);
+
+function env(template: Template, functionId: string): Record<string, unknown> {
+  const e = props(resource(template, functionId)).Environment as
+    { Variables: Record<string, unknown> } | undefined;
+  return e?.Variables ?? {};
+}
+
+function eventRules(template: Template, functionId: string) {
+  return resourcesOfType(template, 'AWS::Events::Rule').filter(([, r]) =>
+    ((props(r).Targets as { Arn: unknown }[]) ?? []).some((t) => refersTo(t.Arn) === functionId),
+  );
+}
+
+function lifecycleRule(template: Template) {
+  const rules = resourcesOfType(template, 'AWS::Events::Rule').filter(
+    ([, r]) => props(r).EventPattern !== undefined,
+  );
+  expect(rules, 'one event-pattern rule').to.have.length(1);
+  return rules[0]!;
+}
+
+function unexpectedLintFindings(findings: CfnLintFinding[]): CfnLintFinding[] {
+  return findings.filter((f) => f.level === 'Error' || !ACCEPTED_LINT_WARNINGS.has(f.rule));
+}
+
+/** The allow-list and wildcard rules every packaged stack obeys, whatever its params. */
+function checkLeastPrivilege(template: Template): void {
+  const statements = iamStatements(template);
+  expect(statements.length).to.be.greaterThan(0);
+  for (const { owner, statement } of statements) {
+    const where = `${owner} ${statement.Sid ?? JSON.stringify(statement)}`;
+    expect(statement.Effect, where).to.equal('Allow');
+    expect(statement, where).not.to.have.any.keys('NotAction', 'NotResource');
+    const actions = actionsOf(statement);
+    expect(actions.length, where).to.be.greaterThan(0);
+    for (const action of actions) {
+      expect(action, where).not.to.include('*');
+      expect(ALLOWED_ACTIONS.has(action), `${where}: ${action} is not in the allow-list`).to.equal(
+        true,
+      );
+    }
+    const resources = resourcesOf(statement);
+    expect(resources.length, where).to.be.greaterThan(0);
+    if (resources.includes('*')) {
+      for (const action of actions) {
+        expect(
+          READ_ONLY_ON_ANY.includes(action) || VPC_ATTACHMENT.includes(action),
+          `${where}: ${action} on "*"`,
+        ).to.equal(true);
+      }
+    }
+  }
+  // No managed policies (AWS's come with broader grants than these) and no shared role.
+  for (const [id, r] of resourcesOfType(template, 'AWS::IAM::Role')) {
+    expect(props(r).ManagedPolicyArns, id).to.equal(undefined);
+  }
+  expect(template.Resources).not.to.have.property('IamRoleLambdaExecution');
+  expect(refersTo(props(resource(template, 'ProtectLambdaFunction')).Role)).to.equal('ProtectRole');
+  expect(refersTo(props(resource(template, 'GateLambdaFunction')).Role)).to.equal('GateRole');
+}
+
+/** Statements of `roleId` that grant `action`. */
+function granting(template: Template, roleId: string, action: string): Statement[] {
+  return roleStatements(template, roleId).filter((s) => actionsOf(s).includes(action));
+}
+
+const groupArn = (name: string) =>
+  `arn:\${AWS::Partition}:autoscaling:\${AWS::Region}:\${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/${name}`;
+
+describe('deploy stack params', () => {
+  const ok = {
+    groups: 'a,b',
+    tagDiscovery: 'false',
+    installHooks: 'true',
+    hookName: 'themis',
+    heartbeatTimeout: '300',
+    hookDefaultResult: 'CONTINUE',
+    subnetIds: '',
+    securityGroupIds: '',
+    notifyEmail: '',
+    ssmDocument: '',
+    recheckSeconds: '30',
+  };
+  const error = (overrides: Record<string, unknown>) => {
+    try {
+      parseParams({ ...ok, ...overrides });
+    } catch (err) {
+      return (err as Error).message;
+    }
+    return 'no error';
+  };
+
+  it('reads comma-separated and YAML-list groups alike', () => {
+    expect(parseParams({ ...ok, groups: ' a , b ' }).groups).to.deep.equal(['a', 'b']);
+    expect(parseParams({ ...ok, groups: ['a', 'b'] }).groups).to.deep.equal(['a', 'b']);
+    expect(parseParams({ ...ok, groups: '' }).groups).to.deep.equal([]);
+  });
+
+  it('names the param whose value is wrong', () => {
+    expect(error({ recheckSeconds: '901' })).to.match(/^param "recheckSeconds": .*900/);
+    expect(error({ recheckSeconds: 'soon' })).to.match(/^param "recheckSeconds": .*whole number/);
+    expect(error({ tagDiscovery: 'maybe' })).to.match(/^param "tagDiscovery"/);
+    expect(error({ hookDefaultResult: 'WAIT' })).to.match(/^param "hookDefaultResult"/);
+    expect(error({ notifyEmail: 'ops' })).to.match(/^param "notifyEmail"/);
+    expect(error({ groups: 'a,a' })).to.match(/^param "groups": .*twice/);
+    expect(error({ groups: 'a/*' })).to.match(/^param "groups"/);
+    expect(error({ subnetIds: 'subnet-xyz', securityGroupIds: 'sg-0123abcd' })).to.match(
+      /^param "subnetIds"/,
+    );
+    expect(error({ hookName: 'has space' })).to.match(/^param "hookName"/);
+  });
+
+  it('refuses a heartbeat timeout that two failed rechecks in a row would outlast', () => {
+    // recheckSeconds + 2 × the queue's visibility timeout: 60 + 240 = 300.
+    expect(error({ heartbeatTimeout: '300', recheckSeconds: '60' })).to.match(
+      /^param "heartbeatTimeout": must be longer than .*\(60 \+ 2 × 120 = 300 s\)/,
+    );
+    expect(error({ heartbeatTimeout: '301', recheckSeconds: '60' })).to.equal('no error');
+  });
+
+  it('refuses subnets without security groups, and the reverse', () => {
+    expect(error({ subnetIds: 'subnet-0123abcd' })).to.match(/^param "securityGroupIds"/);
+    expect(error({ securityGroupIds: 'sg-0123abcd' })).to.match(/^param "subnetIds"/);
+    expect(error({ subnetIds: 'subnet-0123abcd', securityGroupIds: 'sg-0123abcd' })).to.equal(
+      'no error',
+    );
+  });
+});
+
+describe('deployment packaging @slow', function () {
+  // Two `serverless package` runs (esbuild bundling both functions) plus moto for the bundles.
+  this.timeout(300_000);
+
+  describe('with every param set', () => {
+    let stack: PackagedStack;
+    let t: Template;
+    before(async () => {
+      stack = await packageStack({ stage: 'ci', params: FULL_PARAMS });
+      t = stack.template;
+    });
+    after(async () => {
+      await stack?.cleanup();
+    });
+
+    it('builds each function as an arm64 nodejs22.x ES module bundle of its own', () => {
+      expect(Object.keys(stack.zips).sort()).to.deep.equal(['gate', 'protect']);
+      for (const [id, handler] of [
+        ['ProtectLambdaFunction', 'functions/protect.handler'],
+        ['GateLambdaFunction', 'functions/gate.handler'],
+      ] as const) {
+        const p = props(resource(t, id));
+        expect(p.Runtime, id).to.equal('nodejs22.x');
+        expect(p.Architectures, id).to.deep.equal(['arm64']);
+        expect(p.Handler, id).to.equal(handler);
+      }
+    });
+
+    it('runs both functions in the VPC given by the params', () => {
+      for (const id of ['ProtectLambdaFunction', 'GateLambdaFunction']) {
+        expect(props(resource(t, id)).VpcConfig, id).to.deep.equal({
+          SecurityGroupIds: ['sg-0a1b2c3d4e5f60718'],
+          SubnetIds: ['subnet-0a1b2c3d4e5f60718', 'subnet-0123abcd'],
+        });
+      }
+    });
+
+    it('gives each function the environment contract, filled from the params', () => {
+      const protect = env(t, 'ProtectLambdaFunction');
+      const gate = env(t, 'GateLambdaFunction');
+      expect(protect).to.include.keys([...SHARED_ENV, ...PROTECT_ENV]);
+      expect(gate).to.include.keys([...SHARED_ENV, ...GATE_ENV]);
+      expect(protect).not.to.have.any.keys(GATE_ENV);
+      expect(gate).not.to.have.any.keys(PROTECT_ENV);
+
+      expect(JSON.parse(protect.THEMIS_TARGETS as string)).to.deep.equal([
+        { asgName: 'workers-a' },
+        { asgName: 'workers_b' },
+      ]);
+      expect(protect).to.include({
+        THEMIS_TAG_DISCOVERY: 'false',
+        THEMIS_SCANS_PER_INVOCATION: '3',
+        THEMIS_PROBE_CONCURRENCY: '8',
+        POWERTOOLS_SERVICE_NAME: 'themis-protect',
+      });
+      expect(refersTo(gate.THEMIS_RECHECK_QUEUE_URL)).to.equal('RecheckQueue');
+      expect(refersTo(gate.THEMIS_TOPIC_ARN)).to.equal('OutcomeTopic');
+      expect(gate).to.include({
+        THEMIS_RECHECK_SECONDS: '45',
+        THEMIS_MAX_WAIT_SECONDS: '7200',
+        THEMIS_UNKNOWN_LIMIT: '4',
+        THEMIS_ON_DEADLINE: 'ABANDON',
+        THEMIS_SSM_DOCUMENT: 'themis-drain',
+        THEMIS_SSM_PARAMETERS: '{"commands":["systemctl stop worker"]}',
+        THEMIS_SSM_TIMEOUT_SECONDS: '300',
+        THEMIS_ON_SSM_FAILURE: 'ABANDON',
+        POWERTOOLS_SERVICE_NAME: 'themis-gate',
+      });
+      for (const e of [protect, gate]) {
+        expect(e).to.include({
+          THEMIS_METRICS_PORT: '9100',
+          THEMIS_DRY_RUN: 'true',
+          POWERTOOLS_METRICS_NAMESPACE: 'themis',
+        });
+      }
+    });
+
+    it('runs protect every minute and does not retry a failed scan', () => {
+      const rules = eventRules(t, 'ProtectLambdaFunction');
+      expect(rules).to.have.length(1);
+      expect(props(rules[0]![1]).ScheduleExpression).to.equal('rate(1 minute)');
+      const invokeConfig = resourcesOfType(t, 'AWS::Lambda::EventInvokeConfig').find(
+        ([, r]) => refersTo(props(r).FunctionName) === 'ProtectLambdaFunction',
+      );
+      expect(props(invokeConfig![1]).MaximumRetryAttempts).to.equal(0);
+    });
+
+    it('sends the lifecycle actions of the listed groups and of themis’s hook to the gate', () => {
+      const [ruleId, rule] = lifecycleRule(t);
+      const p = props(rule);
+      expect(p.EventPattern).to.deep.equal({
+        source: ['aws.autoscaling'],
+        'detail-type': ['EC2 Instance-terminate Lifecycle Action'],
+        detail: { LifecycleHookName: ['themis'], AutoScalingGroupName: FULL_GROUPS },
+      });
+      const targets = p.Targets as Record<string, unknown>[];
+      expect(targets).to.have.length(1);
+      const target = targets[0]!;
+      expect(refersTo(target.Arn)).to.equal('GateLambdaFunction');
+      expect(target.RetryPolicy).to.have.keys('MaximumEventAgeInSeconds', 'MaximumRetryAttempts');
+      expect(refersTo((target.DeadLetterConfig as { Arn: unknown }).Arn)).to.equal(
+        'EventsDeadLetterQueue',
+      );
+      // EventBridge may invoke the gate, from this rule only.
+      const permission = resourcesOfType(t, 'AWS::Lambda::Permission').find(
+        ([, r]) =>
+          props(r).Principal === 'events.amazonaws.com' &&
+          refersTo(props(r).FunctionName) === 'GateLambdaFunction',
+      );
+      expect(permission, 'invoke permission').not.to.equal(undefined);
+      expect(JSON.stringify(props(permission![1]).SourceArn)).to.include(
+        props(rule).Name as string,
+      );
+      // Only that rule may drop events into the dead-letter queue.
+      const [, policy] = resourcesOfType(t, 'AWS::SQS::QueuePolicy').find(([, r]) =>
+        (props(r).Queues as unknown[]).some((q) => refersTo(q) === 'EventsDeadLetterQueue'),
+      )!;
+      const statements = (props(policy).PolicyDocument as { Statement: Statement[] }).Statement;
+      expect(statements).to.have.length(1);
+      const s = statements[0]! as Statement & { Principal: unknown };
+      expect(s.Principal).to.deep.equal({ Service: 'events.amazonaws.com' });
+      expect(s.Action).to.equal('sqs:SendMessage');
+      expect(refersTo(s.Condition?.ArnEquals?.['aws:SourceArn'])).to.equal(ruleId);
+    });
+
+    it('parks gate invocations that keep failing in the events dead-letter queue', () => {
+      const [, config] = resourcesOfType(t, 'AWS::Lambda::EventInvokeConfig').find(
+        ([, r]) => refersTo(props(r).FunctionName) === 'GateLambdaFunction',
+      )!;
+      const destination = (
+        props(config).DestinationConfig as { OnFailure: { Destination: unknown } }
+      ).OnFailure.Destination;
+      expect(refersTo(destination)).to.equal('EventsDeadLetterQueue');
+    });
+
+    it('feeds the recheck queue to the gate, reporting batch item failures', () => {
+      const mappings = resourcesOfType(t, 'AWS::Lambda::EventSourceMapping');
+      expect(mappings).to.have.length(1);
+      const p = props(mappings[0]![1]);
+      expect(refersTo(p.EventSourceArn)).to.equal('RecheckQueue');
+      expect(refersTo(p.FunctionName)).to.equal('GateLambdaFunction');
+      expect(p.FunctionResponseTypes).to.deep.equal(['ReportBatchItemFailures']);
+    });
+
+    it('makes the recheck queue a standard queue that redrives to its own dead-letter queue', () => {
+      const queue = props(resource(t, 'RecheckQueue'));
+      expect(queue.FifoQueue).to.equal(undefined);
+      const gateTimeout = props(resource(t, 'GateLambdaFunction')).Timeout as number;
+      expect(queue.VisibilityTimeout as number).to.be.at.least(gateTimeout);
+      expect(queue.VisibilityTimeout).to.equal(VISIBILITY_TIMEOUT);
+      const redrive = queue.RedrivePolicy as {
+        deadLetterTargetArn: unknown;
+        maxReceiveCount: number;
+      };
+      expect(refersTo(redrive.deadLetterTargetArn)).to.equal('RecheckDeadLetterQueue');
+      expect(redrive.maxReceiveCount).to.be.greaterThan(1);
+      expect(resource(t, 'RecheckDeadLetterQueue').Type).to.equal('AWS::SQS::Queue');
+      expect(resource(t, 'EventsDeadLetterQueue').Type).to.equal('AWS::SQS::Queue');
+    });
+
+    it('creates the outcome topic and subscribes the notify e-mail to it', () => {
+      expect(resource(t, 'OutcomeTopic').Type).to.equal('AWS::SNS::Topic');
+      const subscriptions = resourcesOfType(t, 'AWS::SNS::Subscription');
+      expect(subscriptions).to.have.length(1);
+      const p = props(subscriptions[0]![1]);
+      expect(p).to.include({ Protocol: 'email', Endpoint: 'ops@example.com' });
+      expect(refersTo(p.TopicArn)).to.equal('OutcomeTopic');
+    });
+
+    it('installs a terminating lifecycle hook on each listed group, after the gate exists', () => {
+      const hooks = resourcesOfType(t, 'AWS::AutoScaling::LifecycleHook');
+      expect(hooks.map(([, r]) => props(r).AutoScalingGroupName).sort()).to.deep.equal(FULL_GROUPS);
+      const [ruleId] = lifecycleRule(t);
+      for (const [id, hook] of hooks) {
+        expect(props(hook), id).to.deep.equal({
+          AutoScalingGroupName: props(hook).AutoScalingGroupName,
+          LifecycleHookName: 'themis',
+          LifecycleTransition: 'autoscaling:EC2_INSTANCE_TERMINATING',
+          HeartbeatTimeout: 600,
+          DefaultResult: 'ABANDON',
+        });
+        expect(dependsOn(hook), id).to.include.members(['GateLambdaFunction', ruleId]);
+      }
+    });
+
+    it('alarms on errors of both functions and on messages in both dead-letter queues', () => {
+      const alarms = resourcesOfType(t, 'AWS::CloudWatch::Alarm').map(([, r]) => props(r));
+      const watched = (metric: string, dimension: string) =>
+        alarms
+          .filter((a) => a.MetricName === metric)
+          .map(
+            (a) =>
+              (a.Dimensions as { Name: string; Value: unknown }[]).find((d) => d.Name === dimension)
+                ?.Value,
+          )
+          .map(refersTo)
+          .sort();
+      expect(watched('Errors', 'FunctionName')).to.deep.equal([
+        'GateLambdaFunction',
+        'ProtectLambdaFunction',
+      ]);
+      expect(watched('ApproximateNumberOfMessagesVisible', 'QueueName')).to.deep.equal([
+        'EventsDeadLetterQueue',
+        'RecheckDeadLetterQueue',
+      ]);
+      for (const alarm of alarms) {
+        expect((alarm.AlarmActions as unknown[]).map(refersTo)).to.deep.equal(['OutcomeTopic']);
+        expect(alarm.Threshold).to.equal(1);
+      }
+    });
+
+    it('grants allow-listed actions only, never a wildcard, and only reads on "*"', () => {
+      checkLeastPrivilege(t);
+    });
+
+    it('lets protect set protection on the listed groups and do nothing of the gate’s', () => {
+      expect(grantedActions(t, 'ProtectRole')).to.deep.equal(
+        [
+          'autoscaling:DescribeAutoScalingGroups',
+          'autoscaling:SetInstanceProtection',
+          'ec2:DescribeInstances',
+          'logs:CreateLogStream',
+          'logs:PutLogEvents',
+          ...VPC_ATTACHMENT,
+        ].sort(),
+      );
+      const statements = granting(t, 'ProtectRole', 'autoscaling:SetInstanceProtection');
+      expect(statements).to.have.length(1);
+      expect(statements[0]!.Condition).to.equal(undefined);
+      expect(resourcesOf(statements[0]!).map(arnText)).to.deep.equal(FULL_GROUPS.map(groupArn));
+    });
+
+    it('lets the gate heartbeat and complete on the listed groups, never set protection', () => {
+      const actions = grantedActions(t, 'GateRole');
+      expect(actions).not.to.include('autoscaling:SetInstanceProtection');
+      for (const action of [
+        'autoscaling:RecordLifecycleActionHeartbeat',
+        'autoscaling:CompleteLifecycleAction',
+      ]) {
+        const statements = granting(t, 'GateRole', action);
+        expect(statements, action).to.have.length(1);
+        expect(resourcesOf(statements[0]!).map(arnText), action).to.deep.equal(
+          FULL_GROUPS.map(groupArn),
+        );
+      }
+    });
+
+    it('lets the gate publish to its topic and use its own queues only', () => {
+      const publish = granting(t, 'GateRole', 'sns:Publish');
+      expect(publish.flatMap(resourcesOf).map(refersTo)).to.deep.equal(['OutcomeTopic']);
+      for (const action of ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes']) {
+        expect(
+          granting(t, 'GateRole', action).flatMap(resourcesOf).map(refersTo),
+          action,
+        ).to.deep.equal(['RecheckQueue']);
+      }
+      expect(
+        granting(t, 'GateRole', 'sqs:SendMessage').flatMap(resourcesOf).map(refersTo).sort(),
+      ).to.deep.equal(['EventsDeadLetterQueue', 'RecheckQueue']);
+    });
+
+    it('lets the gate run only the configured document, only on the listed groups’ instances', () => {
+      const send = granting(t, 'GateRole', 'ssm:SendCommand');
+      const documents = send.filter((s) =>
+        resourcesOf(s).some((r) => arnText(r)?.includes(':document/')),
+      );
+      const instances = send.filter((s) =>
+        resourcesOf(s).some((r) => arnText(r)?.includes(':instance/')),
+      );
+      expect(documents.flatMap(resourcesOf).map(arnText)).to.deep.equal([
+        'arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:document/themis-drain',
+      ]);
+      expect(instances).to.have.length(1);
+      expect(instances[0]!.Condition).to.deep.equal({
+        StringEquals: { 'ssm:resourceTag/aws:autoscaling:groupName': FULL_GROUPS },
+      });
+      expect(send).to.have.length(2);
+      expect(
+        granting(t, 'GateRole', 'ssm:DescribeDocument').flatMap(resourcesOf).map(arnText),
+      ).to.deep.equal([
+        'arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:document/themis-drain',
+      ]);
+    });
+
+    it('passes cfn-lint with no errors and no unexplained warnings', async () => {
+      const findings = await cfnLint(stack.templatePath);
+      expect(unexpectedLintFindings(findings)).to.deep.equal([]);
+    });
+
+    it('ships a gate bundle that, imported from its zip, answers a lifecycle event and an SQS batch', async () => {
+      await exerciseGateBundle(stack);
+    });
+  });
+
+  describe('with the minimum: tag discovery, no groups, no e-mail, no VPC', () => {
+    let stack: PackagedStack;
+    let t: Template;
+    before(async () => {
+      stack = await packageStack({ stage: 'ci', params: { tagDiscovery: 'true' } });
+      t = stack.template;
+    });
+    after(async () => {
+      await stack?.cleanup();
+    });
+
+    it('subscribes no e-mail address and installs no lifecycle hook', () => {
+      expect(resourcesOfType(t, 'AWS::SNS::Subscription')).to.deep.equal([]);
+      expect(resourcesOfType(t, 'AWS::AutoScaling::LifecycleHook')).to.deep.equal([]);
+      expect(resource(t, 'OutcomeTopic').Type).to.equal('AWS::SNS::Topic');
+    });
+
+    it('filters lifecycle events by themis’s hook only, since tagged groups are not known yet', () => {
+      const [, rule] = lifecycleRule(t);
+      expect((props(rule).EventPattern as { detail: unknown }).detail).to.deep.equal({
+        LifecycleHookName: ['themis'],
+      });
+    });
+
+    it('allows mutations only on groups tagged themis:enabled=true', () => {
+      const pairs = [
+        ['ProtectRole', 'autoscaling:SetInstanceProtection'],
+        ['GateRole', 'autoscaling:RecordLifecycleActionHeartbeat'],
+        ['GateRole', 'autoscaling:CompleteLifecycleAction'],
+      ] as const;
+      for (const [role, action] of pairs) {
+        const statements = granting(t, role, action);
+        expect(statements, action).to.have.length(1);
+        expect(statements[0]!.Condition, action).to.deep.equal({
+          StringEquals: { 'autoscaling:ResourceTag/themis:enabled': 'true' },
+        });
+        expect(resourcesOf(statements[0]!).map(arnText), action).to.deep.equal([groupArn('*')]);
+      }
+    });
+
+    it('runs outside any VPC and is granted no network-interface or SSM actions', () => {
+      for (const id of ['ProtectLambdaFunction', 'GateLambdaFunction']) {
+        expect(props(resource(t, id)).VpcConfig, id).to.equal(undefined);
+      }
+      const all = [...grantedActions(t, 'ProtectRole'), ...grantedActions(t, 'GateRole')];
+      for (const action of VPC_ATTACHMENT) expect(all).not.to.include(action);
+      expect(all.filter((a) => a.startsWith('ssm:'))).to.deep.equal([]);
+      expect(env(t, 'ProtectLambdaFunction')).to.include({
+        THEMIS_TARGETS: '[]',
+        THEMIS_TAG_DISCOVERY: 'true',
+      });
+    });
+
+    it('grants allow-listed actions only, never a wildcard, and only reads on "*"', () => {
+      checkLeastPrivilege(t);
+    });
+
+    it('passes cfn-lint with no errors and no unexplained warnings', async () => {
+      const findings = await cfnLint(stack.templatePath);
+      expect(unexpectedLintFindings(findings)).to.deep.equal([]);
+    });
+
+    it('ships a protect bundle that, imported from its zip, protects a tagged group’s busy instance and frees its idle one', async () => {
+      await exerciseProtectBundle(stack);
+    });
+  });
+
+  it('stops before packaging when a param is wrong, naming it', async () => {
+    let failure: unknown;
+    try {
+      const stack = await packageStack({ stage: 'ci', params: { recheckSeconds: '1200' } });
+      await rm(stack.workDir, { recursive: true, force: true });
+    } catch (err) {
+      failure = err;
+    }
+    expect(failure).to.be.instanceOf(PackageError);
+    expect((failure as PackageError).output).to.include('param "recheckSeconds"');
+  });
+});
