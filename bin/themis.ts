@@ -1,9 +1,11 @@
 /** The `themis` command (see docs/cli.md). bin/themis.js loads this through tsx. */
+import { COMMANDS } from '../lib/cli/commands/index.js';
 import { defaultCliContext, runCli } from '../lib/cli/program.js';
+import { sandboxCommand } from '../lib/sim/sandbox-command.js';
 
 const ctx = defaultCliContext();
 try {
-  process.exitCode = await runCli(process.argv, ctx);
+  process.exitCode = await runCli(process.argv, ctx, [...COMMANDS, sandboxCommand]);
 } finally {
   ctx.close();
 }

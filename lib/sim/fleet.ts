@@ -647,7 +647,8 @@ export class Fleet {
       ...(action ? { action } : {}),
     };
     this.terminations.push(termination);
-    this.o.journal.add('terminated', `${inst.id} terminated${busy ? ' WHILE BUSY' : ''}`, {
+    const was = busy ? 'WHILE BUSY' : inst.answering ? '(was idle)' : '(was not answering)';
+    this.o.journal.add('terminated', `${inst.id} terminated ${was}`, {
       group: inst.group,
       instanceId: inst.id,
       data: { busy, cause: termination.cause },
