@@ -115,6 +115,23 @@ describe('probe', () => {
     expect(w.requests).to.deep.equal(['/work_status']);
   });
 
+  it('closes its connection after the answer instead of keeping it alive', async () => {
+    let connection: string | undefined;
+    let closed: Promise<void> = Promise.resolve();
+    const w = await worker({
+      kind: 'handler',
+      handle: (req, res) => {
+        connection = req.headers.connection;
+        closed = new Promise((resolve) => req.socket.once('close', () => resolve()));
+        res.end('IDLE');
+      },
+    });
+    const result = await prober.probe(w.address, settingsFor(w.port));
+    expect(result.status).to.equal('idle');
+    expect(connection).to.equal('close');
+    await closed;
+  });
+
   it('checks busyValue before idleValue when both are the same word', () => {
     expect(classifyBody('x', 'X', 'x')).to.deep.equal({ status: 'busy' });
   });
