@@ -3,33 +3,39 @@
  * what the simulated world recorded — terminations, lifecycle actions, SNS publishes,
  * protection removals, deliveries — never the gate's internals.
  *
- *  busy-terminated   No instance is let go while busy, unless the gate's deadline passed —
- *                    and then a "deadline" notice exists for it.
+ *  busy-terminated   No instance is let go while busy, unless the gate's deadline had
+ *                    passed — and then its "deadline" notice was sent.
  *  outcome-notice    Every lifecycle action ends with exactly one outcome notice (released,
  *                    released-unreachable, deadline, ssm-failed). A Publish that failed
- *                    still counts: the gate sent it, SNS lost it (a failed Publish never
- *                    blocks the decision, by design). How an action ended by the hook's own
- *                    timeout is counted: the gate cannot see it happen, so it is acceptable
- *                    only when the gate's chain for it was dead-lettered — the DLQ alarm is
- *                    then the operator's notice. A hook timeout while the chain was alive is
- *                    a violation (the gate failed to heartbeat in time).
- *                    One exception, counted apart as `lostNotices`, not as a violation: the
- *                    step that completed the action died between CompleteLifecycleAction and
- *                    Publish. Its redelivery finds the action gone and cannot know it was
- *                    the one that completed it; with no state outside the message, a
- *                    stateless gate can give at most one notice here, not exactly one.
+ *                    still counts: the gate sent it and SNS lost it (a failed Publish never
+ *                    blocks the decision, by design).
  *  idle-held         An idle instance is released within one recheck interval plus one step
  *                    (event latency, rounding), plus the redelivery delays of steps that
  *                    failed meanwhile, plus — with a pre-termination command — its run time
  *                    and one more interval to see it finish.
- *  unknown-unprotect Protection is never removed from an instance whose latest probe was
- *                    not "idle".
+ *  unknown-unprotect Protection is only ever removed right after an "idle" answer (so never
+ *                    after an unknown one).
  *  unsettled         Every action has ended and every message is delivered by the end.
  *  rejected-input    The gate never refuses an input the simulated AWS produced.
+ *
+ * How an action ended by the hook's own timeout is counted: the gate cannot see that
+ * happen, so it has no notice to send. It is a violation (of outcome-notice, and of
+ * busy-terminated if the worker was busy) unless the faults explain it —
+ *   - the gate's chain for it was dead-lettered (the DLQ alarm is then the operators'
+ *     notice), or
+ *   - at least FAULT_TOLERANCE gate steps for it failed in a row just before: themis rides
+ *     out fewer, and no gate can heartbeat through an outage longer than the hook allows.
+ * These are counted in `deadLettered` and `faultExcused`, not hidden.
+ *
+ * One more exception, counted in `lostNotices`: the step that completed the action died
+ * between CompleteLifecycleAction and Publish. Its redelivery finds the action gone and
+ * cannot know it was the one that completed it; with no state outside the message, a
+ * stateless gate gives at most one notice there, not exactly one.
  */
 import { DEADLINE_MARGIN_SECONDS } from '../gate/decide.js';
 import { MAX_RECHECK_SECONDS } from '../gate/config.js';
 import type { SimLifecycleAction } from './fleet.js';
+import { idleAt } from './measure.js';
 import type { Simulation } from './simulation.js';
 
 export const OUTCOME_EVENTS = [
@@ -263,14 +269,9 @@ export function recheckIntervalMs(recheckSeconds: number, heartbeatTimeoutSecond
 }
 
 function checkIdleHeld(sim: Simulation, action: SimLifecycleAction): Violation | undefined {
+  const idleFrom = idleAt(sim, action);
   const ended = action.ended;
-  if (!ended || ended.by !== 'completed') return undefined;
-  const inst = sim.fleet.instance(action.instanceId);
-  if (!inst || !inst.answering) return undefined;
-  const idleSince = inst.work.idleSince(ended.at);
-  if (idleSince === undefined) return undefined; // busy at the end: not an idle hold
-  // Stopped answering at some point and came back is not modelled; a silent instance is skipped above.
-  const idleFrom = Math.max(idleSince, action.startedAt);
+  if (idleFrom === undefined || !ended) return undefined;
   const held = ended.at - idleFrom;
   const hook = sim.fleet.hookOf(action.group);
   const interval = recheckIntervalMs(

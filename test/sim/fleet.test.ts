@@ -6,6 +6,11 @@ import { isLoopbackAddress } from '../../lib/probe.js';
 import { Scheduler } from '../../lib/sim/scheduler.js';
 import { Simulation, type SimulationOptions } from '../../lib/sim/simulation.js';
 import { WorkSchedule } from '../../lib/sim/work.js';
+import {
+  gateInvocationsPerHourOfHold,
+  percentile,
+  releaseLatencies,
+} from '../../lib/sim/measure.js';
 
 const MIN = 60_000;
 const HOOK = { name: 'themis', heartbeatTimeoutSeconds: 300, defaultResult: 'ABANDON' as const };
@@ -319,5 +324,39 @@ describe('sim/delivery', () => {
     expect(times).to.deep.equal([0, MIN, 3 * MIN]);
     expect(sim.steps.every((s) => s.verdict === 'crashed')).to.equal(true);
     expect(sim.events.deadLetters).to.have.length(1);
+  });
+});
+
+describe('sim/measure', () => {
+  it('measures release latency from the moment the worker went idle, and gate invocations per hour of hold', async () => {
+    const sim = new Simulation({
+      seed: 5,
+      groups: [{ name: 'web', desired: 2, hook: HOOK }],
+      // #1 busy for the first 10 minutes, #2 always idle.
+      work: ({ launchedAt, instanceId }) =>
+        instanceId.endsWith('1')
+          ? new WorkSchedule([{ startMs: launchedAt, endMs: launchedAt + 10 * MIN }])
+          : WorkSchedule.idle(),
+      gate: { env: { THEMIS_RECHECK_SECONDS: '60' } },
+      protect: false,
+    });
+    sim.fleet.scaleIn('web', 2);
+    await sim.runUntilSettled(3600_000);
+    const latencies = releaseLatencies(sim);
+    expect(latencies.map((l) => l.instanceId).sort()).to.deep.equal(
+      sim.fleet.actions.map((a) => a.instanceId).sort(),
+    );
+    const busyOne = latencies.find((l) => l.instanceId.endsWith('1'))!;
+    expect(busyOne.idleAtMs).to.equal(sim.scheduler.startMs + 10 * MIN);
+    expect(busyOne.latencyMs).to.be.within(0, 60_000);
+    const idleOne = latencies.find((l) => !l.instanceId.endsWith('1'))!;
+    expect(idleOne.latencyMs, 'the first step releases it: EventBridge latency only').to.be.below(
+      2_001,
+    );
+    // ~10 minutes of hold with a step a minute, plus the idle one's single step.
+    const perHour = gateInvocationsPerHourOfHold(sim);
+    expect(perHour).to.be.within(55, 75);
+    expect(percentile([3, 1, 2], 50)).to.equal(2);
+    expect(percentile([], 50)).to.be.NaN;
   });
 });
