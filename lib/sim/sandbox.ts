@@ -148,11 +148,26 @@ export async function runSandbox(options: SandboxOptions = {}): Promise<SandboxS
     sim.scheduler.at(start + minutes * MIN, label, fn);
   const nth = (n: number) => sim.fleet.instances(SANDBOX_GROUP).find((i) => i.seq === n)!.id;
 
-  at(8.5, 'scale-in', () => sim.fleet.scaleIn(SANDBOX_GROUP, 4));
-  at(20, 'health check', () => sim.fleet.markUnhealthy(nth(4)));
-  at(24, 'stops answering', () => sim.fleet.stopAnswering(nth(9)));
-  at(25, 'operator', () => sim.fleet.terminateInstance(nth(9), false));
-  at(31.5, 'scale-in', () => sim.fleet.scaleIn(SANDBOX_GROUP, 6));
+  const story: Array<{ minutes: number; what: string; run: () => void }> = [
+    { minutes: 8.5, what: 'scale-in by 4', run: () => sim.fleet.scaleIn(SANDBOX_GROUP, 4) },
+    {
+      minutes: 20,
+      what: 'instance 4 (busy, protected) fails a health check',
+      run: () => sim.fleet.markUnhealthy(nth(4)),
+    },
+    { minutes: 24, what: 'instance 9 stops answering', run: () => sim.fleet.stopAnswering(nth(9)) },
+    {
+      minutes: 25,
+      what: 'an operator terminates instance 9',
+      run: () => sim.fleet.terminateInstance(nth(9), false),
+    },
+    { minutes: 31.5, what: 'scale-in by 6', run: () => sim.fleet.scaleIn(SANDBOX_GROUP, 6) },
+  ];
+  for (const beat of story) at(beat.minutes, beat.what, beat.run);
+  const next = () => {
+    const beat = story.find((b) => start + b.minutes * MIN > sim.now());
+    return beat ? `next: ${formatElapsed(start + beat.minutes * MIN, start)} ${beat.what}` : '';
+  };
 
   const workers = await attachLoopbackWorkers(sim);
   const wallStart = performance.now();
@@ -187,7 +202,7 @@ export async function runSandbox(options: SandboxOptions = {}): Promise<SandboxS
       });
       const draw = () => {
         out(
-          `\x1b[H\x1b[2J${renderTable(sim, SANDBOX_GROUP, `themis sandbox · ${title()}`)}\n${recent.join('\n')}\n`,
+          `\x1b[H\x1b[2J${renderTable(sim, SANDBOX_GROUP, `themis sandbox · ${title()}`)}${next()}\n\n${recent.join('\n')}\n`,
         );
       };
       sim.scheduler.every(10_000, 'draw', draw, start);
