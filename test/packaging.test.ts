@@ -416,7 +416,7 @@ describe('deployment packaging @slow', function () {
       }
     });
 
-    it('alarms on errors of both functions and on messages in both dead-letter queues', () => {
+    it('alarms on errors of both functions, failed protect scans and messages in both dead-letter queues', () => {
       const alarms = resourcesOfType(t, 'AWS::CloudWatch::Alarm').map(([, r]) => props(r));
       const watched = (metric: string, dimension: string) =>
         alarms
@@ -435,6 +435,12 @@ describe('deployment packaging @slow', function () {
       expect(watched('ApproximateNumberOfMessagesVisible', 'QueueName')).to.deep.equal([
         'EventsDeadLetterQueue',
         'RecheckDeadLetterQueue',
+      ]);
+      const scanFailed = alarms.filter((a) => a.MetricName === 'ScanFailed');
+      expect(scanFailed, 'fleet-wide protect scan alarm').to.have.length(1);
+      expect(scanFailed[0]).to.include({ Namespace: 'themis' });
+      expect(scanFailed[0]!.Dimensions).to.deep.equal([
+        { Name: 'service', Value: 'themis-protect' },
       ]);
       for (const alarm of alarms) {
         expect((alarm.AlarmActions as unknown[]).map(refersTo)).to.deep.equal(['OutcomeTopic']);

@@ -1,7 +1,9 @@
 /**
  * CloudWatch metrics for each scanned group, as Embedded Metric Format log lines (Powertools
  * Metrics): one EMF document per group per scan, dimensioned by the group's name, so an alarm
- * can watch one group (e.g. ScanFailed ≥ 1, or FailedChanges > 0 for 3 minutes).
+ * can watch one group (e.g. ScanFailed ≥ 1, or FailedChanges > 0 for 3 minutes); then a second
+ * document with ScanFailed and FailedChanges under the service dimension only, for the stack's
+ * fleet-wide alarm.
  */
 import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import type { GroupReport } from './scan.js';
@@ -34,6 +36,11 @@ export function createScanMetrics(metrics: Metrics): ScanMetrics {
       count('ScanFailed', scanFailed(report) ? 1 : 0);
       metrics.addMetric('ScanDuration', MetricUnit.Milliseconds, report.durationMs);
       // Publishing per group keeps each group's dimension on its own EMF document.
+      metrics.publishStoredMetrics();
+      // The same failure counts once more with only the service dimension, so one stack
+      // alarm (ProtectScanFailedAlarm) watches every group, listed or discovered.
+      count('ScanFailed', scanFailed(report) ? 1 : 0);
+      count('FailedChanges', report.failed.length);
       metrics.publishStoredMetrics();
     },
   };

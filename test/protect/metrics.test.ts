@@ -54,8 +54,9 @@ describe('protect/metrics', () => {
         }),
       );
     });
-    expect(docs).to.have.length(2);
-    const [alpha, beta] = docs as Array<Record<string, unknown>>;
+    const perGroup = docs.filter((d) => GROUP_DIMENSION in d);
+    expect(perGroup).to.have.length(2);
+    const [alpha, beta] = perGroup as Array<Record<string, unknown>>;
     expect(alpha).to.include({
       [GROUP_DIMENSION]: 'alpha',
       service: 'themis-protect',
@@ -95,4 +96,26 @@ describe('protect/metrics', () => {
       expect(doc).to.include({ [GROUP_DIMENSION]: 'g', ScanFailed: 1, BusyInstances: 0 });
     });
   }
+
+  it('also counts failures under the service dimension alone, for the fleet-wide alarm', () => {
+    const docs = emitted((m) => {
+      const sink = createScanMetrics(m);
+      sink.record(unscannedReport({ asgName: 'gone', region: 'us-east-1' }, 'not-found', 'x'));
+      sink.record(
+        scanned('fine', {
+          outcome: 'partial',
+          failed: [{ instanceId: 'i-9', action: 'protect', reason: 'x' }],
+        }),
+      );
+    });
+    const fleetWide = docs.filter((d) => !(GROUP_DIMENSION in d));
+    expect(fleetWide.map((d) => [d.ScanFailed, d.FailedChanges])).to.deep.equal([
+      [1, 0],
+      [0, 1],
+    ]);
+    for (const d of fleetWide) {
+      const aws = d._aws as { CloudWatchMetrics: Array<{ Dimensions: string[][] }> };
+      expect(aws.CloudWatchMetrics[0]!.Dimensions).to.deep.equal([['service']]);
+    }
+  });
 });
