@@ -11,3 +11,11 @@ process.env.POWERTOOLS_DEV ??= 'false';
 // Keep test output readable: the functions log JSON lines, tests capture what they need.
 process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
 process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
+
+// The AWS SDK warns once per process that its 2027 releases will need Node 22; this project
+// supports Node ≥ 20.19 on purpose (and Lambda runs 22). Drop only that one warning.
+const emitWarning = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+process.emitWarning = ((warning: unknown, ...rest: unknown[]) => {
+  if (String(warning).startsWith('NodeVersionSupportWarning')) return;
+  emitWarning(warning, ...rest);
+}) as typeof process.emitWarning;
