@@ -3,7 +3,7 @@
  * scanning process's memory is measured alone. Address i is 127.0.<1 + ⌊i/250⌋>.<1 + i%250>
  * (loopback only). Roles: `hang` accepts and never answers, `refuse` has no listener,
  * `busy`/`idle` answer at once. Prints one JSON line `{ ready: true, port, fleet }` then
- * serves until killed.
+ * serves until killed, or until the benchmark that started it (with an IPC channel) goes.
  */
 import { createServer, type Server } from 'node:http';
 import type { Socket } from 'node:net';
@@ -34,6 +34,7 @@ async function listen(server: Server, host: string, port: number): Promise<numbe
 }
 
 async function main(): Promise<void> {
+  if (process.connected) process.once('disconnect', () => process.exit(0));
   const size = Number(process.argv[2] ?? 1000);
   const fleet = planFleet(size);
   const sockets = new Set<Socket>();

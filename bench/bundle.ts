@@ -1,0 +1,55 @@
+/**
+ * Bundle a benchmark entry point with the esbuild settings serverless.yml deploys
+ * (`custom.esbuild`), so a child measures the code Lambda would run — minified, one ES
+ * module, run by plain `node` — and not tsx's loader, which alone adds tens of MB of RSS.
+ */
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { build, type BuildOptions, type Format, type Platform } from 'esbuild';
+import YAML from 'yaml';
+
+export const PROJECT_ROOT = resolve(import.meta.dirname, '..');
+
+interface DeployedEsbuild {
+  minify?: boolean;
+  keepNames?: boolean;
+  format?: Format;
+  platform?: Platform;
+  target?: string;
+  mainFields?: string[];
+  outputFileExtension?: string;
+  banner?: { js?: string };
+}
+
+/** `custom.esbuild` from serverless.yml. */
+export async function deployedEsbuildSettings(): Promise<DeployedEsbuild> {
+  const doc = YAML.parse(await readFile(join(PROJECT_ROOT, 'serverless.yml'), 'utf8'), {
+    logLevel: 'silent',
+  }) as { custom?: { esbuild?: DeployedEsbuild } };
+  const settings = doc.custom?.esbuild;
+  if (!settings) throw new Error('serverless.yml has no custom.esbuild section');
+  return settings;
+}
+
+/** Bundle `entry` (relative to the project) into `outDir`; returns the output file. */
+export async function bundleEntry(entry: string, outDir: string): Promise<string> {
+  const s = await deployedEsbuildSettings();
+  const name = entry.replace(/^.*\//, '').replace(/\.ts$/, '');
+  const outfile = join(outDir, `${name}${s.outputFileExtension ?? '.js'}`);
+  const options: BuildOptions = {
+    absWorkingDir: PROJECT_ROOT,
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    minify: s.minify ?? false,
+    keepNames: s.keepNames ?? false,
+    format: s.format ?? 'esm',
+    platform: s.platform ?? 'node',
+    ...(s.target ? { target: s.target } : {}),
+    ...(s.mainFields ? { mainFields: s.mainFields } : {}),
+    ...(s.banner?.js ? { banner: { js: s.banner.js } } : {}),
+    logLevel: 'error',
+  };
+  await build(options);
+  return outfile;
+}

@@ -1,0 +1,324 @@
+/**
+ * Rows 1 and 2: a scan of 1,000 loopback instances, and its peak RSS.
+ *
+ * The fleet (bench/fleet-servers.ts: 10 % accept and never answer, 5 % refuse, the rest
+ * answer BUSY or IDLE at once) runs in one process; each scan runs in a fresh process of its
+ * own — bench/scan-worker.ts, bundled as serverless.yml bundles the functions, run by plain
+ * `node` — so its wall time and peak RSS are its own.
+ *
+ * - concurrent: `scanTarget` (the real scan: list, address, probeMany, plan, apply) over
+ *   in-memory ports that count calls, at the concurrencies that matter: the deployed
+ *   param (serverless.yml), the engine's default (lib/probe.ts) and the ceiling
+ *   THEMIS_PROBE_CONCURRENCY accepts (lib/protect/config.ts).
+ * - sequential baseline: one probe at a time, same prober, same timeout (themis-lambda).
+ * - memory baseline: the same child importing the same code and doing nothing.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import YAML from 'yaml';
+import { DEFAULT_CONCURRENCY } from '../lib/probe.js';
+import { MAX_PROBE_CONCURRENCY } from '../lib/protect/config.js';
+import { PROJECT_ROOT, bundleEntry } from './bundle.js';
+import { startChild, stopChild } from './children.js';
+import type { ProbeStatus } from '../lib/ports.js';
+import { median, type Row } from './report.js';
+import type { ScanJob, ScanOutcome } from './scan-worker.js';
+
+export const FLEET_SIZE = 1000;
+/** The issue's goals for this row. */
+export const GOAL_TIMEOUTS = 1.5;
+export const GOAL_SPEEDUP = 50;
+export const GOAL_RSS_MB = 100;
+/** A fleet of 1,000 servers is up in a few seconds; a minute means something is wrong. */
+const FLEET_START_TIMEOUT_MS = 60_000;
+
+export interface ScanBenchOptions {
+  timeoutMs: number;
+  /** Runs of each concurrent scan (the median is reported). */
+  repeats: number;
+  /** Where the bundled worker goes. */
+  workDir: string;
+  log: (line: string) => void;
+}
+
+interface Fleet {
+  port: number;
+  addresses: string[];
+  expected: Record<ProbeStatus, number>;
+  stop(): Promise<void>;
+}
+
+async function startFleet(size: number): Promise<Fleet> {
+  const { child, done } = startChild(
+    process.execPath,
+    ['--import', 'tsx', join(PROJECT_ROOT, 'bench', 'fleet-servers.ts'), String(size)],
+    { cwd: PROJECT_ROOT },
+  );
+  const stop = () => stopChild(child);
+  try {
+    const ready = await new Promise<{ port: number; fleet: { address: string; role: string }[] }>(
+      (resolve, reject) => {
+        let buffered = '';
+        const timer = setTimeout(
+          () => reject(new Error('the fleet did not start within a minute')),
+          FLEET_START_TIMEOUT_MS,
+        );
+        child.stdout!.on('data', (d: Buffer) => {
+          buffered += d.toString('utf8');
+          const nl = buffered.indexOf('\n');
+          if (nl < 0) return;
+          clearTimeout(timer);
+          resolve(JSON.parse(buffered.slice(0, nl)));
+        });
+        void done.then((f) => {
+          clearTimeout(timer);
+          reject(new Error(`the fleet exited (${f.code ?? f.signal}): ${f.stderr.trim()}`));
+        }, reject);
+      },
+    );
+    const expected = { busy: 0, idle: 0, unknown: 0 };
+    for (const m of ready.fleet) {
+      expected[m.role === 'busy' ? 'busy' : m.role === 'idle' ? 'idle' : 'unknown']++;
+    }
+    return { port: ready.port, addresses: ready.fleet.map((m) => m.address), expected, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+async function runWorker(
+  bundle: string,
+  job: ScanJob,
+  nodeOptions: string[] = [],
+): Promise<ScanOutcome> {
+  const { child, done } = startChild(process.execPath, [...nodeOptions, bundle], {
+    cwd: PROJECT_ROOT,
+    // What a Lambda would have: no tsx loader, no NODE_OPTIONS of ours.
+    env: { PATH: process.env.PATH, THEMIS_LOOPBACK_ONLY: '1' },
+  });
+  child.stdin!.end(JSON.stringify(job));
+  const finished = await done;
+  if (finished.code !== 0) {
+    throw new Error(`scan worker (${job.mode}) failed: ${finished.stderr.trim()}`);
+  }
+  return JSON.parse(finished.stdout.trim().split('\n').pop()!) as ScanOutcome;
+}
+
+/** What serverless.yml deploys that matters here. */
+interface Deployed {
+  probeConcurrency?: number;
+  memorySize: number;
+  nodeOptions: string[];
+}
+
+async function deployed(): Promise<Deployed> {
+  const doc = YAML.parse(await readFile(join(PROJECT_ROOT, 'serverless.yml'), 'utf8'), {
+    logLevel: 'silent',
+  }) as {
+    params?: { default?: { probeConcurrency?: string } };
+    provider?: { memorySize?: number; environment?: { NODE_OPTIONS?: string } };
+    functions?: { protect?: { memorySize?: number; environment?: { NODE_OPTIONS?: string } } };
+  };
+  const concurrency = Number(doc.params?.default?.probeConcurrency);
+  const nodeOptions =
+    doc.functions?.protect?.environment?.NODE_OPTIONS ?? doc.provider?.environment?.NODE_OPTIONS;
+  return {
+    ...(Number.isInteger(concurrency) && concurrency > 0 ? { probeConcurrency: concurrency } : {}),
+    memorySize: doc.functions?.protect?.memorySize ?? doc.provider?.memorySize ?? 1024,
+    nodeOptions: nodeOptions?.split(/\s+/).filter(Boolean) ?? [],
+  };
+}
+
+/**
+ * The V8 heap limits Node 20 picks by itself under a memory limit of `memoryMB` (checked on
+ * this machine by running node in a memory cgroup of 128–2,048 MB: heap_size_limit 259 MB up
+ * to 512 MB, then memory/2 plus three semi-spaces of memory/256). On a 24 GB machine it
+ * picks a 16 MB semi-space instead, which is most of the difference in peak RSS.
+ */
+export function lambdaHeapFlags(memoryMB: number): string[] {
+  const oldSpace = Math.max(256, Math.floor(memoryMB / 2));
+  const semiSpace = memoryMB <= 512 ? 1 : Math.floor(memoryMB / 256);
+  return [`--max-old-space-size=${oldSpace}`, `--max-semi-space-size=${semiSpace}`];
+}
+
+/** Lambda gives a function one vCPU at 1,769 MB, and a proportional share below. */
+export const LAMBDA_MB_PER_VCPU = 1769;
+
+function sameCounts(a: Record<string, number>, b: Record<string, number>): boolean {
+  return ['busy', 'idle', 'unknown'].every((k) => a[k] === b[k]);
+}
+
+const ms = (runs: readonly ScanOutcome[]) => runs.map((r) => Math.round(r.wallMs)).join(', ');
+const mb = (runs: readonly ScanOutcome[]) => runs.map((r) => r.maxRssMB.toFixed(1)).join(', ');
+
+export async function benchScan(o: ScanBenchOptions): Promise<Row[]> {
+  const deploy = await deployed();
+  const bundle = await bundleEntry('bench/scan-worker.ts', o.workDir);
+  const fleet = await startFleet(FLEET_SIZE);
+  try {
+    const job = (
+      mode: ScanJob['mode'],
+      concurrency = 1,
+      client: ScanJob['client'] = 'got',
+    ): ScanJob => ({
+      mode,
+      port: fleet.port,
+      timeoutMs: o.timeoutMs,
+      concurrency,
+      client,
+      addresses: fleet.addresses,
+    });
+    const expectation = `${fleet.expected.busy} busy, ${fleet.expected.idle} idle, ${fleet.expected.unknown} unknown`;
+    o.log(`fleet of ${FLEET_SIZE} on port ${fleet.port} (${expectation})`);
+    const repeat = async (
+      what: string,
+      n: number,
+      j: ScanJob,
+      flags: string[] = [],
+    ): Promise<ScanOutcome[]> => {
+      const runs: ScanOutcome[] = [];
+      for (let i = 0; i < n; i++) runs.push(await runWorker(bundle, j, flags));
+      if (j.mode !== 'idle') o.log(`${what}: ${ms(runs)} ms, ${mb(runs)} MB`);
+      return runs;
+    };
+
+    const levels = [
+      ...(deploy.probeConcurrency !== undefined &&
+      deploy.probeConcurrency !== DEFAULT_CONCURRENCY &&
+      deploy.probeConcurrency !== MAX_PROBE_CONCURRENCY
+        ? [{ value: deploy.probeConcurrency, label: 'serverless.yml probeConcurrency' }]
+        : []),
+      { value: DEFAULT_CONCURRENCY, label: 'engine default' },
+      { value: MAX_PROBE_CONCURRENCY, label: 'highest allowed' },
+    ];
+    const idle = await repeat('import only', o.repeats, job('idle'));
+    const scans: Array<{ c: number; label: string; runs: ScanOutcome[] }> = [];
+    for (const level of levels) {
+      // Hung probes hold slots for a whole timeout; at low concurrency one run is telling.
+      const n = level.value < DEFAULT_CONCURRENCY ? 1 : o.repeats;
+      const runs = await repeat(`scan, concurrency ${level.value}`, n, job('scan', level.value));
+      scans.push({ c: level.value, label: level.label, runs });
+    }
+    const reference = await repeat(
+      `node:http reference, concurrency ${DEFAULT_CONCURRENCY}`,
+      o.repeats,
+      job('scan', DEFAULT_CONCURRENCY, 'node-http'),
+    );
+    const lambdaFlags = [...deploy.nodeOptions, ...lambdaHeapFlags(deploy.memorySize)];
+    const lambdaIdle = await repeat(
+      'import only, Lambda heap',
+      o.repeats,
+      job('idle'),
+      lambdaFlags,
+    );
+    const lambdaScans: Array<{ c: number; runs: ScanOutcome[] }> = [];
+    for (const c of [DEFAULT_CONCURRENCY, MAX_PROBE_CONCURRENCY]) {
+      const runs = await repeat(
+        `scan, concurrency ${c}, ${lambdaFlags.join(' ')}`,
+        o.repeats,
+        job('scan', c),
+        lambdaFlags,
+      );
+      lambdaScans.push({ c, runs });
+    }
+    o.log(
+      `sequential baseline next: about ${Math.round((fleet.expected.unknown * o.timeoutMs) / 1000)} s`,
+    );
+    const [sequential] = await repeat('sequential', 1, job('sequential'));
+    if (!sequential) throw new Error('no sequential run');
+
+    // ---- rows -------------------------------------------------------------------------
+    const rows: Row[] = [];
+    const section = `Scan of ${FLEET_SIZE} loopback instances, probe timeout ${o.timeoutMs} ms (scanTarget, in-memory ports)`;
+    const answersNote = (runs: readonly ScanOutcome[]) => {
+      const wrong = runs.filter((r) => !sameCounts(r.counts, fleet.expected));
+      return wrong.length
+        ? ` ${wrong.length} of ${runs.length} runs answered otherwise than ${expectation}: ${wrong.map((r) => JSON.stringify(r.counts)).join(', ')}.`
+        : '';
+    };
+    for (const { c, label, runs } of scans) {
+      const wall = median(runs.map((r) => r.wallMs));
+      const calls = runs[0]?.calls;
+      rows.push({
+        section,
+        name: `concurrency ${c} (${label}): wall`,
+        figure: { value: wall, unit: 'ms' },
+        baseline: { value: o.timeoutMs, unit: 'ms', label: 'probe timeout' },
+        ratio: { value: wall / o.timeoutMs, label: '× timeout' },
+        goal: { text: `≤ ${GOAL_TIMEOUTS} × timeout`, pass: wall <= GOAL_TIMEOUTS * o.timeoutMs },
+        note: `wall ${ms(runs)} ms (median of ${runs.length}); CPU ${Math.round(median(runs.map((r) => r.cpuMs)))} ms; ${calls ? `${calls.describeGroups} describe, ${calls.privateAddresses} address and ${calls.setInstanceProtection} protection calls to the in-memory ports` : ''}.${answersNote(runs)}`,
+      });
+      rows.push({
+        section,
+        name: `concurrency ${c}: against one probe at a time`,
+        figure: { value: wall, unit: 'ms' },
+        baseline: { value: sequential.wallMs, unit: 'ms', label: 'sequential' },
+        ratio: { value: sequential.wallMs / wall, label: '× faster' },
+        goal: { text: `≥ ${GOAL_SPEEDUP}× faster`, pass: sequential.wallMs / wall >= GOAL_SPEEDUP },
+      });
+    }
+    const seqRow = rows.at(-1)!;
+    seqRow.note = `sequential: same prober and timeout, one probe at a time, ${Math.round(sequential.wallMs)} ms.${answersNote([sequential])}`;
+
+    const gotScan = scans.find((s) => s.c === DEFAULT_CONCURRENCY)!;
+    const cpu = median(gotScan.runs.map((r) => r.cpuMs));
+    const refCpu = median(reference.map((r) => r.cpuMs));
+    const share = deploy.memorySize / LAMBDA_MB_PER_VCPU;
+    const budget = GOAL_TIMEOUTS * o.timeoutMs * share;
+    rows.push({
+      section,
+      name: `CPU time of the scan, concurrency ${DEFAULT_CONCURRENCY}`,
+      figure: { value: cpu, unit: 'ms' },
+      baseline: { value: refCpu, unit: 'ms', label: 'bare node:http' },
+      ratio: { value: cpu / refCpu, label: '× node:http' },
+      goal: { text: `≤ ${Math.round(budget)} ms`, pass: cpu <= budget },
+      note: `a ${deploy.memorySize} MB Lambda has ${share.toFixed(3)} vCPU (1 vCPU at ${LAMBDA_MB_PER_VCPU} MB), so a scan needing ${Math.round(cpu)} ms of CPU takes about ${(cpu / share / 1000).toFixed(1)} s there whatever the concurrency; the goal is the CPU that fits ${GOAL_TIMEOUTS} × timeout at that share (this machine's cores, not Graviton). Reference: the same scanTarget with a bare node:http prober (no got), wall ${ms(reference)} ms.${answersNote(reference)}`,
+    });
+
+    const mem = `Peak RSS of the ${FLEET_SIZE}-instance scan (own process, bundled as deployed, plain node)`;
+    const idleRss = median(idle.map((r) => r.maxRssMB));
+    for (const { c, runs } of scans) {
+      const rss = median(runs.map((r) => r.maxRssMB));
+      rows.push({
+        section: mem,
+        name: `concurrency ${c}, this machine's default heap`,
+        figure: { value: rss, unit: 'MB' },
+        baseline: { value: idleRss, unit: 'MB', label: 'import only' },
+        ratio: { value: rss / idleRss, label: '× import' },
+        goal: { text: `≤ ${GOAL_RSS_MB} MB`, pass: rss <= GOAL_RSS_MB },
+        note: `maxRSS ${mb(runs)} MB; import only ${mb(idle)} MB.`,
+      });
+    }
+    const lambdaIdleRss = median(lambdaIdle.map((r) => r.maxRssMB));
+    for (const { c, runs } of lambdaScans) {
+      const rss = median(runs.map((r) => r.maxRssMB));
+      rows.push({
+        section: mem,
+        name: `concurrency ${c}, heap as on a ${deploy.memorySize} MB Lambda`,
+        figure: { value: rss, unit: 'MB' },
+        baseline: { value: lambdaIdleRss, unit: 'MB', label: 'import only' },
+        ratio: { value: rss / lambdaIdleRss, label: '× import' },
+        goal: { text: `≤ ${GOAL_RSS_MB} MB`, pass: rss <= GOAL_RSS_MB },
+        note: `node ${lambdaFlags.join(' ')} (serverless.yml's NODE_OPTIONS plus the heap limits Node picks under a ${deploy.memorySize} MB memory limit); maxRSS ${mb(runs)} MB, import only ${mb(lambdaIdle)} MB; wall ${ms(runs)} ms, CPU ${Math.round(median(runs.map((r) => r.cpuMs)))} ms.${answersNote(runs)}`,
+      });
+    }
+    const widest = scans.at(-1)!;
+    const fds = Math.max(...widest.runs.map((r) => r.peakFds ?? Number.NaN));
+    const idleFds = Math.max(...idle.map((r) => r.peakFds ?? Number.NaN));
+    if (Number.isFinite(fds)) {
+      rows.push({
+        section: mem,
+        name: `open descriptors at the peak, concurrency ${widest.c}`,
+        figure: { value: fds, unit: '' },
+        baseline: { value: idleFds, unit: '', label: 'import only' },
+        ratio: { value: fds - idleFds, label: 'more' },
+        goal: { text: `< 1024 (Lambda)`, pass: fds < 1024 },
+        note: `sampled every 50 ms from /proc/self/fd; Lambda allows 1,024 descriptors per execution environment.`,
+      });
+    }
+    return rows;
+  } finally {
+    await fleet.stop();
+  }
+}
