@@ -12,6 +12,7 @@
  * - Protections go out before removals: if scale-in strikes between the calls, the busy
  *   instances are already safe, and idle ones still protected for a moment cost nothing.
  */
+import { chunk } from '../collections.js';
 import { awsErrorName, errorMessage, isValidationError } from '../errors.js';
 import { MAX_PROTECTION_BATCH, type InstanceProtection, type Log } from '../ports.js';
 
@@ -34,12 +35,6 @@ export interface ApplyOutcome {
   failed: FailedChange[];
   /** SetInstanceProtection calls made (batches plus one-by-one retries). */
   calls: number;
-}
-
-export function chunk<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
 }
 
 function describeError(err: unknown): string {

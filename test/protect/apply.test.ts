@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { createRecordingLog } from '../../lib/log.js';
 import { MAX_PROTECTION_BATCH } from '../../lib/ports.js';
-import { applyProtection, chunk } from '../../lib/protect/apply.js';
+import { chunk } from '../../lib/collections.js';
+import { applyProtection } from '../../lib/protect/apply.js';
 import { awsError, FakeFleet, type FakeMember } from './fakes.js';
 
 function ids(prefix: string, n: number): string[] {
