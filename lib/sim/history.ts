@@ -56,6 +56,8 @@ export interface HistorySpec {
 }
 
 const MINUTE = 60_000;
+/** The recheck queue as serverless.yml deploys it (test/sim/deployment.test.ts reads the file). */
+const VISIBILITY_TIMEOUT_SECONDS = 120;
 
 export function randomHistory(seed: number): HistorySpec {
   const r = new Random(seed).fork('history');
@@ -70,8 +72,14 @@ export function randomHistory(seed: number): HistorySpec {
     },
   }));
 
+  // Only configurations deploy/stack.cjs accepts: HeartbeatTimeout > recheckSeconds + 2 ×
+  // the recheck queue's visibility timeout (room for two failed steps in a row).
+  const shortestHook = Math.min(...groups.map((g) => g.hook.heartbeatTimeoutSeconds));
+  const recheckChoices = [15, 30, 30, 60, 120].filter(
+    (s) => shortestHook > s + 2 * VISIBILITY_TIMEOUT_SECONDS,
+  );
   const gateEnv: Record<string, string> = {
-    THEMIS_RECHECK_SECONDS: String(r.pick([15, 30, 30, 60, 120])),
+    THEMIS_RECHECK_SECONDS: String(r.pick(recheckChoices)),
     THEMIS_UNKNOWN_LIMIT: String(r.pick([1, 2, 3, 3, 5])),
     THEMIS_ON_DEADLINE: r.pick(['CONTINUE', 'ABANDON']),
   };
@@ -132,8 +140,7 @@ export function randomHistory(seed: number): HistorySpec {
       busyAtStart: 0.5,
     },
     events,
-    // As serverless.yml deploys the recheck queue.
-    visibilityTimeoutSeconds: 60,
+    visibilityTimeoutSeconds: VISIBILITY_TIMEOUT_SECONDS,
     maxReceiveCount: 5,
   };
 }
