@@ -267,8 +267,9 @@ export function describeHistory(spec: HistorySpec): string {
 }
 
 /** The command that replays one seed of the property tests. */
-export function replayCommand(seed: number): string {
-  return `THEMIS_SEED=${seed} npx mocha test/sim/properties.test.ts`;
+export function replayCommand(seed: number, spec?: HistorySpec): string {
+  const drains = spec?.commands?.drains === false ? 'THEMIS_SSM_DRAINS=0 ' : '';
+  return `${drains}THEMIS_SEED=${seed} npx mocha test/sim/properties.test.ts`;
 }
 
 /**
@@ -289,11 +290,19 @@ export function formatFailure(run: HistoryRun, timelineLines = 40): string {
   return [
     `history seed ${spec.seed} broke ${check.violations.length} invariant(s):`,
     ...check.violations.map((v) => `  - [${v.kind}] ${v.message}`),
-    `  replay: ${replayCommand(spec.seed)}`,
+    `  replay: ${replayCommand(spec.seed, spec)}`,
     '  history:',
     ...describeHistory(spec)
       .split('\n')
       .map((l) => `    ${l}`),
+    '  work (busy units):',
+    ...[...involved].map((id) => {
+      const units = sim.fleet.instance(id!)?.work.units ?? [];
+      const spans = units.map(
+        (u) => `${formatElapsed(u.startMs, start)}–${formatElapsed(u.endMs, start)}`,
+      );
+      return `    ${id}: ${spans.join(', ') || 'always idle'}`;
+    }),
     '  timeline:',
     ...timeline,
   ].join('\n');

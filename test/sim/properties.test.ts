@@ -5,6 +5,7 @@
  *
  *   THEMIS_SEED=123 npx mocha test/sim/properties.test.ts      replay one history, verbosely
  *   THEMIS_HISTORIES=50000 THEMIS_SEED_BASE=70001 npx mocha …   explore further seeds
+ *   THEMIS_SSM_DRAINS=0 …   pre-termination commands that do not stop the worker taking work
  */
 import { expect } from 'chai';
 import type { GateDeps } from '../../lib/gate/step.js';
@@ -25,6 +26,14 @@ const histories = Number(process.env.THEMIS_HISTORIES ?? 10_000);
 const seedBase = Number(process.env.THEMIS_SEED_BASE ?? 1);
 /** Stop collecting after this many failing seeds: the first few say enough. */
 const MAX_REPORTED = 3;
+/** The model's assumption that a pre-termination command drains the worker, switchable. */
+const ssmDrains = process.env.THEMIS_SSM_DRAINS !== '0';
+
+function historyFor(seed: number) {
+  const spec = randomHistory(seed);
+  if (spec.commands) spec.commands.drains = ssmDrains;
+  return spec;
+}
 
 interface Tally {
   runs: number;
@@ -47,7 +56,7 @@ async function runSeeds(seeds: Iterable<number>, options: RunHistoryOptions = {}
     failures: [],
   };
   for (const seed of seeds) {
-    const run = await runHistory(randomHistory(seed), options);
+    const run = await runHistory(historyFor(seed), options);
     tally.runs++;
     tally.actions += run.sim.fleet.actions.length;
     tally.gateSteps += run.sim.steps.length;
@@ -85,7 +94,7 @@ describe('sim/properties', function () {
 
   if (replaySeed !== undefined) {
     it(`holds every invariant in history ${replaySeed} (replay)`, async () => {
-      const run = await runHistory(randomHistory(replaySeed));
+      const run = await runHistory(historyFor(replaySeed));
       const start = run.sim.scheduler.startMs;
       console.log(describeHistory(run.spec));
       for (const e of run.sim.journal.entries) {
