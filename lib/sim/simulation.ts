@@ -445,7 +445,7 @@ export class Simulation implements SimWorld {
           data: { fault: 'crash', afterCall: guard.calls },
         },
       );
-    } else if (failed) {
+    } else if (failed && record.verdict !== 'drop') {
       record.verdict = 'retry';
     }
     this.steps.push(record);
@@ -462,6 +462,7 @@ export class Simulation implements SimWorld {
         data: { decision: record.decision, verdict: record.verdict, channel },
       },
     );
+    if (record.verdict === 'drop') return failed ? 'retry' : 'ok';
     return record.verdict === 'ok' ? 'ok' : 'retry';
   }
 
@@ -477,6 +478,10 @@ export class Simulation implements SimWorld {
           record.decision = `${String(fields.decision ?? 'stop')} (gone)`;
           record.reason = String(fields.reason ?? '');
         } else if (message.startsWith('gate step failed')) {
+          record.error = String(fields.detail ?? message);
+        } else if (message === 'unreadable gate input') {
+          // The handler refuses it for good (or leaves an SQS record to the DLQ).
+          record.verdict = 'drop';
           record.error = String(fields.detail ?? message);
         }
         this.log[level](message, fields);

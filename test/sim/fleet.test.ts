@@ -6,6 +6,7 @@ import { isLoopbackAddress } from '../../lib/probe.js';
 import { Scheduler } from '../../lib/sim/scheduler.js';
 import { Simulation, type SimulationOptions } from '../../lib/sim/simulation.js';
 import { WorkSchedule } from '../../lib/sim/work.js';
+import { checkInvariants } from '../../lib/sim/invariants.js';
 import {
   gateInvocationsPerHourOfHold,
   percentile,
@@ -324,6 +325,22 @@ describe('sim/delivery', () => {
     expect(times).to.deep.equal([0, MIN, 3 * MIN]);
     expect(sim.steps.every((s) => s.verdict === 'crashed')).to.equal(true);
     expect(sim.events.deadLetters).to.have.length(1);
+  });
+});
+
+describe('sim/invariants', () => {
+  it('reports a message the gate cannot read as a rejected input, then dead-lettered', async () => {
+    const sim = new Simulation({
+      seed: 4,
+      groups: [{ name: 'web', desired: 1, hook: HOOK }],
+      protect: false,
+    });
+    sim.recheckQueue.send('{"themis":"recheck","v":99}', 0);
+    await sim.runFor(60 * MIN);
+    expect(sim.steps.map((s) => s.verdict)).to.deep.equal(['drop', 'drop', 'drop', 'drop', 'drop']);
+    expect(sim.recheckQueue.deadLetters).to.have.length(1);
+    const kinds = checkInvariants(sim).violations.map((v) => v.kind);
+    expect(kinds).to.include('rejected-input');
   });
 });
 
