@@ -85,7 +85,8 @@ describe('sim/fleet', () => {
           seed: 1,
           groups: [{ name: 'web', desired: 1 }],
           protect: false,
-          fleet: { addressOf: () => '10.1.2.3' },
+          // RFC 5737 documentation address: never routed, never probed (construction throws).
+          fleet: { addressOf: () => '192.0.2.10' },
         }),
     ).to.throw(/not in 127\.0\.0\.0\/8/);
   });
