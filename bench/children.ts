@@ -67,9 +67,29 @@ function killAllNow(): void {
   for (const child of live) child.kill('SIGKILL');
 }
 
-let installed = false;
+const cleanups = new Set<() => Promise<unknown>>();
 
-/** Stop every child on exit, Ctrl-C and SIGTERM; a signal ends the run with 128 + n. */
+/**
+ * Something to undo if the run is interrupted (a temp directory…); returns the function that
+ * unregisters it, for when the normal path has done the work itself.
+ */
+export function onInterrupt(cleanup: () => Promise<unknown>): () => void {
+  cleanups.add(cleanup);
+  return () => cleanups.delete(cleanup);
+}
+
+let installed = false;
+let interrupted = false;
+
+/** A signal arrived: failures from here on are the shutdown's, not the benchmark's. */
+export function isInterrupted(): boolean {
+  return interrupted;
+}
+
+/**
+ * Stop every child on exit, Ctrl-C and SIGTERM, and run the onInterrupt cleanups; a signal
+ * ends the run with 128 + n.
+ */
 export function cleanUpOnExit(): void {
   if (installed) return;
   installed = true;
@@ -79,8 +99,11 @@ export function cleanUpOnExit(): void {
     ['SIGTERM', 143],
   ] as const) {
     process.once(signal, () => {
+      interrupted = true;
       process.stderr.write(`\nbench: ${signal}, stopping ${live.size} child process(es)\n`);
-      void stopAllChildren().finally(() => process.exit(code));
+      void stopAllChildren()
+        .then(() => Promise.allSettled([...cleanups].map((c) => c())))
+        .finally(() => process.exit(code));
     });
   }
 }

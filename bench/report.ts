@@ -68,7 +68,7 @@ export function renderTable(rows: readonly Row[]): string {
     head: ['', 'figure', 'baseline (same run)', 'ratio', 'goal', ''],
     style: { head: [], border: [] },
     wordWrap: true,
-    colWidths: [40, 12, 30, 16, 18, 6],
+    colWidths: [46, 11, 28, 15, 17, 6],
   });
   let section = '';
   for (const row of rows) {
@@ -77,7 +77,7 @@ export function renderTable(rows: readonly Row[]): string {
       table.push([{ colSpan: 6, content: section }]);
     }
     table.push([
-      `  ${row.name}`,
+      row.name,
       formatFigure(row.figure),
       `${formatFigure(row.baseline)} ${row.baseline.label}`,
       formatRatio(row.ratio),
@@ -88,9 +88,17 @@ export function renderTable(rows: readonly Row[]): string {
   return table.toString();
 }
 
+/** The notes under the table, grouped by section. */
 export function renderNotes(rows: readonly Row[]): string {
-  return rows
-    .filter((r) => r.note)
-    .map((r) => `- ${r.section} / ${r.name}: ${r.note}`)
-    .join('\n');
+  const out: string[] = [];
+  let section = '';
+  for (const row of rows) {
+    if (!row.note) continue;
+    if (row.section !== section) {
+      section = row.section;
+      out.push(section);
+    }
+    out.push(`  - ${row.name}: ${row.note}`);
+  }
+  return out.join('\n');
 }

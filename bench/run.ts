@@ -15,9 +15,11 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { PROJECT_ROOT } from './bundle.js';
-import { cleanUpOnExit, stopAllChildren } from './children.js';
+import { cleanUpOnExit, isInterrupted, onInterrupt, stopAllChildren } from './children.js';
 import { renderNotes, renderTable, type Row } from './report.js';
 import { benchAwsCalls } from './aws-calls.js';
+import { benchGateHold } from './gate-hold.js';
+import { benchPackage } from './package.js';
 import { benchScan } from './scan.js';
 
 const SECTIONS = ['scan', 'calls', 'gate', 'package'] as const;
@@ -78,6 +80,8 @@ async function main(): Promise<void> {
   const repeats = o.repeats ?? (o.quick ? 1 : 3);
   const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
   const workDir = await mkdtemp(join(tmpdir(), 'themis-bench-'));
+  const removeWorkDir = () => rm(workDir, { recursive: true, force: true });
+  const forget = onInterrupt(removeWorkDir);
   const started = Date.now();
   const before = machine();
   const rows: Row[] = [];
@@ -93,9 +97,14 @@ async function main(): Promise<void> {
       );
     }
     if (wanted.has('calls')) rows.push(...(await benchAwsCalls()));
+    if (wanted.has('gate')) rows.push(...(await benchGateHold()));
+    if (wanted.has('package')) {
+      rows.push(...(await benchPackage({ runs: o.quick ? 3 : 7, workDir, log })));
+    }
   } finally {
     await stopAllChildren();
-    await rm(workDir, { recursive: true, force: true });
+    await removeWorkDir();
+    forget();
   }
 
   const results = {
@@ -118,6 +127,7 @@ async function main(): Promise<void> {
 }
 
 main().catch(async (err) => {
+  if (isInterrupted()) return; // the signal handler is already stopping everything
   process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
   await stopAllChildren();
   process.exit(1);

@@ -53,6 +53,8 @@ export interface ScanOutcome {
   wallMs: number;
   cpuMs: number;
   maxRssMB: number;
+  /** Peak RSS before the job started: what importing cost. */
+  importRssMB: number;
   counts: Record<ProbeStatus, number>;
   /** Most file descriptors open at once (sampled; Linux only, else undefined). */
   peakFds?: number;
@@ -169,6 +171,7 @@ async function readJob(): Promise<ScanJob> {
 async function main(): Promise<void> {
   // Started with an IPC channel by bench/children.ts: go when the benchmark goes.
   if (process.connected) process.once('disconnect', () => process.exit(0));
+  const importRssMB = process.resourceUsage().maxRSS / 1024;
   const job = await readJob();
   const prober =
     job.client === 'node-http' ? nodeHttpProber() : createHttpProber({ loopbackOnly: true });
@@ -197,6 +200,7 @@ async function main(): Promise<void> {
     wallMs,
     cpuMs: (used.user + used.system) / 1000,
     maxRssMB: process.resourceUsage().maxRSS / 1024,
+    importRssMB,
     counts,
     ...(peakFds !== undefined ? { peakFds } : {}),
     ...(calls ? { calls } : {}),
