@@ -36,6 +36,15 @@ export const DEFAULT_SETTINGS: Readonly<TargetSettings> = Object.freeze({
   protectUnknown: false,
 });
 
+/** A C0 control character or DEL: invisible in logs and e-mail, never meant in a value. */
+export function hasControlCharacter(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if (code < 0x20 || code === 0x7f) return true;
+  }
+  return false;
+}
+
 // ---------------------------------------------------------------------------------------
 // Value schemas. Events written by hand and environment variables carry numbers and
 // booleans as strings ("9000", "true"); both spellings are accepted, nothing else is.
@@ -68,7 +77,7 @@ export const nonEmptyText = z
   .trim()
   .min(1, 'must not be empty')
   .max(256)
-  .refine((v) => !/[\u0000-\u001f\u007f]/.test(v), 'must not contain control characters');
+  .refine((v) => !hasControlCharacter(v), 'must not contain control characters');
 
 /** Characters allowed in a path and query (RFC 3986 pchar plus '/' and '?'); no '#'. */
 const PATH_CHARS = /^[A-Za-z0-9\-._~!$&'()*+,;=:@%/?]*$/;
@@ -83,7 +92,7 @@ export function normaliseProbePath(raw: string): string {
   const value = raw;
   if (value.length === 0) throw new Error('must not be empty');
   if (value.length > 512) throw new Error('must be at most 512 characters');
-  if (/[\s\u0000-\u001f\u007f]/.test(value))
+  if (/\s/.test(value) || hasControlCharacter(value))
     throw new Error('must not contain whitespace or control characters');
   if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(value))
     throw new Error('must be a path, not a URL with a scheme');
@@ -242,7 +251,7 @@ export const groupName = z
   .trim()
   .min(1, 'must not be empty')
   .max(255)
-  .refine((v) => !/[\u0000-\u001f\u007f]/.test(v), 'must not contain control characters');
+  .refine((v) => !hasControlCharacter(v), 'must not contain control characters');
 
 export const regionName = z
   .string()
