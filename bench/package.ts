@@ -36,7 +36,11 @@ import { pathToFileURL } from 'node:url';
 const started = performance.now();
 await import(pathToFileURL(process.argv[1]).href);
 const importMs = performance.now() - started;
-process.stdout.write(JSON.stringify({ importMs, sinceStartMs: performance.now(), maxRssMB: process.resourceUsage().maxRSS / 1024 }) + '\\n');
+// VmHWM: ru_maxrss would include the RSS of the parent this process was forked from.
+const { readFileSync } = await import('node:fs');
+const hwm = /^VmHWM:\\s+(\\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+const maxRssMB = hwm ? Number(hwm[1]) / 1024 : process.resourceUsage().maxRSS / 1024;
+process.stdout.write(JSON.stringify({ importMs, sinceStartMs: performance.now(), maxRssMB }) + '\\n');
 process.exit(0);
 `;
 

@@ -4,7 +4,7 @@
  * with plain `node`.
  *
  * stdin: one JSON object `{ mode, port, timeoutMs, concurrency, addresses }`;
- * stdout: one JSON line `{ wallMs, cpuMs, maxRssMB, counts, calls }`.
+ * stdout: one JSON line `{ wallMs, cpuMs, maxRssMB, importRssMB, peakFds, counts, calls }`.
  *
  * Modes:
  * - `scan`: the real scan — lib/protect/scan.ts `scanTarget` (list → addresses → probeMany →
@@ -17,7 +17,7 @@
  * `client: 'node-http'` swaps the prober for a bare node:http one (below) — a reference for
  * what the HTTP client itself costs in CPU, not something themis ships.
  */
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { mergeSettings } from '../lib/config.js';
 import { AddressNotAllowedError } from '../lib/errors.js';
@@ -143,6 +143,21 @@ function nodeHttpProber(): Prober {
   };
 }
 
+/**
+ * Peak RSS of this process image, in MB. On Linux VmHWM, not resourceUsage().maxRSS: the
+ * kernel carries ru_maxrss across fork and exec, so a child started by a parent bigger than
+ * itself reports the parent's RSS (measured: a 40 MB child of a 540 MB parent says 504 MB).
+ */
+export function peakRssMB(): number {
+  try {
+    const hwm = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (hwm) return Number(hwm[1]) / 1024;
+  } catch {
+    // not Linux: fall back below
+  }
+  return process.resourceUsage().maxRSS / 1024;
+}
+
 /** Samples the number of open descriptors; sampling every 50 ms costs well under 1 % CPU. */
 function watchFds(): () => number | undefined {
   let peak = 0;
@@ -171,7 +186,7 @@ async function readJob(): Promise<ScanJob> {
 async function main(): Promise<void> {
   // Started with an IPC channel by bench/children.ts: go when the benchmark goes.
   if (process.connected) process.once('disconnect', () => process.exit(0));
-  const importRssMB = process.resourceUsage().maxRSS / 1024;
+  const importRssMB = peakRssMB();
   const job = await readJob();
   const prober =
     job.client === 'node-http' ? nodeHttpProber() : createHttpProber({ loopbackOnly: true });
@@ -199,7 +214,7 @@ async function main(): Promise<void> {
   const outcome: ScanOutcome = {
     wallMs,
     cpuMs: (used.user + used.system) / 1000,
-    maxRssMB: process.resourceUsage().maxRSS / 1024,
+    maxRssMB: peakRssMB(),
     importRssMB,
     counts,
     ...(peakFds !== undefined ? { peakFds } : {}),
