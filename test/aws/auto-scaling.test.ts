@@ -1,6 +1,5 @@
 import {
   AutoScalingClient,
-  AutoScalingServiceException,
   CompleteLifecycleActionCommand,
   DescribeAutoScalingGroupsCommand,
   DescribeLifecycleHooksCommand,
@@ -14,32 +13,7 @@ import { expect } from 'chai';
 import { AutoScalingAdapter, globalTimeoutSeconds } from '../../lib/aws/auto-scaling.js';
 import { awsErrorName, isValidationError, UpstreamError } from '../../lib/errors.js';
 import type { LifecycleActionRef } from '../../lib/ports.js';
-
-function awsError(name: string, message: string): AutoScalingServiceException {
-  return new AutoScalingServiceException({
-    name,
-    message,
-    $fault: 'client',
-    $metadata: { httpStatusCode: 400 },
-  });
-}
-
-function group(name: string, extra: Partial<AutoScalingGroup> = {}): AutoScalingGroup {
-  return {
-    AutoScalingGroupName: name,
-    AutoScalingGroupARN: `arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:uuid:autoScalingGroupName/${name}`,
-    MinSize: 0,
-    MaxSize: 10,
-    DesiredCapacity: 0,
-    DefaultCooldown: 300,
-    AvailabilityZones: ['us-east-1a'],
-    HealthCheckType: 'EC2',
-    CreatedTime: new Date(0),
-    Instances: [],
-    Tags: [],
-    ...extra,
-  };
-}
+import { autoScalingError, sdkGroup } from '../helpers/auto-scaling.js';
 
 /**
  * A stand-in for the API's paging: answers from `groups`, filtered like the real call
@@ -84,7 +58,7 @@ describe('aws/auto-scaling', () => {
     it('maps instances and tags into a snapshot', async () => {
       asg.on(DescribeAutoScalingGroupsCommand).resolves({
         AutoScalingGroups: [
-          group('Electric-Ziggurat', {
+          sdkGroup('Electric-Ziggurat', {
             Instances: [
               {
                 InstanceId: 'i-1',
@@ -137,7 +111,9 @@ describe('aws/auto-scaling', () => {
     it('treats an instance without a protection flag as unprotected', async () => {
       asg.on(DescribeAutoScalingGroupsCommand).resolves({
         AutoScalingGroups: [
-          group('g', { Instances: [{ InstanceId: 'i-1', LifecycleState: 'InService' } as never] }),
+          sdkGroup('g', {
+            Instances: [{ InstanceId: 'i-1', LifecycleState: 'InService' } as never],
+          }),
         ],
       });
       const [snapshot] = await adapter.describeGroups(['g']);
@@ -147,7 +123,7 @@ describe('aws/auto-scaling', () => {
     it('follows NextToken until the last page', async () => {
       const names = ['a', 'b', 'c', 'd', 'e'];
       const answer = pagedGroups(
-        names.map((n) => group(n)),
+        names.map((n) => sdkGroup(n)),
         2,
       );
       // The paginator reuses one input object, so record the token at call time.
@@ -169,7 +145,7 @@ describe('aws/auto-scaling', () => {
       const names = Array.from({ length: 250 }, (_, i) => `group-${i}`);
       asg.on(DescribeAutoScalingGroupsCommand).callsFake(
         pagedGroups(
-          names.map((n) => group(n)),
+          names.map((n) => sdkGroup(n)),
           100,
         ),
       );
@@ -184,7 +160,7 @@ describe('aws/auto-scaling', () => {
     });
 
     it('leaves out groups that do not exist and asks for each name once', async () => {
-      asg.on(DescribeAutoScalingGroupsCommand).callsFake(pagedGroups([group('real')], 50));
+      asg.on(DescribeAutoScalingGroupsCommand).callsFake(pagedGroups([sdkGroup('real')], 50));
 
       const groups = await adapter.describeGroups(['real', 'gone', 'real']);
 
@@ -199,7 +175,7 @@ describe('aws/auto-scaling', () => {
     });
 
     it('wraps a failure in UpstreamError and keeps the cause', async () => {
-      const cause = awsError('Throttling', 'Rate exceeded');
+      const cause = autoScalingError('Throttling', 'Rate exceeded');
       asg.on(DescribeAutoScalingGroupsCommand).rejects(cause);
 
       const err = await adapter.describeGroups(['g']).catch((e: unknown) => e);
@@ -214,7 +190,7 @@ describe('aws/auto-scaling', () => {
   describe('findGroupsByTag', () => {
     it('filters on the tag on the API call and reads every page', async () => {
       const tagged = (n: string, value: string) =>
-        group(n, { Tags: [{ Key: 'themis', Value: value }] });
+        sdkGroup(n, { Tags: [{ Key: 'themis', Value: value }] });
       asg
         .on(DescribeAutoScalingGroupsCommand)
         .callsFake(
@@ -278,7 +254,7 @@ describe('aws/auto-scaling', () => {
     });
 
     it('wraps a rejection so the ValidationError name is still readable', async () => {
-      const cause = awsError(
+      const cause = autoScalingError(
         'ValidationError',
         'The instance i-2 is not in InService or EnteringStandby or Standby.',
       );
@@ -309,7 +285,7 @@ describe('aws/auto-scaling', () => {
       instanceId: 'i-1',
     };
     const noActiveAction = () =>
-      awsError('ValidationError', 'No active Lifecycle Action found with instance ID i-1');
+      autoScalingError('ValidationError', 'No active Lifecycle Action found with instance ID i-1');
 
     it('heartbeats with the token when there is one, and not the instance id', async () => {
       asg.on(RecordLifecycleActionHeartbeatCommand).resolves({});
@@ -370,8 +346,11 @@ describe('aws/auto-scaling', () => {
     });
 
     it('throws UpstreamError for any other failure, without the token in the message', async () => {
-      const validation = awsError('ValidationError', 'Unable to find hook drain for group g');
-      const throttled = awsError('Throttling', 'Rate exceeded');
+      const validation = autoScalingError(
+        'ValidationError',
+        'Unable to find hook drain for group g',
+      );
+      const throttled = autoScalingError('Throttling', 'Rate exceeded');
       asg.on(RecordLifecycleActionHeartbeatCommand).rejects(validation);
       asg.on(CompleteLifecycleActionCommand).rejects(throttled);
 
@@ -448,12 +427,12 @@ describe('aws/auto-scaling', () => {
     it('is undefined when the group is gone', async () => {
       asg
         .on(DescribeLifecycleHooksCommand)
-        .rejects(awsError('ValidationError', 'Group g not found'));
+        .rejects(autoScalingError('ValidationError', 'Group g not found'));
       expect(await adapter.describeHook('g', 'drain')).to.equal(undefined);
     });
 
     it('throws UpstreamError for other failures', async () => {
-      const cause = awsError('Throttling', 'Rate exceeded');
+      const cause = autoScalingError('Throttling', 'Rate exceeded');
       asg.on(DescribeLifecycleHooksCommand).rejects(cause);
 
       const err = await adapter.describeHook('g', 'drain').catch((e: unknown) => e);

@@ -9,15 +9,9 @@ import {
   CreateAutoScalingGroupCommand,
   PutLifecycleHookCommand,
 } from '@aws-sdk/client-auto-scaling';
-import { CreateLaunchTemplateCommand, EC2Client } from '@aws-sdk/client-ec2';
-import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
-import {
-  CreateQueueCommand,
-  GetQueueAttributesCommand,
-  ReceiveMessageCommand,
-  SQSClient,
-  type Message,
-} from '@aws-sdk/client-sqs';
+import { CreateLaunchTemplateCommand } from '@aws-sdk/client-ec2';
+import { CreateTopicCommand, SubscribeCommand } from '@aws-sdk/client-sns';
+import { ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
 import { CreateDocumentCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { expect } from 'chai';
 import { AutoScalingAdapter } from '../../lib/aws/auto-scaling.js';
@@ -28,7 +22,14 @@ import { SqsRechecks } from '../../lib/aws/sqs.js';
 import { SsmCommands } from '../../lib/aws/ssm.js';
 import { awsErrorName, UpstreamError } from '../../lib/errors.js';
 import { isLoopbackAddress } from '../../lib/probe.js';
-import { createLoopbackFleet, startMoto, type Moto, type MotoFleet } from '../helpers/moto.js';
+import { createQueue } from '../gate/sqs-wire.js';
+import {
+  createLoopbackFleet,
+  motoClients,
+  startMoto,
+  type Moto,
+  type MotoFleet,
+} from '../helpers/moto.js';
 
 const DRAIN_DOCUMENT = {
   schemaVersion: '2.2',
@@ -38,14 +39,6 @@ const DRAIN_DOCUMENT = {
     { action: 'aws:runShellScript', name: 'drain', inputs: { runCommand: '{{ commands }}' } },
   ],
 };
-
-async function createQueue(sqs: SQSClient, name: string): Promise<{ url: string; arn: string }> {
-  const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: name }));
-  const { Attributes } = await sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }),
-  );
-  return { url: QueueUrl!, arn: Attributes!.QueueArn! };
-}
 
 /** Long-polls until `count` messages arrived or `maxPolls` polls (of ≤ 2 s each) came back. */
 async function receive(
@@ -77,13 +70,7 @@ describe('aws adapters over the wire (moto) @slow', function () {
 
   before(async () => {
     moto = await startMoto();
-    clients = {
-      autoScaling: new AutoScalingClient(moto.clientConfig),
-      ec2: new EC2Client(moto.clientConfig),
-      sns: new SNSClient(moto.clientConfig),
-      sqs: new SQSClient(moto.clientConfig),
-      ssm: new SSMClient(moto.clientConfig),
-    };
+    clients = motoClients(moto);
     autoScaling = new AutoScalingAdapter(clients.autoScaling);
     fleet = await createLoopbackFleet(moto, {
       groupName: 'wire-workers',

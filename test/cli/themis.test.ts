@@ -56,6 +56,11 @@ describe('themis CLI (subprocess, moto) @slow', function () {
     });
   }
 
+  /** The group under test, its workers' port and a short probe timeout. */
+  function fleetArgs(): string[] {
+    return ['--asg', 'cli', '--port', String(workers.port), '--timeout-ms', '300'];
+  }
+
   async function protection(): Promise<Map<string, boolean>> {
     const out = await asg.send(
       new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: ['cli'] }),
@@ -105,16 +110,7 @@ describe('themis CLI (subprocess, moto) @slow', function () {
   });
 
   it('status --json lists every instance with its state, protection and probe answer', async () => {
-    const run = await themis(
-      'status',
-      '--asg',
-      'cli',
-      '--port',
-      String(workers.port),
-      '--timeout-ms',
-      '300',
-      '--json',
-    );
+    const run = await themis('status', ...fleetArgs(), '--json');
     expect(run.stderr).to.equal('');
     expect(run.code).to.equal(0);
     const out = JSON.parse(run.stdout) as { asgName: string; instances: StatusRow[] };
@@ -141,15 +137,7 @@ describe('themis CLI (subprocess, moto) @slow', function () {
   });
 
   it('status prints a table with one row per instance and a summary', async () => {
-    const run = await themis(
-      'status',
-      '--asg',
-      'cli',
-      '--port',
-      String(workers.port),
-      '--timeout-ms',
-      '300',
-    );
+    const run = await themis('status', ...fleetArgs());
     expect(run.code).to.equal(0);
     const lines = run.stdout.split('\n');
     const header = lines.find((l) => l.includes('Instance'))!;
@@ -164,7 +152,7 @@ describe('themis CLI (subprocess, moto) @slow', function () {
   });
 
   it('protect --dry-run prints the plan and changes nothing; protect then makes the changes', async () => {
-    const common = ['--asg', 'cli', '--port', String(workers.port), '--timeout-ms', '300'];
+    const common = fleetArgs();
     const dry = await themis('protect', ...common, '--dry-run');
     expect(dry.code).to.equal(0);
     expect(dry.stdout).to.include('dry run, nothing changed');

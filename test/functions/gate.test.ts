@@ -14,6 +14,7 @@ import { expect } from 'chai';
 import type { ConfigError } from '../../lib/errors.js';
 import type { GateHandler, SqsBatchResponse } from '../../lib/gate/handler.js';
 import type { StepOutcome } from '../../lib/gate/step.js';
+import { lifecycleEvent } from '../helpers/events.js';
 import { startWorker, type Worker } from '../helpers/http-workers.js';
 import { asSqsEvent, createQueue, receiveAndDelete } from '../gate/sqs-wire.js';
 import { createLoopbackFleet, startMoto, type Moto, type MotoFleet } from '../helpers/moto.js';
@@ -136,23 +137,14 @@ describe('functions/gate', () => {
     it('probes the worker, queues a recheck and tells operators what it would do', async () => {
       const instanceId = fleet.instanceIds[0]!;
       const outcome = (await handler(
-        {
-          version: '0',
-          id: 'fn-1',
-          'detail-type': 'EC2 Instance-terminate Lifecycle Action',
-          source: 'aws.autoscaling',
-          account: '123456789012',
-          time: new Date().toISOString(),
+        lifecycleEvent({
+          group: fleet.groupName,
+          hook: 'themis',
+          instanceId,
+          token: 'fn-token',
           region: moto.region,
-          resources: [],
-          detail: {
-            LifecycleActionToken: 'fn-token',
-            AutoScalingGroupName: fleet.groupName,
-            LifecycleHookName: 'themis',
-            EC2InstanceId: instanceId,
-            LifecycleTransition: 'autoscaling:EC2_INSTANCE_TERMINATING',
-          },
-        },
+          id: 'fn-1',
+        }),
         { getRemainingTimeInMillis: () => 60_000 },
       )) as StepOutcome;
       expect(outcome).to.include({ outcome: 'held', dryRun: true });

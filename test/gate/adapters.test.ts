@@ -5,7 +5,6 @@
  */
 import {
   AutoScalingClient,
-  AutoScalingServiceException,
   CompleteLifecycleActionCommand,
   DescribeAutoScalingGroupsCommand,
   DescribeLifecycleHooksCommand,
@@ -29,6 +28,7 @@ import { createGateHandler, type SqsBatchResponse } from '../../lib/gate/handler
 import { gateStep, type GateDeps } from '../../lib/gate/step.js';
 import { createRecordingLog } from '../../lib/log.js';
 import { createHttpProber } from '../../lib/probe.js';
+import { autoScalingError } from '../helpers/auto-scaling.js';
 import { startWorker, type Worker } from '../helpers/http-workers.js';
 import {
   fakeClock,
@@ -43,15 +43,6 @@ import {
   TOKEN,
   TOPIC_ARN,
 } from './fakes.js';
-
-function asgError(name: string, message: string) {
-  return new AutoScalingServiceException({
-    name,
-    message,
-    $fault: 'client',
-    $metadata: { httpStatusCode: 400 },
-  });
-}
 
 describe('gate over the SDK adapters', () => {
   let worker: Worker;
@@ -158,7 +149,9 @@ describe('gate over the SDK adapters', () => {
   });
 
   it('sends no recheck when the heartbeat is refused', async () => {
-    asg.on(RecordLifecycleActionHeartbeatCommand).rejects(asgError('Throttling', 'Rate exceeded'));
+    asg
+      .on(RecordLifecycleActionHeartbeatCommand)
+      .rejects(autoScalingError('Throttling', 'Rate exceeded'));
     const err = await gateStep(terminateEvent(), deps()).catch((e: unknown) => e);
     expect(err).to.have.property('name', 'UpstreamError');
     expect(sqs.commandCalls(SendMessageCommand)).to.have.length(0);
@@ -191,7 +184,7 @@ describe('gate over the SDK adapters', () => {
     asg
       .on(CompleteLifecycleActionCommand)
       .rejects(
-        asgError(
+        autoScalingError(
           'ValidationError',
           `No active Lifecycle Action found with instance ID ${INSTANCE}`,
         ),
@@ -204,7 +197,9 @@ describe('gate over the SDK adapters', () => {
   it('treats "No active Lifecycle Action found" on heartbeat as done: the chain stops', async () => {
     asg
       .on(RecordLifecycleActionHeartbeatCommand)
-      .rejects(asgError('ValidationError', 'No active Lifecycle Action found with token x'));
+      .rejects(
+        autoScalingError('ValidationError', 'No active Lifecycle Action found with token x'),
+      );
     const outcome = await gateStep(terminateEvent(), deps());
     expect(outcome.outcome).to.equal('gone');
     expect(sqs.commandCalls(SendMessageCommand)).to.have.length(0);

@@ -22,6 +22,7 @@ import type {
   RemoteCommands,
 } from '../../lib/ports.js';
 import { createHttpProber } from '../../lib/probe.js';
+import { lifecycleEvent } from '../helpers/events.js';
 
 export const GROUP = 'Electric-Ziggurat';
 export const HOOK = 'themis';
@@ -260,32 +261,22 @@ export function makeWorld(
   return { deps, lifecycle, groups, rechecks, notifications, commands, log, clock };
 }
 
-/** The EventBridge event Auto Scaling emits when the hook puts an instance in Terminating:Wait. */
+/**
+ * The EventBridge event Auto Scaling emits when the hook puts an instance in Terminating:Wait,
+ * for this file's group, hook, instance and token at a fixed time.
+ */
 export function terminateEvent(
   overrides: { time?: string; metadata?: string; instanceId?: string; transition?: string } = {},
 ) {
-  return {
-    version: '0',
-    id: '468fad2e-6d1d-4a4a-9f3d-1b3f6c1e2a7b',
-    'detail-type': 'EC2 Instance-terminate Lifecycle Action',
-    source: 'aws.autoscaling',
-    account: '123456789012',
+  return lifecycleEvent({
+    group: GROUP,
+    hook: HOOK,
+    instanceId: overrides.instanceId ?? INSTANCE,
+    token: TOKEN,
     time: overrides.time ?? '2024-05-01T12:00:00Z',
-    region: 'us-east-1',
-    resources: [
-      `arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:uuid:autoScalingGroupName/${GROUP}`,
-    ],
-    detail: {
-      LifecycleActionToken: TOKEN,
-      AutoScalingGroupName: GROUP,
-      LifecycleHookName: HOOK,
-      EC2InstanceId: overrides.instanceId ?? INSTANCE,
-      LifecycleTransition: overrides.transition ?? 'autoscaling:EC2_INSTANCE_TERMINATING',
-      ...(overrides.metadata !== undefined ? { NotificationMetadata: overrides.metadata } : {}),
-      Origin: 'AutoScalingGroup',
-      Destination: 'EC2',
-    },
-  };
+    metadata: overrides.metadata,
+    transition: overrides.transition,
+  });
 }
 
 /** The hook's own notification-target message (SQS or SNS target). */

@@ -11,11 +11,10 @@
  * check what the gate asked for, not what Auto Scaling would do with it — the lifecycle
  * semantics are the fleet simulator's job.
  */
-import { AutoScalingClient, PutLifecycleHookCommand } from '@aws-sdk/client-auto-scaling';
-import { EC2Client } from '@aws-sdk/client-ec2';
-import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
-import { ReceiveMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
-import { CreateDocumentCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { PutLifecycleHookCommand } from '@aws-sdk/client-auto-scaling';
+import { CreateTopicCommand, SubscribeCommand } from '@aws-sdk/client-sns';
+import { ReceiveMessageCommand, type Message } from '@aws-sdk/client-sqs';
+import { CreateDocumentCommand } from '@aws-sdk/client-ssm';
 import { expect } from 'chai';
 import type { AwsClients } from '../../lib/aws/clients.js';
 import { createGatePorts } from '../../lib/gate/aws-ports.js';
@@ -25,7 +24,14 @@ import type { GateDeps, StepOutcome } from '../../lib/gate/step.js';
 import { createRecordingLog } from '../../lib/log.js';
 import { createHttpProber, isLoopbackAddress } from '../../lib/probe.js';
 import { startWorker, type Worker } from '../helpers/http-workers.js';
-import { createLoopbackFleet, startMoto, type Moto, type MotoFleet } from '../helpers/moto.js';
+import { lifecycleEvent } from '../helpers/events.js';
+import {
+  createLoopbackFleet,
+  motoClients,
+  startMoto,
+  type Moto,
+  type MotoFleet,
+} from '../helpers/moto.js';
 import { asSqsEvent, createQueue, receiveAndDelete } from './sqs-wire.js';
 
 const HOOK = 'themis-wire';
@@ -94,13 +100,7 @@ describe('gate over the wire (moto) @slow', function () {
 
   before(async () => {
     moto = await startMoto();
-    clients = {
-      autoScaling: new AutoScalingClient(moto.clientConfig),
-      ec2: new EC2Client(moto.clientConfig),
-      sns: new SNSClient(moto.clientConfig),
-      sqs: new SQSClient(moto.clientConfig),
-      ssm: new SSMClient(moto.clientConfig),
-    };
+    clients = motoClients(moto);
     lifecycleCalls = intercept(clients.autoScaling, {
       RecordLifecycleActionHeartbeatCommand: () => ({}),
       CompleteLifecycleActionCommand: () => ({}),
@@ -170,23 +170,14 @@ describe('gate over the wire (moto) @slow', function () {
   }
 
   function event() {
-    return {
-      version: '0',
-      id: 'wire-1',
-      'detail-type': 'EC2 Instance-terminate Lifecycle Action',
-      source: 'aws.autoscaling',
-      account: '123456789012',
-      time: new Date().toISOString(),
+    return lifecycleEvent({
+      group: fleet.groupName,
+      hook: HOOK,
+      instanceId,
+      token: TOKEN,
       region: moto.region,
-      resources: [],
-      detail: {
-        LifecycleActionToken: TOKEN,
-        AutoScalingGroupName: fleet.groupName,
-        LifecycleHookName: HOOK,
-        EC2InstanceId: instanceId,
-        LifecycleTransition: 'autoscaling:EC2_INSTANCE_TERMINATING',
-      },
-    };
+      id: 'wire-1',
+    });
   }
 
   it('holds a busy worker with a heartbeat and a delayed recheck, then releases it when idle', async () => {

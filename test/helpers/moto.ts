@@ -21,6 +21,10 @@ import {
   DescribeInstancesCommand,
   EC2Client,
 } from '@aws-sdk/client-ec2';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import type { AwsClients } from '../../lib/aws/clients.js';
 import { isLoopbackAddress } from '../../lib/probe.js';
 
 export interface Moto {
@@ -100,6 +104,20 @@ export async function startMoto(region = 'us-east-1'): Promise<Moto> {
       child.kill('SIGTERM');
       await exited;
     },
+  };
+}
+
+/**
+ * One SDK client per service themis uses, all pointed at this server. The caller destroys
+ * them in teardown: `for (const c of Object.values(clients)) c.destroy()`.
+ */
+export function motoClients(moto: Moto): AwsClients {
+  return {
+    autoScaling: new AutoScalingClient(moto.clientConfig),
+    ec2: new EC2Client(moto.clientConfig),
+    sns: new SNSClient(moto.clientConfig),
+    sqs: new SQSClient(moto.clientConfig),
+    ssm: new SSMClient(moto.clientConfig),
   };
 }
 

@@ -16,6 +16,7 @@ import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { rm } from 'node:fs/promises';
 import { expect } from 'chai';
+import { lifecycleEvent } from '../helpers/events.js';
 import { startWorker, type Worker } from '../helpers/http-workers.js';
 import { createLoopbackFleet, startMoto, type Moto } from '../helpers/moto.js';
 import { props, resource, refersTo, type PackagedStack, type Template } from './package-stack.js';
@@ -218,23 +219,16 @@ export async function exerciseGateBundle(stack: PackagedStack): Promise<void> {
         env: { ...functionEnv(template, 'GateLambdaFunction', refs), ...lambdaEnv(moto) },
       });
 
-    const direct = await invoke({
-      version: '0',
-      id: '7e1c2d3f-0000-4000-8000-000000000002',
-      'detail-type': 'EC2 Instance-terminate Lifecycle Action',
-      source: 'aws.autoscaling',
-      account: '123456789012',
-      time: new Date().toISOString(),
-      region: moto.region,
-      resources: [],
-      detail: {
-        LifecycleActionToken: '87654321-4321-4321-4321-210987654321',
-        AutoScalingGroupName: fleet.groupName,
-        LifecycleHookName: 'themis',
-        EC2InstanceId: instanceId,
-        LifecycleTransition: 'autoscaling:EC2_INSTANCE_TERMINATING',
-      },
-    });
+    const direct = await invoke(
+      lifecycleEvent({
+        group: fleet.groupName,
+        hook: 'themis',
+        instanceId,
+        token: '87654321-4321-4321-4321-210987654321',
+        region: moto.region,
+        id: '7e1c2d3f-0000-4000-8000-000000000002',
+      }),
+    );
     expect(direct.error, explain(direct)).to.equal(undefined);
     expect(direct.result, explain(direct)).to.include({ instanceId, outcome: 'held' });
     expect(worker.requests, explain(direct)).to.include('/work_status');

@@ -4,10 +4,8 @@
  */
 import {
   AutoScalingClient,
-  AutoScalingServiceException,
   DescribeAutoScalingGroupsCommand,
   SetInstanceProtectionCommand,
-  type AutoScalingGroup,
   type SetInstanceProtectionCommandInput,
 } from '@aws-sdk/client-auto-scaling';
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
@@ -20,34 +18,10 @@ import { createRecordingLog } from '../../lib/log.js';
 import { createHttpProber } from '../../lib/probe.js';
 import { applyProtection } from '../../lib/protect/apply.js';
 import { createProtectHandler } from '../../lib/protect/handler.js';
+import { autoScalingError, sdkGroup } from '../helpers/auto-scaling.js';
 import { startWorkersOnOnePort, type WorkerSet } from './workers.js';
 
-function validationError(message: string) {
-  return new AutoScalingServiceException({
-    name: 'ValidationError',
-    message,
-    $fault: 'client',
-    $metadata: { httpStatusCode: 400 },
-  });
-}
-
 const ids = (n: number) => Array.from({ length: n }, (_, i) => `i-${String(i).padStart(17, '0')}`);
-
-function group(name: string, extra: Partial<AutoScalingGroup> = {}): AutoScalingGroup {
-  return {
-    AutoScalingGroupName: name,
-    MinSize: 0,
-    MaxSize: 10,
-    DesiredCapacity: 2,
-    DefaultCooldown: 300,
-    AvailabilityZones: ['us-east-1a'],
-    HealthCheckType: 'EC2',
-    CreatedTime: new Date(0),
-    Instances: [],
-    Tags: [],
-    ...extra,
-  };
-}
 
 describe('protect through the SDK adapters (aws-sdk-client-mock)', () => {
   let asg: AwsClientStub<AutoScalingClient>;
@@ -92,7 +66,8 @@ describe('protect through the SDK adapters (aws-sdk-client-mock)', () => {
       const bad = all[2]!;
       asg.on(SetInstanceProtectionCommand).callsFake((input: SetInstanceProtectionCommandInput) => {
         if (input.InstanceIds!.includes(bad)) {
-          throw validationError(
+          throw autoScalingError(
+            'ValidationError',
             `The instance ${bad} is not in InService or EnteringStandby or Standby.`,
           );
         }
@@ -153,7 +128,8 @@ describe('protect through the SDK adapters (aws-sdk-client-mock)', () => {
       tags: Record<string, string> = {},
       protectedNow = { busy: false, idle: true },
     ) {
-      const g = group('workers', {
+      const g = sdkGroup('workers', {
+        DesiredCapacity: 2,
         Instances: [
           {
             InstanceId: 'i-busy',
