@@ -13,7 +13,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { PROJECT_ROOT } from './bundle.js';
 import { cleanUpOnExit, isInterrupted, onInterrupt, stopAllChildren } from './children.js';
 import { renderNotes, renderTable, type Row } from './report.js';
@@ -45,7 +45,8 @@ function parseArgs(argv: string[]): Options {
       new Option('--only <sections>', `comma-separated: ${SECTIONS.join(', ')}`).argParser((v) =>
         v.split(',').map((s) => {
           const name = s.trim() as Section;
-          if (!SECTIONS.includes(name)) throw new Error(`unknown section ${JSON.stringify(s)}`);
+          if (!SECTIONS.includes(name))
+            throw new InvalidArgumentError(`unknown section ${JSON.stringify(s)}`);
           return name;
         }),
       ),

@@ -11,7 +11,11 @@
  *   param (serverless.yml), the engine's default (lib/probe.ts) and the ceiling
  *   THEMIS_PROBE_CONCURRENCY accepts (lib/protect/config.ts).
  * - sequential baseline: one probe at a time, same prober, same timeout (themis-lambda).
- * - memory baseline: the same child importing the same code and doing nothing.
+ * - CPU baseline: the same scan with a bare node:http prober instead of got.
+ * - peak RSS (VmHWM), against the same child importing the same code and doing nothing:
+ *   the engine alone with this machine's default heap and with the heap Node sizes for the
+ *   deployed memorySize (plus serverless.yml's NODE_OPTIONS); and bench/scan-worker-protect.ts,
+ *   which loads functions/protect.ts first as Lambda does, so its baseline is the cold start.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -45,6 +49,8 @@ interface Fleet {
   port: number;
   addresses: string[];
   expected: Record<ProbeStatus, number>;
+  /** Members that accept and never answer: each costs the sequential scan a whole timeout. */
+  hangs: number;
   stop(): Promise<void>;
 }
 
@@ -80,7 +86,13 @@ async function startFleet(size: number): Promise<Fleet> {
     for (const m of ready.fleet) {
       expected[m.role === 'busy' ? 'busy' : m.role === 'idle' ? 'idle' : 'unknown']++;
     }
-    return { port: ready.port, addresses: ready.fleet.map((m) => m.address), expected, stop };
+    return {
+      port: ready.port,
+      addresses: ready.fleet.map((m) => m.address),
+      expected,
+      hangs: ready.fleet.filter((m) => m.role === 'hang').length,
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;
@@ -238,9 +250,7 @@ export async function benchScan(o: ScanBenchOptions): Promise<Row[]> {
       functionScans.push({ c, runs });
     }
 
-    o.log(
-      `sequential baseline next: about ${Math.round((fleet.expected.unknown * o.timeoutMs) / 1000)} s`,
-    );
+    o.log(`sequential baseline next: about ${Math.round((fleet.hangs * o.timeoutMs) / 1000)} s`);
     const [sequential] = await repeat('sequential', 1, job('sequential'));
     if (!sequential) throw new Error('no sequential run');
 
