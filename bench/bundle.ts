@@ -21,11 +21,19 @@ interface DeployedEsbuild {
   banner?: { js?: string };
 }
 
+/**
+ * serverless.yml as data, for the numbers the benchmarks take from the deploy (so that a
+ * change there is measured, not a copy of it here). `${param:…}` references stay text.
+ */
+export async function readServerlessYml<T>(): Promise<T> {
+  return YAML.parse(await readFile(join(PROJECT_ROOT, 'serverless.yml'), 'utf8'), {
+    logLevel: 'silent',
+  }) as T;
+}
+
 /** `custom.esbuild` from serverless.yml. */
 export async function deployedEsbuildSettings(): Promise<DeployedEsbuild> {
-  const doc = YAML.parse(await readFile(join(PROJECT_ROOT, 'serverless.yml'), 'utf8'), {
-    logLevel: 'silent',
-  }) as { custom?: { esbuild?: DeployedEsbuild } };
+  const doc = await readServerlessYml<{ custom?: { esbuild?: DeployedEsbuild } }>();
   const settings = doc.custom?.esbuild;
   if (!settings) throw new Error('serverless.yml has no custom.esbuild section');
   return settings;

@@ -12,14 +12,11 @@
  * - gate invocations per hour of hold (the EventBridge invocation plus one per recheck
  *   message), against one per interval — 3,600 / recheckSeconds.
  */
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import YAML from 'yaml';
 import type { LifecycleResult } from '../lib/ports.js';
 import { STEP_SLACK_MS, recheckIntervalMs } from '../lib/sim/invariants.js';
 import { Simulation } from '../lib/sim/simulation.js';
 import { WorkSchedule } from '../lib/sim/work.js';
-import { PROJECT_ROOT } from './bundle.js';
+import { readServerlessYml } from './bundle.js';
 import { median, percentile, type Row } from './report.js';
 
 const MIN = 60_000;
@@ -36,12 +33,10 @@ interface Deployed {
 }
 
 async function deployed(): Promise<Deployed> {
-  const doc = YAML.parse(await readFile(join(PROJECT_ROOT, 'serverless.yml'), 'utf8'), {
-    logLevel: 'silent',
-  }) as {
+  const doc = await readServerlessYml<{
     params: { default: Record<string, string> };
     resources: Array<{ Resources?: Record<string, { Properties?: Record<string, unknown> }> }>;
-  };
+  }>();
   const params = doc.params.default;
   const queue = doc.resources.map((r) => r.Resources?.RecheckQueue).find(Boolean)?.Properties as
     { VisibilityTimeout: number; RedrivePolicy: { maxReceiveCount: number } } | undefined;

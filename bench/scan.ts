@@ -17,12 +17,10 @@
  *   deployed memorySize (plus serverless.yml's NODE_OPTIONS); and bench/scan-worker-protect.ts,
  *   which loads functions/protect.ts first as Lambda does, so its baseline is the cold start.
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import YAML from 'yaml';
 import { DEFAULT_CONCURRENCY } from '../lib/probe.js';
 import { MAX_PROBE_CONCURRENCY } from '../lib/protect/config.js';
-import { PROJECT_ROOT, bundleEntry } from './bundle.js';
+import { PROJECT_ROOT, bundleEntry, readServerlessYml } from './bundle.js';
 import { startChild, stopChild } from './children.js';
 import type { ProbeStatus } from '../lib/ports.js';
 import { median, type Row } from './report.js';
@@ -126,13 +124,11 @@ interface Deployed {
 }
 
 async function deployed(): Promise<Deployed> {
-  const doc = YAML.parse(await readFile(join(PROJECT_ROOT, 'serverless.yml'), 'utf8'), {
-    logLevel: 'silent',
-  }) as {
+  const doc = await readServerlessYml<{
     params?: { default?: { probeConcurrency?: string } };
     provider?: { memorySize?: number; environment?: { NODE_OPTIONS?: string } };
     functions?: { protect?: { memorySize?: number; environment?: { NODE_OPTIONS?: string } } };
-  };
+  }>();
   const concurrency = Number(doc.params?.default?.probeConcurrency);
   const nodeOptions =
     doc.functions?.protect?.environment?.NODE_OPTIONS ?? doc.provider?.environment?.NODE_OPTIONS;
