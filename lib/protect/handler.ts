@@ -15,10 +15,11 @@
  * discovery failing with nothing else to scan.
  */
 import pLimit from 'p-limit';
-import { ConfigError, InvalidEventError } from '../errors.js';
+import { ConfigError, errorMessage, InvalidEventError } from '../errors.js';
 import type {
   Clock,
   GroupDirectory,
+  GroupSnapshot,
   InstanceAddresses,
   InstanceProtection,
   Log,
@@ -97,13 +98,50 @@ export function createProtectHandler(
 
   const scanOne = async (resolved: ResolvedTarget): Promise<GroupReport> => {
     if (resolved.report) return resolved.report;
-    const { target } = resolved;
-    return scanTarget(target, {
-      ...portsFor(target.region),
-      prober: deps.prober,
-      log,
-      clock,
-      concurrency: deps.concurrency ?? config.probeConcurrency,
+    const { target, listing } = resolved;
+    return scanTarget(
+      target,
+      {
+        ...portsFor(target.region),
+        prober: deps.prober,
+        log,
+        clock,
+        concurrency: deps.concurrency ?? config.probeConcurrency,
+      },
+      listing,
+    );
+  };
+
+  /**
+   * Fresh listings for a later scan of the same invocation: one batched
+   * DescribeAutoScalingGroups per region instead of one per group. A group missing from
+   * the answer, or a failed call, leaves that group to describe itself (and report
+   * not-found or the error) in scanTarget.
+   */
+  const relist = async (targets: ResolvedTarget[]): Promise<ResolvedTarget[]> => {
+    const byRegion = new Map<string, string[]>();
+    for (const t of targets) {
+      if (t.target)
+        byRegion.set(t.target.region, [...(byRegion.get(t.target.region) ?? []), t.target.asgName]);
+    }
+    const fresh = new Map<string, GroupSnapshot>();
+    await Promise.all(
+      [...byRegion].map(async ([region, names]) => {
+        try {
+          for (const g of await portsFor(region).groups.describeGroups(names))
+            fresh.set(`${region}/${g.name}`, g);
+        } catch (err) {
+          log.warn('batched group listing failed; each group is described on its own', {
+            region,
+            reason: errorMessage(err),
+          });
+        }
+      }),
+    );
+    return targets.map((t) => {
+      if (!t.target) return t;
+      const listing = fresh.get(`${t.target.region}/${t.target.asgName}`);
+      return listing ? { target: t.target, listing } : { target: t.target };
     });
   };
 
@@ -158,6 +196,7 @@ export function createProtectHandler(
     }
 
     const longestTimeoutMs = Math.max(0, ...targets.map((t) => t.target?.timeoutMs ?? 0));
+    let round = 0;
     const scans = await runScans({
       count: config.scansPerInvocation,
       remainingMs: () => context?.getRemainingTimeInMillis() ?? Number.POSITIVE_INFINITY,
@@ -165,7 +204,8 @@ export function createProtectHandler(
       clock,
       sleep: deps.sleep ?? realSleep,
       log,
-      scan: () => scanAll(targets),
+      // The first scan uses the listings target resolution has just read; later ones re-list.
+      scan: async () => scanAll(round++ === 0 ? targets : await relist(targets)),
     });
     return { scans };
   };

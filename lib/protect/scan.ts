@@ -13,6 +13,7 @@ import type {
   Clock,
   GroupDirectory,
   GroupInstance,
+  GroupSnapshot,
   InstanceAddresses,
   InstanceProtection,
   Log,
@@ -120,7 +121,16 @@ export function unscannedReport(
   return { ...emptyReport(target), outcome, message, ...(field ? { field } : {}) };
 }
 
-export async function scanTarget(target: Target, deps: ScanDeps): Promise<GroupReport> {
+/**
+ * One scan of one group. `listing` is the group as DescribeAutoScalingGroups returned it a
+ * moment ago (target resolution, or the handler's batched listing for this round); when it
+ * is given the group is not described again, so a scan costs the lower bound of calls.
+ */
+export async function scanTarget(
+  target: Target,
+  deps: ScanDeps,
+  listing?: GroupSnapshot,
+): Promise<GroupReport> {
   const clock = deps.clock ?? Date.now;
   const started = clock();
   const group = target.asgName;
@@ -135,7 +145,10 @@ export async function scanTarget(target: Target, deps: ScanDeps): Promise<GroupR
 
   let members: GroupInstance[];
   try {
-    const found = (await deps.groups.describeGroups([group])).find((g) => g.name === group);
+    const found =
+      listing?.name === group
+        ? listing
+        : (await deps.groups.describeGroups([group])).find((g) => g.name === group);
     if (!found) {
       const message = `Auto Scaling group ${JSON.stringify(group)} not found in ${target.region}`;
       deps.log.error('group not found', { group, region: target.region, reason: message });

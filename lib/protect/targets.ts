@@ -16,13 +16,15 @@ import {
   type TargetSettings,
 } from '../config.js';
 import { ConfigError, errorMessage } from '../errors.js';
-import type { GroupDirectory, Log } from '../ports.js';
+import type { GroupDirectory, GroupSnapshot, Log } from '../ports.js';
 import type { ConfiguredTarget, ProtectConfig } from './config.js';
 import type { ProtectRequest } from './event.js';
 import { unscannedReport, type GroupReport } from './scan.js';
 
 export type ResolvedTarget =
-  { target: Target; report?: never } | { report: GroupReport; target?: never };
+  /** `listing`: the group as resolution just read it (absent when it does not exist). */
+  | { target: Target; listing?: GroupSnapshot; report?: never }
+  | { report: GroupReport; target?: never; listing?: never };
 
 interface Spec {
   asgName: string;
@@ -44,7 +46,9 @@ export async function resolveTargets(
   log: Log,
 ): Promise<ResolvedTarget[]> {
   const specs: Spec[] = [];
-  const tags = new Map<string, Record<string, string>>();
+  // Every group listing read here (discovery or the tags lookup) is kept: the first scan
+  // uses it instead of describing the group again.
+  const listings = new Map<string, GroupSnapshot>();
 
   if (request.kind === 'explicit') {
     for (const t of request.targets) {
@@ -65,7 +69,7 @@ export async function resolveTargets(
         const found = await directoryFor(config.region).findGroupsByTag(ENABLED_TAG, 'true');
         for (const g of [...found].sort((a, b) => a.name.localeCompare(b.name))) {
           const spec = { asgName: g.name, region: config.region };
-          tags.set(keyOf(spec), g.tags);
+          listings.set(keyOf(spec), g);
           if (!specs.some((s) => keyOf(s) === keyOf(spec))) specs.push(spec);
         }
         log.info('tag discovery', { region: config.region, tag: ENABLED_TAG, found: found.length });
@@ -82,12 +86,12 @@ export async function resolveTargets(
   await Promise.all(
     regions.map(async (region) => {
       const names = specs
-        .filter((s) => s.region === region && !tags.has(keyOf(s)))
+        .filter((s) => s.region === region && !listings.has(keyOf(s)))
         .map((s) => s.asgName);
       if (names.length === 0) return;
       try {
         for (const g of await directoryFor(region).describeGroups(names)) {
-          tags.set(keyOf({ asgName: g.name, region }), g.tags);
+          listings.set(keyOf({ asgName: g.name, region }), g);
         }
       } catch (err) {
         for (const asgName of names)
@@ -106,7 +110,7 @@ export async function resolveTargets(
     let fromTags: Partial<TargetSettings>;
     try {
       // A group that does not exist has no tags; scanTarget reports it as not-found.
-      fromTags = parseSettingsFromTags(tags.get(keyOf(spec)) ?? {});
+      fromTags = parseSettingsFromTags(listings.get(keyOf(spec))?.tags ?? {});
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       log.error('group left untouched: bad tag', {
@@ -118,6 +122,10 @@ export async function resolveTargets(
       return { report: unscannedReport(spec, 'config-error', err.message, err.field) };
     }
     const settings = mergeSettings(config.settings, spec.entry ?? {}, fromTags, spec.event ?? {});
-    return { target: { asgName: spec.asgName, region: spec.region, ...settings } };
+    const listing = listings.get(keyOf(spec));
+    return {
+      target: { asgName: spec.asgName, region: spec.region, ...settings },
+      ...(listing ? { listing } : {}),
+    };
   });
 }

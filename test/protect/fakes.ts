@@ -31,6 +31,8 @@ export class FakeFleet implements GroupDirectory, InstanceAddresses, InstancePro
   readonly groups = new Map<string, { members: FakeMember[]; tags: Record<string, string> }>();
   readonly protectionCalls: ProtectionCall[] = [];
   readonly describeCalls: string[][] = [];
+  /** Tag-discovery listings made (findGroupsByTag). */
+  discoveryCalls = 0;
   /** Make SetInstanceProtection throw: return an error to throw for this call, or undefined. */
   failProtection?: (call: ProtectionCall) => Error | undefined;
   failDescribe?: Error;
@@ -63,6 +65,7 @@ export class FakeFleet implements GroupDirectory, InstanceAddresses, InstancePro
   }
 
   async findGroupsByTag(key: string, value: string): Promise<GroupSnapshot[]> {
+    this.discoveryCalls++;
     if (this.failDescribe) throw this.failDescribe;
     return [...this.groups.keys()]
       .filter((n) => this.groups.get(n)!.tags[key] === value)

@@ -297,6 +297,85 @@ describe('protect/handler', () => {
     );
   });
 
+  describe('Auto Scaling listings', () => {
+    it('describes an event-named group once: the first scan reuses the listing read for its tags', async () => {
+      const result = await handlerWith({ tagDiscovery: false })({ asgName: 'delta' });
+      expect(east.describeCalls).to.deep.equal([['delta']]);
+      expect(byName(result).delta!.protected).to.deep.equal(['i-d1']);
+    });
+
+    it('lists discovered groups once, with the discovery call itself', async () => {
+      const result = await handlerWith()({});
+      expect(east.discoveryCalls).to.equal(1);
+      expect(east.describeCalls).to.deep.equal([]);
+      expect(byName(result).alpha!.outcome).to.equal('ok');
+    });
+
+    it('re-lists all groups in one batched call for each later scan, and sees changes made between scans', async () => {
+      let now = 1_700_000_000_000;
+      const handler = handlerWith(
+        {
+          tagDiscovery: false,
+          scansPerInvocation: 2,
+          targets: [
+            { asgName: 'alpha', region: 'us-east-1', settings: {} },
+            { asgName: 'delta', region: 'us-east-1', settings: {} },
+          ],
+        },
+        {
+          clock: () => now,
+          sleep: async (ms) => {
+            now += ms;
+            // Between the scans delta's idle member leaves service.
+            east.member('delta', 'i-d2').lifecycleState = 'Terminating';
+          },
+        },
+      );
+      const result = await handler({}, { getRemainingTimeInMillis: () => 75_000 });
+      expect(result.scans).to.have.length(2);
+      expect(east.describeCalls).to.deep.equal([
+        ['alpha', 'delta'],
+        ['alpha', 'delta'],
+      ]);
+      const second = Object.fromEntries(result.scans[1]!.groups.map((g) => [g.asgName, g]));
+      expect(second.delta!.skipped.map((x) => x.instanceId)).to.deep.equal(['i-d2']);
+    });
+
+    it('falls back to describing each group when the batched re-listing fails', async () => {
+      let now = 0;
+      let scansDone = 0;
+      const handler = handlerWith(
+        { tagDiscovery: false, scansPerInvocation: 2 },
+        {
+          clock: () => now,
+          sleep: async (ms) => {
+            now += ms;
+            scansDone++;
+            // The batched re-list fails once; the group's own describe then works.
+            const real = east.describeGroups.bind(east);
+            let failed = false;
+            east.describeGroups = async (names) => {
+              if (!failed) {
+                failed = true;
+                throw new Error('throttled');
+              }
+              return real(names);
+            };
+          },
+        },
+      );
+      const result = await handler(
+        { asgName: 'delta' },
+        { getRemainingTimeInMillis: () => 75_000 },
+      );
+      expect(scansDone).to.equal(1);
+      expect(result.scans.map((r) => r.groups[0]!.outcome)).to.deep.equal(['ok', 'ok']);
+      expect(log.lines.some((l) => l.message.startsWith('batched group listing failed'))).to.equal(
+        true,
+      );
+    });
+  });
+
   it('records metrics for every group of every scan', async () => {
     const recorded: GroupReport[] = [];
     await handlerWith({}, { metrics: { record: (r) => recorded.push(r) } })({});
