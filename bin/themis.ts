@@ -2,6 +2,9 @@
 import { COMMANDS } from '../lib/cli/commands/index.js';
 import { defaultCliContext, runCli } from '../lib/cli/program.js';
 import { sandboxCommand } from '../lib/sim/sandbox-command.js';
+import { dropSdkNodeVersionNotice } from '../lib/sdk-node-notice.js';
+
+dropSdkNodeVersionNotice();
 
 const ctx = defaultCliContext();
 try {

@@ -1,3 +1,5 @@
+import { dropSdkNodeVersionNotice } from '../lib/sdk-node-notice.js';
+
 // Loaded by mocha before any test (see .mocharc.json).
 // The loopback rule: every probe a test makes must go to 127.0.0.0/8. The composition roots
 // (functions/*.ts, the CLI, the sandbox) read this at start and build a probe engine that
@@ -12,10 +14,4 @@ process.env.POWERTOOLS_DEV ??= 'false';
 process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
 process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 
-// The AWS SDK warns once per process that its 2027 releases will need Node 22; this project
-// supports Node ≥ 20.19 on purpose (and Lambda runs 22). Drop only that one warning.
-const emitWarning = process.emitWarning.bind(process) as (...args: unknown[]) => void;
-process.emitWarning = ((warning: unknown, ...rest: unknown[]) => {
-  if (String(warning).startsWith('NodeVersionSupportWarning')) return;
-  emitWarning(warning, ...rest);
-}) as typeof process.emitWarning;
+dropSdkNodeVersionNotice();

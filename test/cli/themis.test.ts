@@ -43,9 +43,7 @@ describe('themis CLI (subprocess, moto) @slow', function () {
             AWS_ACCESS_KEY_ID: 'testing',
             AWS_SECRET_ACCESS_KEY: 'testing',
             THEMIS_LOOPBACK_ONLY: '1',
-            // The SDK warns about Node 20 on stderr; stderr is under test here.
-            AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE: '1',
-            NODE_NO_WARNINGS: '1',
+            // No NODE_NO_WARNINGS: the CLI itself must keep stderr to the one line that matters.
           },
         },
         (err, stdout, stderr) => {
