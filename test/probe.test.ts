@@ -139,7 +139,10 @@ describe('probe', () => {
   it('refuses a non-loopback address before sending anything when loopback-only', async () => {
     let thrown: unknown;
     try {
-      await prober.probe('10.0.0.1', settingsFor(9000));
+      // The limited broadcast address is outside 127.0.0.0/8, yet even if the guard broke
+      // nothing would be sent: the kernel refuses TCP to it (ENETUNREACH). The refusal of the
+      // private ranges themselves is shown on isLoopbackAddress below, without any socket.
+      await prober.probe('255.255.255.255', settingsFor(9000));
     } catch (err) {
       thrown = err;
     }
