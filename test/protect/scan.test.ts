@@ -272,8 +272,9 @@ describe('protect/scan', () => {
   });
 
   it('stops loudly when an address is outside loopback (the test guard)', async () => {
-    // 203.0.113.0/24 is a documentation range; the guard refuses it before any packet is sent.
-    fleet.addGroup('outside', [member('i-x', '203.0.113.7', false)]);
+    // Outside 127.0.0.0/8, yet nothing could be sent even if the guard broke: the kernel
+    // refuses TCP to the limited broadcast address.
+    fleet.addGroup('outside', [member('i-x', '255.255.255.255', false)]);
     let caught: unknown;
     try {
       await scanTarget(target({ asgName: 'outside' }), deps);
