@@ -3,7 +3,14 @@
  * the fleet simulator (lib/sim/*) and tests implement the same interfaces. Each holds only
  * the calls themis makes. Adapters wrap SDK failures in UpstreamError with the original
  * error as `cause` (so `awsErrorName(err)` still gives e.g. 'ValidationError').
+ *
+ * Every call takes optional CallOptions: its `signal` aborts the call at the caller's deadline
+ * (lib/time.ts). Callers do not rely on it alone — they race each call against their own
+ * deadline — but an adapter that honours it stops its work (and its retries) too.
  */
+import type { CallOptions } from './time.js';
+
+export type { CallOptions };
 
 /** One member of an Auto Scaling group, as DescribeAutoScalingGroups reports it. */
 export interface GroupInstance {
@@ -27,15 +34,15 @@ export interface GroupSnapshot {
 /** Groups and their members (autoscaling:DescribeAutoScalingGroups, paginated). */
 export interface GroupDirectory {
   /** Groups that do not exist are absent from the answer, not an error. */
-  describeGroups(names: string[]): Promise<GroupSnapshot[]>;
+  describeGroups(names: string[], opts?: CallOptions): Promise<GroupSnapshot[]>;
   /** Every group in the region carrying tag `key` = `value` (a filter on the API call). */
-  findGroupsByTag(key: string, value: string): Promise<GroupSnapshot[]>;
+  findGroupsByTag(key: string, value: string, opts?: CallOptions): Promise<GroupSnapshot[]>;
 }
 
 /** Where to reach an instance (ec2:DescribeInstances, batched and paginated). */
 export interface InstanceAddresses {
   /** Instance id → private IPv4 address; unknown or address-less instances are absent. */
-  privateAddresses(instanceIds: string[]): Promise<Map<string, string>>;
+  privateAddresses(instanceIds: string[], opts?: CallOptions): Promise<Map<string, string>>;
 }
 
 /**
@@ -45,7 +52,12 @@ export interface InstanceAddresses {
  * one-by-one fallback live in lib/protect, above this port.
  */
 export interface InstanceProtection {
-  setInstanceProtection(groupName: string, instanceIds: string[], protect: boolean): Promise<void>;
+  setInstanceProtection(
+    groupName: string,
+    instanceIds: string[],
+    protect: boolean,
+    opts?: CallOptions,
+  ): Promise<void>;
 }
 
 export const MAX_PROTECTION_BATCH = 50;
@@ -78,10 +90,18 @@ export interface HookInfo {
  * found": someone already finished the action or it timed out. Every other failure throws.
  */
 export interface LifecycleActions {
-  recordHeartbeat(action: LifecycleActionRef): Promise<'recorded' | 'gone'>;
-  complete(action: LifecycleActionRef, result: LifecycleResult): Promise<'completed' | 'gone'>;
+  recordHeartbeat(action: LifecycleActionRef, opts?: CallOptions): Promise<'recorded' | 'gone'>;
+  complete(
+    action: LifecycleActionRef,
+    result: LifecycleResult,
+    opts?: CallOptions,
+  ): Promise<'completed' | 'gone'>;
   /** undefined when the hook does not exist (any more). */
-  describeHook(groupName: string, hookName: string): Promise<HookInfo | undefined>;
+  describeHook(
+    groupName: string,
+    hookName: string,
+    opts?: CallOptions,
+  ): Promise<HookInfo | undefined>;
 }
 
 /** An outcome for operators (sns:Publish). */
@@ -94,12 +114,12 @@ export interface Notice {
 }
 
 export interface Notifications {
-  publish(notice: Notice): Promise<void>;
+  publish(notice: Notice, opts?: CallOptions): Promise<void>;
 }
 
 /** The gate's delayed self-messages (sqs:SendMessage with DelaySeconds ≤ 900). */
 export interface Rechecks {
-  schedule(body: string, delaySeconds: number): Promise<void>;
+  schedule(body: string, delaySeconds: number, opts?: CallOptions): Promise<void>;
 }
 
 export type CommandState = 'pending' | 'success' | 'failed';
@@ -107,18 +127,23 @@ export type CommandState = 'pending' | 'success' | 'failed';
 /** A pre-termination command run through SSM Run Command. */
 export interface RemoteCommands {
   /** ssm:DescribeDocument; false when the document does not exist. */
-  documentExists(documentName: string): Promise<boolean>;
+  documentExists(documentName: string, opts?: CallOptions): Promise<boolean>;
   /** ssm:DescribeInstanceInformation; true when the instance is managed and online. */
-  isManaged(instanceId: string): Promise<boolean>;
+  isManaged(instanceId: string, opts?: CallOptions): Promise<boolean>;
   /** ssm:SendCommand; returns the command id. */
   send(
     instanceId: string,
     documentName: string,
     parameters: Record<string, string[]>,
     timeoutSeconds: number,
+    opts?: CallOptions,
   ): Promise<string>;
   /** ssm:GetCommandInvocation, mapped to three states; `detail` says why it failed. */
-  status(commandId: string, instanceId: string): Promise<{ state: CommandState; detail?: string }>;
+  status(
+    commandId: string,
+    instanceId: string,
+    opts?: CallOptions,
+  ): Promise<{ state: CommandState; detail?: string }>;
 }
 
 /** The classification of one HTTP probe. */
@@ -143,7 +168,7 @@ export interface ProbeSettings {
 
 /** Asks instances whether they are busy (HTTP GET, see lib/probe.ts). */
 export interface Prober {
-  probe(address: string, settings: ProbeSettings): Promise<ProbeResult>;
+  probe(address: string, settings: ProbeSettings, opts?: CallOptions): Promise<ProbeResult>;
 }
 
 /** Milliseconds since the epoch; injected so decisions can run on a virtual clock. */
