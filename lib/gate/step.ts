@@ -28,6 +28,7 @@ import type {
   Rechecks,
   RemoteCommands,
 } from '../ports.js';
+import type { Timers } from '../time.js';
 import { GATE_ENV, type GateConfig } from './config.js';
 import { decide, type Decision, type TerminalKind } from './decide.js';
 import { normaliseInput, type InputSource } from './input.js';
@@ -51,6 +52,11 @@ export interface GateDeps {
   /** [0, 1), for the recheck jitter. */
   random: () => number;
   config: GateConfig;
+  /**
+   * Timers for deadlines (default realTimers); the simulator passes its virtual ones. The
+   * deadlines run on these, so `timers.now()` and `clock()` should be the same clock.
+   */
+  timers?: Timers;
 }
 
 export interface StepOptions {
