@@ -1,6 +1,23 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/**
+ * sim/ (the fleet simulator) is not product code: nothing deployed may depend on it. The
+ * only way in is the CLI's sandbox command, which loads it when it runs.
+ */
+const SIM_MESSAGE =
+  'sim/ is the fleet simulator, not product code: lib/ and functions/ never import it';
+const noSimImports = {
+  'no-restricted-imports': [
+    'error',
+    { patterns: [{ regex: '^(\\.\\./)+sim(/|$)', message: SIM_MESSAGE }] },
+  ],
+  'no-restricted-syntax': [
+    'error',
+    { selector: 'ImportExpression[source.value=/(^|\\/)sim\\//]', message: SIM_MESSAGE },
+  ],
+};
+
 export default tseslint.config(
   { ignores: ['node_modules/', '.serverless/', '.esbuild/', '.venv/'] },
   js.configs.recommended,
@@ -8,6 +25,14 @@ export default tseslint.config(
   {
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+    },
+  },
+  { files: ['lib/**', 'functions/**'], rules: noSimImports },
+  {
+    // `themis sandbox` loads the simulator lazily, only when the command runs.
+    files: ['lib/cli/commands/sandbox.ts'],
+    rules: {
+      'no-restricted-syntax': 'off',
     },
   },
 );

@@ -1,5 +1,5 @@
 /**
- * Row 4: the gate in the fleet simulator (lib/sim), with the numbers serverless.yml deploys
+ * Row 4: the gate in the fleet simulator (sim/), with the numbers serverless.yml deploys
  * (recheckSeconds, the hook's HeartbeatTimeout and DefaultResult, the recheck queue's
  * VisibilityTimeout and maxReceiveCount).
  *
@@ -13,9 +13,9 @@
  *   message), against one per interval — 3,600 / recheckSeconds.
  */
 import type { LifecycleResult } from '../lib/ports.js';
-import { STEP_SLACK_MS, recheckIntervalMs } from '../lib/sim/invariants.js';
-import { Simulation } from '../lib/sim/simulation.js';
-import { WorkSchedule } from '../lib/sim/work.js';
+import { STEP_SLACK_MS, recheckIntervalMs } from '../sim/invariants.js';
+import { Simulation } from '../sim/simulation.js';
+import { WorkSchedule } from '../sim/work.js';
 import { readServerlessYml } from './bundle.js';
 import { median, percentile, type Row } from './report.js';
 

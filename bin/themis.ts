@@ -1,7 +1,7 @@
 /** The `themis` command (see docs/cli.md). bin/themis.js loads this through tsx. */
 import { COMMANDS } from '../lib/cli/commands/index.js';
 import { defaultCliContext, runCli } from '../lib/cli/program.js';
-import { sandboxCommand } from '../lib/sim/sandbox-command.js';
+import { sandboxCommand } from '../lib/cli/commands/sandbox.js';
 import { dropSdkNodeVersionNotice } from '../lib/sdk-node-notice.js';
 
 dropSdkNodeVersionNotice();

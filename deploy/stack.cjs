@@ -29,7 +29,7 @@ const PARAM_NAMES = [
   'recheckSeconds',
 ];
 
-/** Failed gate steps in a row that a held instance must survive (see lib/sim/invariants.ts). */
+/** Failed gate steps in a row that a held instance must survive (see sim/invariants.ts). */
 const TOLERATED_FAILED_STEPS = 2;
 
 /** Where serverless.yml sets the recheck queue's visibility timeout. */

@@ -1,6 +1,6 @@
 /**
  * The roles AWS and HTTP play for themis. Each has one SDK-backed adapter (lib/aws/*), and
- * the fleet simulator (lib/sim/*) and tests implement the same interfaces. Each holds only
+ * the fleet simulator (sim/*) and tests implement the same interfaces. Each holds only
  * the calls themis makes. Adapters wrap SDK failures in UpstreamError with the original
  * error as `cause` (so `awsErrorName(err)` still gives e.g. 'ValidationError').
  *

@@ -11,11 +11,11 @@ import { expect } from 'chai';
 import YAML from 'yaml';
 import { UpstreamError } from '../../lib/errors.js';
 import type { LifecycleResult } from '../../lib/ports.js';
-import { SimAwsError } from '../../lib/sim/aws-error.js';
-import { FAULT_TOLERANCE, checkInvariants } from '../../lib/sim/invariants.js';
-import { formatElapsed } from '../../lib/sim/journal.js';
-import { Simulation } from '../../lib/sim/simulation.js';
-import { WorkSchedule } from '../../lib/sim/work.js';
+import { SimAwsError } from '../../sim/aws-error.js';
+import { FAULT_TOLERANCE, checkInvariants } from '../../sim/invariants.js';
+import { formatElapsed } from '../../sim/journal.js';
+import { Simulation } from '../../sim/simulation.js';
+import { WorkSchedule } from '../../sim/work.js';
 
 const MIN = 60_000;
 

@@ -1,17 +1,13 @@
 import { expect } from 'chai';
 import { awsErrorName, errorMessage, UpstreamError } from '../../lib/errors.js';
-import { SDK_MAX_ATTEMPTS } from '../../lib/sim/faults.js';
-import { LIFECYCLE_DETAIL_TYPE, type LifecycleEvent } from '../../lib/sim/fleet.js';
+import { SDK_MAX_ATTEMPTS } from '../../sim/faults.js';
+import { LIFECYCLE_DETAIL_TYPE, type LifecycleEvent } from '../../sim/fleet.js';
 import { isLoopbackAddress } from '../../lib/probe.js';
-import { Scheduler } from '../../lib/sim/scheduler.js';
-import { Simulation, type SimulationOptions } from '../../lib/sim/simulation.js';
-import { WorkSchedule } from '../../lib/sim/work.js';
-import { checkInvariants } from '../../lib/sim/invariants.js';
-import {
-  gateInvocationsPerHourOfHold,
-  percentile,
-  releaseLatencies,
-} from '../../lib/sim/measure.js';
+import { Scheduler } from '../../sim/scheduler.js';
+import { Simulation, type SimulationOptions } from '../../sim/simulation.js';
+import { WorkSchedule } from '../../sim/work.js';
+import { checkInvariants } from '../../sim/invariants.js';
+import { gateInvocationsPerHourOfHold, percentile, releaseLatencies } from '../../sim/measure.js';
 
 const MIN = 60_000;
 const HOOK = { name: 'themis', heartbeatTimeoutSeconds: 300, defaultResult: 'ABANDON' as const };

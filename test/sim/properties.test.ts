@@ -1,7 +1,7 @@
 /**
  * The claim themis sells, checked over many seeded random histories on the virtual clock:
  * the real protect and gate code, the simulated Auto Scaling around them, faults injected.
- * See lib/sim/invariants.ts for the invariants and lib/sim/history.ts for what a history is.
+ * See sim/invariants.ts for the invariants and sim/history.ts for what a history is.
  *
  *   THEMIS_SEED=123 npx mocha test/sim/properties.test.ts      replay one history, verbosely
  *   THEMIS_HISTORIES=50000 THEMIS_SEED_BASE=70001 npx mocha …   explore further seeds
@@ -17,9 +17,9 @@ import {
   describeHistory,
   type HistoryRun,
   type RunHistoryOptions,
-} from '../../lib/sim/history.js';
-import type { ViolationKind } from '../../lib/sim/invariants.js';
-import { formatElapsed } from '../../lib/sim/journal.js';
+} from '../../sim/history.js';
+import type { ViolationKind } from '../../sim/invariants.js';
+import { formatElapsed } from '../../sim/journal.js';
 
 const replaySeed = process.env.THEMIS_SEED ? Number(process.env.THEMIS_SEED) : undefined;
 const histories = Number(process.env.THEMIS_HISTORIES ?? 10_000);

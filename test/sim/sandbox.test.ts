@@ -3,8 +3,8 @@ import type { CliContext } from '../../lib/cli/context.js';
 import { runCli } from '../../lib/cli/program.js';
 import { silentLog } from '../../lib/log.js';
 import { createHttpProber } from '../../lib/probe.js';
-import { sandboxCommand } from '../../lib/sim/sandbox-command.js';
-import { runSandbox, SANDBOX_GROUP } from '../../lib/sim/sandbox.js';
+import { sandboxCommand } from '../../lib/cli/commands/sandbox.js';
+import { runSandbox, SANDBOX_GROUP } from '../../sim/sandbox.js';
 
 describe('sim/sandbox', function () {
   this.timeout(60_000);

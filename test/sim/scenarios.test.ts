@@ -4,15 +4,11 @@
  * the real HTTP prober, and the real protect and gate code.
  */
 import { expect } from 'chai';
-import { checkInvariants } from '../../lib/sim/invariants.js';
-import type { LoopbackWorkers } from '../../lib/sim/loopback-workers.js';
+import { checkInvariants } from '../../sim/invariants.js';
+import type { LoopbackWorkers } from '../../sim/loopback-workers.js';
 import { isLoopbackAddress } from '../../lib/probe.js';
-import {
-  attachLoopbackWorkers,
-  Simulation,
-  type SimulationOptions,
-} from '../../lib/sim/simulation.js';
-import { WorkSchedule, type WorkUnit } from '../../lib/sim/work.js';
+import { attachLoopbackWorkers, Simulation, type SimulationOptions } from '../../sim/simulation.js';
+import { WorkSchedule, type WorkUnit } from '../../sim/work.js';
 
 const MIN = 60_000;
 const HOOK = { name: 'themis', heartbeatTimeoutSeconds: 300, defaultResult: 'CONTINUE' as const };

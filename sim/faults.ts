@@ -8,7 +8,7 @@
  * is named 'Throttling'). The gate step then throws and is redelivered; a protect scan
  * reports the failure and the next scan tries again. Backoff takes no virtual time.
  */
-import { MAX_ATTEMPTS } from '../aws/clients.js';
+import { MAX_ATTEMPTS } from '../lib/aws/clients.js';
 
 export interface FaultRates {
   /** Probability that one attempt of any AWS call is throttled. */

@@ -24,14 +24,14 @@
  * interfaces exactly as the SDK adapters do. Capacity reacts to protection removal and to
  * finished terminations after `reconcileDelaySeconds`, to explicit scale-ins at once.
  */
-import { isLoopbackAddress } from '../probe.js';
+import { isLoopbackAddress } from '../lib/probe.js';
 import {
   MAX_PROTECTION_BATCH,
   type GroupSnapshot,
   type HookInfo,
   type LifecycleActionRef,
   type LifecycleResult,
-} from '../ports.js';
+} from '../lib/ports.js';
 import { validationError } from './aws-error.js';
 import type { Journal } from './journal.js';
 import type { Random } from './random.js';

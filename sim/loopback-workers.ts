@@ -13,7 +13,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { Prober } from '../ports.js';
+import type { Prober } from '../lib/ports.js';
 import type { Fleet, SimInstance } from './fleet.js';
 import type { Journal } from './journal.js';
 

@@ -13,7 +13,7 @@
  * - SimCommands (SSM Run Command): documents, managed instances, and commands that run for
  *   a fixed virtual time and then succeed or fail.
  */
-import type { CommandState, Notice } from '../ports.js';
+import type { CommandState, Notice } from '../lib/ports.js';
 import { SimAwsError } from './aws-error.js';
 import type { Fleet } from './fleet.js';
 import type { Journal } from './journal.js';

@@ -32,8 +32,8 @@
  * cannot know it was the one that completed it; with no state outside the message, a
  * stateless gate gives at most one notice there, not exactly one.
  */
-import { DEADLINE_MARGIN_SECONDS } from '../gate/decide.js';
-import { MAX_RECHECK_SECONDS } from '../gate/config.js';
+import { DEADLINE_MARGIN_SECONDS } from '../lib/gate/decide.js';
+import { MAX_RECHECK_SECONDS } from '../lib/gate/config.js';
 import type { SimLifecycleAction } from './fleet.js';
 import { idleAt } from './measure.js';
 import type { Simulation } from './simulation.js';

@@ -8,7 +8,7 @@
  * Histories are kept small (1–5 instances, ~20 virtual minutes of events) so thousands run
  * in seconds; every choice comes from the seed, so `randomHistory(seed)` is a replay.
  */
-import type { LifecycleResult } from '../ports.js';
+import type { LifecycleResult } from '../lib/ports.js';
 import type { FaultRates } from './faults.js';
 import type { HookSpec } from './fleet.js';
 import { checkInvariants, type CheckResult } from './invariants.js';

@@ -10,9 +10,9 @@
  *   answer, so the checker can ask "what did the last probe say before this protection was
  *   removed?".
  */
-import { AddressNotAllowedError } from '../errors.js';
-import type { ProbeResult, Prober } from '../ports.js';
-import { classifyBody, isLoopbackAddress } from '../probe.js';
+import { AddressNotAllowedError } from '../lib/errors.js';
+import type { ProbeResult, Prober } from '../lib/ports.js';
+import { classifyBody, isLoopbackAddress } from '../lib/probe.js';
 import type { Fleet } from './fleet.js';
 import type { ProbeRecord } from './ports.js';
 

@@ -301,7 +301,7 @@ export function formatSummary(s: SandboxSummary): string {
   return lines.join('\n');
 }
 
-// `npx tsx lib/sim/sandbox.ts [--fast]`: runnable on its own (the CLI calls runSandbox).
+// `npx tsx sim/sandbox.ts [--fast]`: runnable on its own (the CLI calls runSandbox).
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const summary = await runSandbox({ fast: process.argv.includes('--fast') });
   process.exitCode = summary.exitCode;

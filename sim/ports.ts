@@ -9,14 +9,14 @@
  * A PortContext ties the ports to one gate step: its instance (so notices and rechecks are
  * attributed to the chain they belong to) and a guard that can kill the step mid-way.
  */
-import { clampDelaySeconds } from '../aws/sqs.js';
+import { clampDelaySeconds } from '../lib/aws/sqs.js';
 import {
   UpstreamError,
   awsErrorName,
   errorMessage,
   isNoActiveLifecycleAction,
   isValidationError,
-} from '../errors.js';
+} from '../lib/errors.js';
 import type {
   CommandState,
   GroupDirectory,
@@ -32,7 +32,7 @@ import type {
   ProbeStatus,
   Rechecks,
   RemoteCommands,
-} from '../ports.js';
+} from '../lib/ports.js';
 import type { ApiCalls, ApiName } from './api-calls.js';
 import { SimAwsError } from './aws-error.js';
 import { SDK_MAX_ATTEMPTS, type FaultRates } from './faults.js';

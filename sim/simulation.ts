@@ -15,16 +15,16 @@
  * `sim.fleet.actions` holds each lifecycle action with its start and end; `sim.steps` each
  * gate invocation; `sim.scans` each protect scan's report.
  */
-import type { Target } from '../config.js';
-import { mergeSettings, type TargetSettings } from '../config.js';
-import { AddressNotAllowedError, errorMessage } from '../errors.js';
-import { parseGateEnv, type GateConfig } from '../gate/config.js';
-import { createGateHandler } from '../gate/handler.js';
-import type { GateDeps } from '../gate/step.js';
-import { silentLog } from '../log.js';
-import type { Log, Prober } from '../ports.js';
-import { createHttpProber } from '../probe.js';
-import { scanTarget, type GroupReport } from '../protect/scan.js';
+import type { Target } from '../lib/config.js';
+import { mergeSettings, type TargetSettings } from '../lib/config.js';
+import { AddressNotAllowedError, errorMessage } from '../lib/errors.js';
+import { parseGateEnv, type GateConfig } from '../lib/gate/config.js';
+import { createGateHandler } from '../lib/gate/handler.js';
+import type { GateDeps } from '../lib/gate/step.js';
+import { silentLog } from '../lib/log.js';
+import type { Log, Prober } from '../lib/ports.js';
+import { createHttpProber } from '../lib/probe.js';
+import { scanTarget, type GroupReport } from '../lib/protect/scan.js';
 import { ApiCalls } from './api-calls.js';
 import { NO_FAULTS, SimulatedCrash, type FaultRates } from './faults.js';
 import { Fleet, type FleetOptions, type GroupSpec, type LifecycleEvent } from './fleet.js';
