@@ -181,3 +181,110 @@ export interface Log {
   warn(message: string, fields?: Record<string, unknown>): void;
   error(message: string, fields?: Record<string, unknown>): void;
 }
+
+// ---------------------------------------------------------------------------------------
+// ECS on EC2 (lib/aws/ecs.ts). Only the calls themis makes; every limit in lib/aws/ecs.ts.
+
+/** CPU units and memory (MiB), as ECS counts a container instance's resources. */
+export interface EcsResources {
+  cpu: number;
+  memoryMb: number;
+}
+
+/** A container instance, as DescribeContainerInstances reports it. */
+export interface ContainerInstance {
+  arn: string;
+  /** The EC2 instance it runs on; absent for external instances. */
+  ec2InstanceId?: string;
+  /** 'ACTIVE' | 'DRAINING' | 'REGISTERING' | 'DEREGISTERING' | 'REGISTRATION_FAILED' | … */
+  status: string;
+  agentConnected: boolean;
+  registered: EcsResources;
+  /** Not reserved by tasks. */
+  remaining: EcsResources;
+  runningTasksCount: number;
+  pendingTasksCount: number;
+}
+
+/** A task, as DescribeTasks reports it. */
+export interface EcsTask {
+  arn: string;
+  /** 'service:<name>' for a service's tasks, 'family:<name>' for RunTask's by default. */
+  group?: string;
+  /** 'PROVISIONING' | 'PENDING' | 'ACTIVATING' | 'RUNNING' | … | 'STOPPED' */
+  lastStatus: string;
+  desiredStatus: string;
+  containerInstanceArn?: string;
+  taskDefinitionArn?: string;
+  /** The task-level reservation, when the task (definition) sets one. */
+  cpu?: number;
+  memoryMb?: number;
+}
+
+/** A service, as DescribeServices reports it. */
+export interface EcsService {
+  name: string;
+  arn: string;
+  /** 'REPLICA' | 'DAEMON' */
+  schedulingStrategy: string;
+  status: string;
+  desiredCount: number;
+  runningCount: number;
+  pendingCount: number;
+  taskDefinition?: string;
+}
+
+/** What one copy of a task definition reserves (its own cpu/memory, else its containers' sum). */
+export interface TaskReservation extends EcsResources {
+  taskDefinitionArn: string;
+}
+
+/** What themis reads of an ECS cluster: its container instances, tasks and services. */
+export interface EcsClusterState {
+  /**
+   * Container instances of the cluster (ListContainerInstances + DescribeContainerInstances),
+   * all statuses but INACTIVE. With `ec2InstanceIds`, only those on these EC2 instances — the
+   * adapter filters client-side too, so an endpoint that ignores `filter` cannot widen it.
+   */
+  containerInstances(
+    cluster: string,
+    query?: { ec2InstanceIds?: string[]; status?: string },
+    opts?: CallOptions,
+  ): Promise<ContainerInstance[]>;
+  /**
+   * Tasks of the cluster (ListTasks for desired status RUNNING *and* STOPPED — a task being
+   * stopped is still running — then DescribeTasks). With `containerInstance`, only its tasks.
+   */
+  tasks(
+    cluster: string,
+    query?: { containerInstance?: string },
+    opts?: CallOptions,
+  ): Promise<EcsTask[]>;
+  /** Services by name or ARN (DescribeServices); ones that do not exist are absent. */
+  services(cluster: string, names: string[], opts?: CallOptions): Promise<EcsService[]>;
+  /** ARNs of every service in the cluster (ListServices, paginated). */
+  serviceArns(cluster: string, opts?: CallOptions): Promise<string[]>;
+  /** DescribeTaskDefinition, reduced to what one task reserves. */
+  taskReservation(taskDefinition: string, opts?: CallOptions): Promise<TaskReservation>;
+}
+
+/** What themis changes in an ECS cluster. */
+export interface EcsClusterControl {
+  /**
+   * UpdateContainerInstancesState. Setting the state an instance already has is accepted by
+   * ECS, so this is safe to repeat. Throws when ECS reports a failure for any of them.
+   */
+  setContainerInstancesState(
+    cluster: string,
+    containerInstanceArns: string[],
+    status: 'ACTIVE' | 'DRAINING',
+    opts?: CallOptions,
+  ): Promise<void>;
+  /** UpdateService desiredCount. */
+  setDesiredCount(
+    cluster: string,
+    service: string,
+    desiredCount: number,
+    opts?: CallOptions,
+  ): Promise<void>;
+}
