@@ -3,24 +3,79 @@
  *
  * themis's rule: the body, trimmed, compared case-insensitively with busyValue first, then
  * idleValue. Everything else is *unknown*, with a reason — another body, a non-2xx status,
- * a redirect (never followed), a refused or reset connection, a timeout, a body over the
- * cap. Unknown never removes protection (see lib/protect/plan.ts).
+ * a redirect (never followed), an upgrade, a refused or reset connection, something that is
+ * not HTTP, a timeout, a body over the cap. Unknown never removes protection (see
+ * lib/protect/plan.ts).
+ *
+ * Time: every probe settles by its own deadline (`timeoutMs`, on the injected `Timers`),
+ * whatever the instance does — answers 101 and keeps or closes the socket, sends 1xx
+ * answers forever, never finishes its headers, trickles a body with no length. The deadline
+ * is ours, not the HTTP client's: got drops its timers on an upgrade, and its timers are
+ * unref'd, so a probe left to them can stay pending until the event loop drains under the
+ * handler. Ours keeps the loop alive until the probe settles, then destroys the request.
  */
 import { Agent } from 'node:http';
-import got, { type Got, RequestError } from 'got';
+import type { Socket } from 'node:net';
+import got, { RequestError } from 'got';
 import pLimit from 'p-limit';
 import { AddressNotAllowedError } from './errors.js';
 import type { ProbeResult, ProbeSettings, Prober } from './ports.js';
+import { escapeUntrusted } from './text.js';
+import { Deadline, DeadlineExceededError, realTimers, type Timers } from './time.js';
 
 /** A status answer is one word; anything longer than this is not one. */
 export const DEFAULT_MAX_BODY_BYTES = 4096;
 /** In flight at once: enough to scan 1,000 instances inside ~2 timeouts, few enough sockets for a Lambda. */
 export const DEFAULT_CONCURRENCY = 50;
+/** Untrusted text quoted in a reason (and so in logs and notices) is cut to this many characters. */
+export const MAX_QUOTED_CHARS = 40;
+
+/**
+ * One HTTP exchange, as the prober asks it of a transport. The default transport is got
+ * (`gotTransport`); the fleet simulator supplies its own, so that the deadline around it —
+ * product code — is what it exercises.
+ */
+export interface ProbeExchange {
+  url: string;
+  maxBodyBytes: number;
+  /**
+   * Aborted when the probe's deadline passes or its caller gives up: stop and free the
+   * socket. A transport that ignores it is still cut off by the prober's deadline.
+   */
+  signal: AbortSignal;
+  /** How far the exchange got, kept up to date by the transport; a timeout reason names it. */
+  progress: ProbeProgress;
+}
+
+export interface ProbeProgress {
+  stage: 'connecting' | 'waiting for the answer' | 'reading the body';
+  /** Interim 1xx answers received (100 Continue, 102 Processing, 103 Early Hints…). */
+  informational: number;
+  /** Body bytes received. */
+  bodyBytes: number;
+}
+
+export interface ProbeReply {
+  statusCode: number;
+  body: string;
+}
+
+/** Resolves with the whole answer, or rejects — with a ProbeFailure when it can say why. */
+export type ProbeTransport = (exchange: ProbeExchange) => Promise<ProbeReply>;
+
+/** An exchange that ended without a usable answer; `message` is the probe's reason. */
+export class ProbeFailure extends Error {
+  override name = 'ProbeFailure';
+}
 
 export interface ProberOptions {
   /** Refuse (throw) any address outside 127.0.0.0/8: tests, benchmarks and the sandbox. */
   loopbackOnly?: boolean;
   maxBodyBytes?: number;
+  /** The clock and timers of each probe's deadline (the simulator's are virtual). */
+  timers?: Timers;
+  /** The HTTP exchange (default: got, see `gotTransport`). */
+  transport?: ProbeTransport;
 }
 
 const LOOPBACK =
@@ -32,6 +87,11 @@ export function isLoopbackAddress(address: string): boolean {
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 
+/** Untrusted text in a reason: control characters escaped, bounded, in double quotes. */
+export function quoteUntrusted(text: string, maxChars = MAX_QUOTED_CHARS): string {
+  return `"${escapeUntrusted(text, maxChars).replaceAll('"', '\\"')}"`;
+}
+
 /** Trim, compare case-insensitively; busyValue wins when both match. */
 export function classifyBody(
   body: string,
@@ -41,14 +101,7 @@ export function classifyBody(
   const answer = body.trim().toLowerCase();
   if (answer === busyValue.trim().toLowerCase()) return { status: 'busy' };
   if (answer === idleValue.trim().toLowerCase()) return { status: 'idle' };
-  return {
-    status: 'unknown',
-    reason: `unexpected answer ${JSON.stringify(truncate(body.trim(), 40))}`,
-  };
-}
-
-function truncate(s: string, n: number): string {
-  return s.length > n ? `${s.slice(0, n)}…` : s;
+  return { status: 'unknown', reason: `unexpected answer ${quoteUntrusted(body.trim())}` };
 }
 
 export function probeUrl(
@@ -58,12 +111,124 @@ export function probeUrl(
   return `http://${address}:${settings.metricsPort}${settings.busyURL}`;
 }
 
-class BodyTooLarge extends Error {}
+/** The reason a timed-out probe gives: the budget and how far the exchange got. */
+export function timeoutReason(timeoutMs: number, progress: ProbeProgress): string {
+  const informational =
+    progress.informational > 0
+      ? `, after ${progress.informational} interim 1xx answer${progress.informational === 1 ? '' : 's'}`
+      : '';
+  const where =
+    progress.stage === 'reading the body'
+      ? `reading the body, ${progress.bodyBytes} bytes so far`
+      : `${progress.stage}${informational}`;
+  return `timeout after ${timeoutMs} ms (${where})`;
+}
 
-/** The HTTP prober. One got instance, built once: no retries, no redirects, no keep-alive. */
+/** The caller's signal fired before the probe had an answer. */
+class ProbeAborted extends Error {}
+
+/** The HTTP prober: the transport (got unless told otherwise) inside a deadline of our own. */
 export function createHttpProber(options: ProberOptions = {}): Prober {
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-  const client: Got = got.extend({
+  const timers = options.timers ?? realTimers;
+  const transport = options.transport ?? gotTransport();
+
+  return {
+    async probe(address, settings, opts) {
+      if (!IPV4.test(address)) {
+        return {
+          status: 'unknown',
+          reason: `not an IPv4 address: ${quoteUntrusted(address)}`,
+          latencyMs: 0,
+        };
+      }
+      if (options.loopbackOnly && !isLoopbackAddress(address))
+        throw new AddressNotAllowedError(address);
+      const started = timers.now();
+      const latency = () => Math.max(0, Math.round(timers.now() - started));
+      const caller = opts?.signal;
+      if (caller?.aborted) return { status: 'unknown', reason: 'aborted', latencyMs: 0 };
+      const progress: ProbeProgress = {
+        stage: 'connecting',
+        informational: 0,
+        bodyBytes: 0,
+      };
+      try {
+        const { statusCode, body } = await Deadline.after(settings.timeoutMs, timers).run(
+          `probe ${address}`,
+          (deadlineSignal) =>
+            exchangeUntilAborted(transport, deadlineSignal, caller, {
+              url: probeUrl(address, settings),
+              maxBodyBytes,
+              progress,
+            }),
+        );
+        if (statusCode < 200 || statusCode > 299) {
+          return { status: 'unknown', reason: `HTTP ${statusCode}`, latencyMs: latency() };
+        }
+        return {
+          ...classifyBody(body, settings.busyValue, settings.idleValue),
+          latencyMs: latency(),
+        };
+      } catch (err) {
+        let reason: string;
+        if (err instanceof DeadlineExceededError)
+          reason = timeoutReason(settings.timeoutMs, progress);
+        else if (err instanceof ProbeAborted) reason = 'aborted';
+        else if (err instanceof ProbeFailure) reason = err.message;
+        else reason = escapeUntrusted(err instanceof Error ? err.message : String(err), 200);
+        return { status: 'unknown', reason, latencyMs: latency() };
+      }
+    },
+  };
+}
+
+/**
+ * The transport, aborted by the deadline or by the caller, whichever fires first; the
+ * caller's abort also settles at once (ProbeAborted) whatever the transport does with it.
+ */
+function exchangeUntilAborted(
+  transport: ProbeTransport,
+  deadlineSignal: AbortSignal,
+  caller: AbortSignal | undefined,
+  exchange: Omit<ProbeExchange, 'signal'>,
+): Promise<ProbeReply> {
+  if (!caller) return transport({ ...exchange, signal: deadlineSignal });
+  const controller = new AbortController();
+  const onDeadline = () => controller.abort(deadlineSignal.reason);
+  deadlineSignal.addEventListener('abort', onDeadline, { once: true });
+  return new Promise<ProbeReply>((resolve, reject) => {
+    const onCaller = () => {
+      controller.abort(caller.reason);
+      reject(new ProbeAborted());
+    };
+    caller.addEventListener('abort', onCaller, { once: true });
+    const cleanUp = () => {
+      caller.removeEventListener('abort', onCaller);
+      deadlineSignal.removeEventListener('abort', onDeadline);
+    };
+    transport({ ...exchange, signal: controller.signal }).then(
+      (reply) => {
+        cleanUp();
+        resolve(reply);
+      },
+      (err: unknown) => {
+        cleanUp();
+        reject(err);
+      },
+    );
+  });
+}
+
+class BodyTooLarge extends Error {}
+
+/**
+ * The default transport: got, built once, configured for one small question per connection:
+ * no retries, no redirects, no keep-alive, no timers of its own (the prober's deadline is the
+ * only one), no decompression.
+ */
+export function gotTransport(): ProbeTransport {
+  const client = got.extend({
     // A probe is one question inside a scan; the next scan is the retry.
     retry: { limit: 0 },
     followRedirect: false,
@@ -76,91 +241,93 @@ export function createHttpProber(options: ProberOptions = {}): Prober {
     headers: { 'user-agent': 'themis-probe', accept: 'text/plain' },
   });
 
-  return {
-    async probe(address, settings) {
-      if (!IPV4.test(address)) {
-        return {
-          status: 'unknown',
-          reason: `not an IPv4 address: ${JSON.stringify(address)}`,
-          latencyMs: 0,
-        };
-      }
-      if (options.loopbackOnly && !isLoopbackAddress(address))
-        throw new AddressNotAllowedError(address);
-      const started = performance.now();
-      const latency = () => Math.round(performance.now() - started);
-      try {
-        const { statusCode, body } = await fetchCapped(
-          client,
-          probeUrl(address, settings),
-          settings.timeoutMs,
-          maxBodyBytes,
-        );
-        if (statusCode < 200 || statusCode > 299) {
-          return { status: 'unknown', reason: `HTTP ${statusCode}`, latencyMs: latency() };
-        }
-        return {
-          ...classifyBody(body, settings.busyValue, settings.idleValue),
-          latencyMs: latency(),
-        };
-      } catch (err) {
-        return {
-          status: 'unknown',
-          reason: describeFailure(err, settings.timeoutMs, maxBodyBytes),
-          latencyMs: latency(),
-        };
-      }
-    },
-  };
-}
-
-function fetchCapped(
-  client: Got,
-  url: string,
-  timeoutMs: number,
-  maxBodyBytes: number,
-): Promise<{ statusCode: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    // `request` is the total budget: connect, headers and body together.
-    const stream = client.stream(url, { timeout: { request: timeoutMs } });
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let statusCode = 0;
-    stream.on(
-      'response',
-      (res: { statusCode: number; headers: Record<string, string | undefined> }) => {
-        statusCode = res.statusCode;
-        const declared = Number(res.headers['content-length']);
-        if (Number.isFinite(declared) && declared > maxBodyBytes)
-          stream.destroy(new BodyTooLarge());
-      },
-    );
-    stream.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > maxBodyBytes) {
-        stream.destroy(new BodyTooLarge());
+  return (exchange) =>
+    new Promise<ProbeReply>((resolve, reject) => {
+      const { signal, progress, maxBodyBytes } = exchange;
+      if (signal.aborted) {
+        reject(new ProbeFailure('aborted'));
         return;
       }
-      chunks.push(chunk);
+      const stream = client.stream(exchange.url);
+      const chunks: Buffer[] = [];
+      let statusCode = 0;
+      let settled = false;
+      const fail = (err: unknown) => {
+        if (settled) return;
+        settled = true;
+        signal.removeEventListener('abort', onAbort);
+        stream.destroy();
+        reject(
+          err instanceof ProbeFailure
+            ? err
+            : new ProbeFailure(describeGotFailure(err, maxBodyBytes)),
+        );
+      };
+      const onAbort = () => fail(new ProbeFailure('aborted'));
+      signal.addEventListener('abort', onAbort, { once: true });
+
+      stream.once('socket', (socket: Socket) => {
+        if (socket.connecting)
+          socket.once('connect', () => (progress.stage = 'waiting for the answer'));
+        else progress.stage = 'waiting for the answer';
+      });
+      stream.on('information', () => progress.informational++);
+      // An upgrade hands the socket over and ends got's part in the exchange (and its timers):
+      // nothing else would ever settle the probe or close the socket.
+      stream.once('upgrade', (response: { statusCode?: number }, socket: Socket) => {
+        socket.destroy();
+        fail(new ProbeFailure(`HTTP ${response.statusCode ?? 101}: an upgrade is not an answer`));
+      });
+      stream.once(
+        'response',
+        (res: { statusCode: number; headers: Record<string, string | undefined> }) => {
+          statusCode = res.statusCode;
+          progress.stage = 'reading the body';
+          const declared = Number(res.headers['content-length']);
+          if (Number.isFinite(declared) && declared > maxBodyBytes) fail(new BodyTooLarge());
+        },
+      );
+      stream.on('data', (chunk: Buffer) => {
+        progress.bodyBytes += chunk.length;
+        if (progress.bodyBytes > maxBodyBytes) {
+          fail(new BodyTooLarge());
+          return;
+        }
+        chunks.push(chunk);
+      });
+      stream.once('error', fail);
+      stream.once('end', () => {
+        if (settled) return;
+        settled = true;
+        signal.removeEventListener('abort', onAbort);
+        resolve({ statusCode, body: Buffer.concat(chunks).toString('utf8') });
+      });
     });
-    stream.once('error', reject);
-    stream.once('end', () => resolve({ statusCode, body: Buffer.concat(chunks).toString('utf8') }));
-  });
 }
 
-function describeFailure(err: unknown, timeoutMs: number, maxBodyBytes: number): string {
+/** llhttp's codes for answers that are not HTTP (node's `HPE_*`), in words. */
+const PARSE_ERRORS: Record<string, string> = {
+  HPE_HEADER_OVERFLOW: 'headers larger than the client accepts',
+  HPE_INVALID_CHUNK_SIZE: 'invalid chunked encoding',
+  HPE_INVALID_CONSTANT: 'not an HTTP answer',
+  HPE_INVALID_VERSION: 'not an HTTP answer',
+  HPE_INVALID_STATUS: 'not an HTTP answer',
+};
+
+function describeGotFailure(err: unknown, maxBodyBytes: number): string {
   if (err instanceof BodyTooLarge) return `body larger than ${maxBodyBytes} bytes`;
   if (err instanceof RequestError) {
     if (err.cause instanceof BodyTooLarge) return `body larger than ${maxBodyBytes} bytes`;
-    if (err.name === 'TimeoutError' || err.code === 'ETIMEDOUT')
-      return `timeout after ${timeoutMs} ms`;
     if (err.code === 'ECONNREFUSED') return 'connection refused';
     if (err.code === 'ECONNRESET') return 'connection reset';
     if (err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH') return 'host unreachable';
+    if (err.code?.startsWith('HPE_'))
+      return `${PARSE_ERRORS[err.code] ?? 'malformed HTTP answer'} (${err.code})`;
     if (err.name === 'MaxRedirectsError') return 'redirect';
-    return err.code ? `${err.code}: ${err.message}` : err.message;
+    const message = escapeUntrusted(err.message, 200);
+    return err.code ? `${err.code}: ${message}` : message;
   }
-  return err instanceof Error ? err.message : String(err);
+  return escapeUntrusted(err instanceof Error ? err.message : String(err), 200);
 }
 
 /** Probe many instances with at most `concurrency` requests in flight; results keep input order. */

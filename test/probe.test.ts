@@ -1,9 +1,27 @@
 import { expect } from 'chai';
+import { spawn } from 'node:child_process';
 import { mergeSettings } from '../lib/config.js';
 import { AddressNotAllowedError } from '../lib/errors.js';
 import type { ProbeSettings, Prober } from '../lib/ports.js';
-import { classifyBody, createHttpProber, isLoopbackAddress, probeMany } from '../lib/probe.js';
+import {
+  classifyBody,
+  createHttpProber,
+  isLoopbackAddress,
+  probeMany,
+  type ProbeTransport,
+} from '../lib/probe.js';
+import { isControlCode } from '../lib/text.js';
+import type { Timers } from '../lib/time.js';
+import { HOSTILE } from './helpers/hostile-servers.js';
 import { closedPort, startWorker, type Behaviour, type Worker } from './helpers/http-workers.js';
+
+/**
+ * How late a probe may settle after its timeout on a loaded 2-core machine: the deadline
+ * timer fires on time, the event loop may not.
+ */
+const LATE_MS = 250;
+/** How early a probe that only its deadline can end may settle (timer rounding). */
+const EARLY_MS = 30;
 
 describe('probe', () => {
   const workers: Worker[] = [];
@@ -58,7 +76,7 @@ describe('probe', () => {
       'a server that accepts and never answers times out',
       { kind: 'hang' },
       'unknown',
-      /timeout after 300 ms/,
+      /^timeout after 300 ms \(waiting for the answer\)$/,
     ],
     [
       'a reset connection is unknown',
@@ -70,7 +88,7 @@ describe('probe', () => {
       'a slow drip past the timeout is unknown',
       { kind: 'drip', body: 'BUSY', intervalMs: 150 },
       'unknown',
-      /timeout after 300 ms/,
+      /^timeout after 300 ms \(reading the body, 1 bytes so far\)$/,
     ],
   ];
 
@@ -83,6 +101,171 @@ describe('probe', () => {
       else expect(result.reason).to.equal(undefined);
     });
   }
+
+  describe('hostile servers: unknown with a precise reason, settled by the timeout', () => {
+    const timeoutMs = 300;
+    for (const c of HOSTILE) {
+      it(`settles a probe of a server that ${c.name}`, async () => {
+        const w = await worker(c.behaviour);
+        const started = performance.now();
+        const result = await prober.probe(w.address, settingsFor(w.port, { timeoutMs }));
+        const elapsed = performance.now() - started;
+        expect(result.status).to.equal('unknown');
+        expect(result.reason).to.match(c.reason);
+        // Bounded and free of control characters, whatever the server sent.
+        expect(result.reason!.length).to.be.at.most(120);
+        expect([...result.reason!].some((ch) => isControlCode(ch.codePointAt(0)!))).to.equal(false);
+        expect(elapsed, 'settled after its timeout + a scheduling margin').to.be.at.most(
+          timeoutMs + LATE_MS,
+        );
+        if (!c.settlesEarly)
+          expect(elapsed, 'settled only by its deadline').to.be.at.least(timeoutMs - EARLY_MS);
+      });
+    }
+  });
+
+  it('a refused connection settles at once with its reason', async () => {
+    const port = await closedPort();
+    const started = performance.now();
+    const result = await prober.probe('127.0.0.1', settingsFor(port, { timeoutMs: 5000 }));
+    expect(result).to.include({ status: 'unknown', reason: 'connection refused' });
+    expect(performance.now() - started).to.be.below(1000);
+  });
+
+  it('settles by its deadline even when the transport never settles nor heeds the abort', async () => {
+    // The deadline is the prober's, not the transport's: remove it and this probe never ends.
+    let signalled: AbortSignal | undefined;
+    const deaf: ProbeTransport = (exchange) => {
+      signalled = exchange.signal;
+      return new Promise(() => {});
+    };
+    const started = performance.now();
+    const result = await createHttpProber({ transport: deaf }).probe(
+      '127.0.0.1',
+      settingsFor(9, { timeoutMs: 200 }),
+    );
+    const elapsed = performance.now() - started;
+    expect(result).to.include({
+      status: 'unknown',
+      reason: 'timeout after 200 ms (connecting)',
+    });
+    expect(elapsed).to.be.within(200 - EARLY_MS, 200 + LATE_MS);
+    expect(signalled?.aborted, 'the transport was told to stop').to.equal(true);
+  });
+
+  it('runs its deadline on the timers it is given', async () => {
+    // A virtual clock: the deadline fires when the test says so, not after 2 s of real time.
+    const pending: Array<{ at: number; fn: () => void }> = [];
+    let now = 1_000;
+    const virtual: Timers = {
+      now: () => now,
+      setTimeout: (fn, ms) => {
+        const t = { at: now + ms, fn };
+        pending.push(t);
+        return t;
+      },
+      clearTimeout: (t) => {
+        const i = pending.indexOf(t as (typeof pending)[number]);
+        if (i >= 0) pending.splice(i, 1);
+      },
+    };
+    const prober = createHttpProber({ timers: virtual, transport: () => new Promise(() => {}) });
+    const probe = prober.probe('127.0.0.1', settingsFor(9, { timeoutMs: 2000 }));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(pending.map((t) => t.at)).to.deep.equal([3_000]);
+    now = 3_000;
+    pending.shift()!.fn();
+    expect(await probe).to.deep.equal({
+      status: 'unknown',
+      reason: 'timeout after 2000 ms (connecting)',
+      latencyMs: 2000,
+    });
+  });
+
+  it('answers unknown "aborted" when its caller aborts, at once', async () => {
+    const w = await worker({ kind: 'hang' });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 50);
+    const started = performance.now();
+    const result = await prober.probe(w.address, settingsFor(w.port, { timeoutMs: 5000 }), {
+      signal: controller.signal,
+    });
+    expect(result).to.include({ status: 'unknown', reason: 'aborted' });
+    expect(performance.now() - started).to.be.below(1000);
+  });
+
+  it('does not send anything when its caller has already aborted', async () => {
+    const w = await worker({ kind: 'answer', body: 'IDLE' });
+    const result = await prober.probe(w.address, settingsFor(w.port), {
+      signal: AbortSignal.abort(),
+    });
+    expect(result).to.include({ status: 'unknown', reason: 'aborted' });
+    expect(w.requests).to.deep.equal([]);
+  });
+
+  it('still answers when its caller passes a signal that never fires', async () => {
+    const w = await worker({ kind: 'answer', body: 'BUSY' });
+    const result = await prober.probe(w.address, settingsFor(w.port), {
+      signal: new AbortController().signal,
+    });
+    expect(result.status).to.equal('busy');
+  });
+
+  describe('in a process of its own (nothing else keeps the event loop alive)', () => {
+    /**
+     * The symptom of the 101 defect: got's timers are unref'd and dropped on an upgrade, so
+     * when the server closes the socket the event loop drains and the process (on Lambda: the
+     * invocation) ends with the probe unsettled. The child prints the result, or UNSETTLED
+     * when the loop drained first.
+     */
+    const child = (script: string): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const p = spawn(
+          process.execPath,
+          ['--import', 'tsx', '--input-type=module', '-e', script],
+          {
+            cwd: process.cwd(),
+            stdio: ['ignore', 'pipe', 'pipe'],
+          },
+        );
+        let out = '';
+        let err = '';
+        p.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
+        p.stderr.on('data', (d: Buffer) => (err += d.toString('utf8')));
+        p.once('error', reject);
+        p.once('close', (code) =>
+          code === 0 ? resolve(out.trim()) : reject(new Error(`child exited ${code}: ${err}`)),
+        );
+      });
+    const preamble = `
+      import { createHttpProber } from './lib/probe.ts';
+      import { mergeSettings } from './lib/config.ts';
+      let settled = false;
+      process.on('beforeExit', () => { if (!settled) console.log('UNSETTLED'); });
+      const report = (r) => { settled = true; console.log(JSON.stringify(r)); };`;
+
+    it('settles a probe of a server that answers 101 and closes the socket', async () => {
+      const w = await worker(
+        HOSTILE.find((c) => c.name.includes('101') && c.name.includes('closes'))!.behaviour,
+      );
+      const out = await child(`${preamble}
+        createHttpProber({ loopbackOnly: true })
+          .probe('${w.address}', mergeSettings({ metricsPort: ${w.port}, timeoutMs: 500 }))
+          .then(report);`);
+      expect(JSON.parse(out)).to.include({ status: 'unknown' });
+    });
+
+    it('settles a probe whose transport holds nothing open and never settles', async () => {
+      const out = await child(`${preamble}
+        createHttpProber({ transport: () => new Promise(() => {}) })
+          .probe('127.0.0.1', mergeSettings({ metricsPort: 9, timeoutMs: 300 }))
+          .then(report);`);
+      expect(JSON.parse(out)).to.include({
+        status: 'unknown',
+        reason: 'timeout after 300 ms (connecting)',
+      });
+    });
+  });
 
   it('an oversize body is refused even without content-length (chunked)', async () => {
     const w = await worker({

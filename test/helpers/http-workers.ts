@@ -10,7 +10,13 @@ export type Behaviour =
   | { kind: 'hang' }
   | { kind: 'reset' }
   | { kind: 'drip'; body: string; intervalMs: number }
-  | { kind: 'handler'; handle: (req: IncomingMessage, res: ServerResponse) => void };
+  | { kind: 'handler'; handle: (req: IncomingMessage, res: ServerResponse) => void }
+  /**
+   * Answer with raw bytes on the socket once the request has arrived (what an HTTP server
+   * cannot produce: an upgrade, noise, a broken chunk…). `every` repeats a write until the
+   * socket or the worker closes.
+   */
+  | { kind: 'raw'; respond: (socket: Socket, every: (ms: number, fn: () => void) => void) => void };
 
 export interface Worker {
   address: string;
@@ -62,6 +68,25 @@ export async function startWorker(
       case 'handler':
         b.handle(req, res);
         return;
+      case 'raw': {
+        const socket = req.socket;
+        b.respond(socket, (ms, fn) => {
+          const t = setInterval(() => {
+            if (socket.destroyed || !socket.writable) {
+              clearInterval(t);
+              timers.delete(t);
+              return;
+            }
+            fn();
+          }, ms);
+          timers.add(t);
+          socket.once('close', () => {
+            clearInterval(t);
+            timers.delete(t);
+          });
+        });
+        return;
+      }
     }
   });
   server.on('connection', (s) => {
