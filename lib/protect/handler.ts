@@ -25,10 +25,11 @@ import type {
   Log,
   Prober,
 } from '../ports.js';
+import { AddressCache, type AddressCacheOptions } from './addresses.js';
 import type { ProtectConfig } from './config.js';
 import { parseProtectEvent } from './event.js';
 import { noMetrics, type ScanMetrics } from './metrics.js';
-import { scanTarget, type GroupReport } from './scan.js';
+import { scanTarget, type GroupReport, type PriorListing } from './scan.js';
 import { DEADLINE_SAFETY_MS, realSleep, runScans, type Sleep } from './schedule.js';
 import { resolveTargets, type ResolvedTarget } from './targets.js';
 
@@ -52,6 +53,8 @@ export interface ProtectHandlerDeps {
   concurrency?: number;
   /** Groups scanned at once. */
   groupConcurrency?: number;
+  /** The per-region cache of instance addresses kept by a warm container. */
+  addressCache?: AddressCacheOptions;
 }
 
 /** The part of the Lambda context themis uses. */
@@ -93,23 +96,33 @@ export function createProtectHandler(
 ): (event: unknown, context?: InvocationContext) => Promise<ProtectResult> {
   const { config, log } = deps;
   const portsFor = perRegion(deps.portsFor);
+  // Lives as long as the container: a warm one describes only instances it has not seen.
+  const addressesFor = perRegion(
+    (region) => new AddressCache(portsFor(region).addresses, deps.addressCache),
+  );
   const clock = deps.clock ?? Date.now;
   const metrics = deps.metrics ?? noMetrics;
 
-  const scanOne = async (resolved: ResolvedTarget): Promise<GroupReport> => {
+  const scanOne = async (resolved: ResolvedTarget, listingMs: number): Promise<GroupReport> => {
     if (resolved.report) return resolved.report;
     const { target, listing } = resolved;
-    return scanTarget(
+    const addresses = addressesFor(target.region);
+    const listed: PriorListing = { ...(listing ? { snapshot: listing } : {}), tookMs: listingMs };
+    const report = await scanTarget(
       target,
       {
         ...portsFor(target.region),
+        addresses: addresses.forGroup(target.asgName),
         prober: deps.prober,
         log,
         clock,
         concurrency: deps.concurrency ?? config.probeConcurrency,
       },
-      listing,
+      listed,
     );
+    const members = knownMembers(report);
+    if (members) addresses.retainGroup(target.asgName, members);
+    return report;
   };
 
   /**
@@ -145,10 +158,11 @@ export function createProtectHandler(
     });
   };
 
-  const scanAll = async (targets: ResolvedTarget[]): Promise<ScanRound> => {
+  /** `listingMs`: how long reading the groups for this round took (in each ScanDuration). */
+  const scanAll = async (targets: ResolvedTarget[], listingMs: number): Promise<ScanRound> => {
     const startedAt = new Date(clock()).toISOString();
     const limit = pLimit(deps.groupConcurrency ?? DEFAULT_GROUP_CONCURRENCY);
-    const groups = await Promise.all(targets.map((t) => limit(() => scanOne(t))));
+    const groups = await Promise.all(targets.map((t) => limit(() => scanOne(t, listingMs))));
     for (const report of groups) {
       metrics.record(report);
       const line = {
@@ -186,7 +200,9 @@ export function createProtectHandler(
       throw err;
     }
 
+    const resolving = clock();
     const targets = await resolveTargets(request, config, (r) => portsFor(r).groups, log);
+    const resolvedMs = clock() - resolving;
     if (targets.length === 0) {
       log.warn('nothing to scan: no THEMIS_TARGETS and no group tagged themis:enabled=true', {
         region: config.region,
@@ -205,8 +221,24 @@ export function createProtectHandler(
       sleep: deps.sleep ?? realSleep,
       log,
       // The first scan uses the listings target resolution has just read; later ones re-list.
-      scan: async () => scanAll(round++ === 0 ? targets : await relist(targets)),
+      scan: async () => {
+        if (round++ === 0) return scanAll(targets, resolvedMs);
+        const listing = clock();
+        const fresh = await relist(targets);
+        return scanAll(fresh, clock() - listing);
+      },
     });
     return { scans };
   };
+}
+
+/**
+ * The group's members as its scan saw them, when the scan got as far as listing it: every
+ * instance probed or skipped (a group that no longer exists has none). undefined when the
+ * scan failed before it knew them — an unknown membership must not empty the cache.
+ */
+function knownMembers(report: GroupReport): string[] | undefined {
+  const ids = [...report.probes, ...report.skipped].map((m) => m.instanceId);
+  // A failed scan with no member in it stopped at the listing or the addresses.
+  return report.outcome === 'failed' && ids.length === 0 ? undefined : ids;
 }

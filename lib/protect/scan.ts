@@ -121,22 +121,33 @@ export function unscannedReport(
   return { ...emptyReport(target), outcome, message, ...(field ? { field } : {}) };
 }
 
+/** What the caller already read of the group before the scan, and how long that took. */
+export interface PriorListing {
+  /** The group as DescribeAutoScalingGroups returned it; absent when it was not in the answer. */
+  snapshot?: GroupSnapshot;
+  /** The listing call(s) made for this scan before it started (counted in durationMs). */
+  tookMs: number;
+}
+
 /**
- * One scan of one group. `listing` is the group as DescribeAutoScalingGroups returned it a
- * moment ago (target resolution, or the handler's batched listing for this round); when it
- * is given the group is not described again, so a scan costs the lower bound of calls.
+ * One scan of one group. `listed.snapshot` is the group as DescribeAutoScalingGroups
+ * returned it a moment ago (target resolution, or the handler's batched listing for this
+ * round); when it is given the group is not described again, so a scan costs the lower bound
+ * of calls. `durationMs` covers the whole scan, AWS calls included: that listing's time is
+ * added to the time measured here.
  */
 export async function scanTarget(
   target: Target,
   deps: ScanDeps,
-  listing?: GroupSnapshot,
+  listed?: PriorListing,
 ): Promise<GroupReport> {
   const clock = deps.clock ?? Date.now;
   const started = clock();
   const group = target.asgName;
+  const listing = listed?.snapshot;
   const finish = (report: GroupReport): GroupReport => ({
     ...report,
-    durationMs: clock() - started,
+    durationMs: clock() - started + (listed?.tookMs ?? 0),
   });
   const fail = (message: string): GroupReport => {
     deps.log.error('scan failed', { group, region: target.region, reason: message });

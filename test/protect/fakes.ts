@@ -31,6 +31,8 @@ export class FakeFleet implements GroupDirectory, InstanceAddresses, InstancePro
   readonly groups = new Map<string, { members: FakeMember[]; tags: Record<string, string> }>();
   readonly protectionCalls: ProtectionCall[] = [];
   readonly describeCalls: string[][] = [];
+  /** The ids of each privateAddresses (DescribeInstances) call. */
+  readonly addressCalls: string[][] = [];
   /** Tag-discovery listings made (findGroupsByTag). */
   discoveryCalls = 0;
   /** Make SetInstanceProtection throw: return an error to throw for this call, or undefined. */
@@ -73,6 +75,7 @@ export class FakeFleet implements GroupDirectory, InstanceAddresses, InstancePro
   }
 
   async privateAddresses(instanceIds: string[]): Promise<Map<string, string>> {
+    this.addressCalls.push([...instanceIds]);
     if (this.failAddresses) throw this.failAddresses;
     const out = new Map<string, string>();
     for (const g of this.groups.values()) {

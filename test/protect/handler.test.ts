@@ -376,6 +376,73 @@ describe('protect/handler', () => {
     });
   });
 
+  describe('instance addresses in a warm container', () => {
+    const addressCallsOf = (fleet: FakeFleet) => fleet.addressCalls.map((c) => [...c].sort());
+
+    it('describes no instance again on the next invocation (steady state: no EC2 call)', async () => {
+      const handler = handlerWith();
+      const first = await handler({});
+      const calls = east.addressCalls.length;
+      const second = await handler({});
+      expect(calls).to.equal(1); // alpha's instances on the cold scan (beta has a bad tag)
+      expect(east.addressCalls).to.have.length(1);
+      expect(byName(second).alpha!.busy).to.deep.equal(byName(first).alpha!.busy);
+      expect(byName(second).alpha!.idle).to.deep.equal({ 'i-a2': IP.alphaIdle });
+    });
+
+    it('describes an instance that joined the group once, and only it', async () => {
+      const handler = handlerWith({ tagDiscovery: false });
+      await handler({ asgName: 'delta' });
+      east.groups.get('delta')!.members.push(inService('i-d3', IP.deltaIdle, false));
+      await handler({ asgName: 'delta' });
+      await handler({ asgName: 'delta' });
+      expect(addressCallsOf(east)).to.deep.equal([['i-d1', 'i-d2'], ['i-d3']]);
+    });
+
+    it('forgets an instance that left the group: if it comes back it is described again', async () => {
+      const handler = handlerWith({ tagDiscovery: false });
+      await handler({ asgName: 'delta' });
+      const members = east.groups.get('delta')!.members;
+      const left = members.pop()!;
+      await handler({ asgName: 'delta' });
+      members.push(left);
+      await handler({ asgName: 'delta' });
+      expect(addressCallsOf(east)).to.deep.equal([['i-d1', 'i-d2'], ['i-d2']]);
+    });
+
+    it('keeps what it knows when a scan fails before it knows the members', async () => {
+      const handler = handlerWith({ tagDiscovery: false });
+      await handler({ asgName: 'delta' });
+      east.groups.get('delta')!.members.push(inService('i-d3', IP.deltaIdle, false));
+      east.failAddresses = new Error('throttled');
+      const failed = await handler({ asgName: 'delta' });
+      east.failAddresses = undefined;
+      await handler({ asgName: 'delta' });
+      expect(byName(failed).delta!.outcome).to.equal('failed');
+      expect(addressCallsOf(east)).to.deep.equal([['i-d1', 'i-d2'], ['i-d3'], ['i-d3']]);
+    });
+
+    it("counts the listing read before the scan in the group's ScanDuration", async () => {
+      let now = 0;
+      const real = east.describeGroups.bind(east);
+      east.describeGroups = async (names) => {
+        now += 700; // the listing call takes 0.7 s
+        return real(names);
+      };
+      east.privateAddresses = async function (ids) {
+        now += 300;
+        return FakeFleet.prototype.privateAddresses.call(this, ids);
+      };
+      const result = await handlerWith(
+        { tagDiscovery: false },
+        { clock: () => now },
+      )({
+        asgName: 'delta',
+      });
+      expect(byName(result).delta!.durationMs).to.equal(1000);
+    });
+  });
+
   it('records metrics for every group of every scan', async () => {
     const recorded: GroupReport[] = [];
     await handlerWith({}, { metrics: { record: (r) => recorded.push(r) } })({});
