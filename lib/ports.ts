@@ -104,6 +104,34 @@ export interface LifecycleActions {
   ): Promise<HookInfo | undefined>;
 }
 
+/** One Auto Scaling activity, as DescribeScalingActivities reports it. */
+export interface ScalingActivity {
+  /** e.g. "Terminating EC2 instance: i-0123456789abcdef0". */
+  description: string;
+  /** 'MidLifecycleAction' | 'InProgress' | 'Successful' | … */
+  statusCode: string;
+  /** Epoch milliseconds. */
+  startTimeMs?: number;
+}
+
+/**
+ * What an operator needs to see about instances held by lifecycle hooks
+ * (autoscaling:DescribeLifecycleHooks, DescribeScalingActivities, DescribeWarmPool).
+ * Read-only: releasing goes through LifecycleActions.complete.
+ */
+export interface LifecycleHolds {
+  /** Every hook of the group; [] when it has none. */
+  listHooks(groupName: string, opts?: CallOptions): Promise<HookInfo[]>;
+  /** The group's most recent activities, newest first, at most `maxCount`. */
+  recentActivities(
+    groupName: string,
+    maxCount: number,
+    opts?: CallOptions,
+  ): Promise<ScalingActivity[]>;
+  /** Instances in the group's warm pool (Warmed:*); [] when it has none. */
+  warmPoolInstances(groupName: string, opts?: CallOptions): Promise<GroupInstance[]>;
+}
+
 /** An outcome for operators (sns:Publish). */
 export interface Notice {
   /** ≤ 100 characters (SNS e-mail subject limit). */

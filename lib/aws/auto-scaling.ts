@@ -231,7 +231,7 @@ export function globalTimeoutSeconds(
   );
 }
 
-function toHookInfo(hook: LifecycleHook, groupName: string): HookInfo {
+export function toHookInfo(hook: LifecycleHook, groupName: string): HookInfo {
   const heartbeatTimeoutSeconds = hook.HeartbeatTimeout ?? DEFAULT_HEARTBEAT_TIMEOUT_SECONDS;
   return {
     hookName: hook.LifecycleHookName ?? '',

@@ -1,6 +1,8 @@
 /** How the CLI shows a scan: a table for people, JSON for scripts. */
 import Table from 'cli-table3';
 import type { GroupReport } from '../protect/scan.js';
+import type { HookInfo } from '../ports.js';
+import { formatDuration, type HoldRow, type HookDeadline } from './holds.js';
 
 export interface StatusRow {
   instanceId: string;
@@ -86,4 +88,68 @@ export function protectText(report: GroupReport): string {
   const head = `${summaryLine(report)}${report.dryRun ? ' — dry run, nothing changed' : ''}`;
   if (changes === 0) lines.push('nothing to change');
   return `${head}\n${lines.join('\n')}\n`;
+}
+
+/** "terminate (TERMINATING): heartbeat 300 s, global 8h20m, default CONTINUE" */
+function hookLine(h: HookInfo): string {
+  return (
+    `${h.hookName} (${h.transition.replace('autoscaling:EC2_INSTANCE_', '')}): heartbeat ` +
+    `${h.heartbeatTimeoutSeconds} s, global ${formatDuration(h.globalTimeoutSeconds)}, ` +
+    `default ${h.defaultResult}`
+  );
+}
+
+/** "2026-11-27 04:37:55Z" */
+function shortTime(iso: string): string {
+  return `${iso.slice(0, 10)} ${iso.slice(11, 19)}Z`;
+}
+
+function deadlineCell(row: HoldRow, h: HookDeadline): string {
+  if (row.hold === 'retained') return `${h.hookName}: action over (retained)`;
+  const global =
+    h.globalDeadline === null || h.secondsLeft === null
+      ? `global ${formatDuration(h.globalTimeoutSeconds)} from an unknown start`
+      : h.secondsLeft <= 0
+        ? `global deadline passed ${shortTime(h.globalDeadline)}`
+        : `ends by ${shortTime(h.globalDeadline)} (in ${formatDuration(h.secondsLeft)})`;
+  return `${h.hookName}: heartbeat ${h.heartbeatTimeoutSeconds} s; ${global} → ${h.defaultResult}`;
+}
+
+/** `themis holds` for people: one row per held instance, then the group's hooks. */
+export function holdsTable(
+  group: string,
+  region: string,
+  hooks: readonly HookInfo[],
+  rows: readonly HoldRow[],
+): string {
+  const lines: string[] = [];
+  if (rows.length > 0) {
+    const table = new Table({
+      head: ['Instance', 'Lifecycle state', 'Waiting', 'Probe', 'Hook deadline'],
+      style: { head: [], border: [] },
+    });
+    for (const row of rows) {
+      table.push([
+        row.instanceId,
+        row.lifecycleState,
+        row.waitedSeconds === null ? 'unknown' : formatDuration(row.waitedSeconds),
+        row.reason ? `${row.probe}: ${row.reason}` : row.probe,
+        row.hooks.length
+          ? row.hooks.map((h) => deadlineCell(row, h)).join('\n')
+          : 'no hook for this transition',
+      ]);
+    }
+    lines.push(table.toString());
+  }
+  const waiting = rows.filter((r) => r.hold === 'wait').length;
+  const retained = rows.length - waiting;
+  lines.push(
+    rows.length === 0
+      ? `${group} (${region}): no instance is held by a lifecycle hook`
+      : `${group} (${region}): ${waiting} waiting, ${retained} retained`,
+  );
+  lines.push(
+    hooks.length ? `hooks: ${hooks.map(hookLine).join('; ')}` : 'hooks: none on this group',
+  );
+  return `${lines.join('\n')}\n`;
 }

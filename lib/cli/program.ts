@@ -3,6 +3,9 @@
  * (the operator's own AWS credentials through the SDK's default chain).
  */
 import { Command, CommanderError } from 'commander';
+import { createInterface } from 'node:readline';
+import { AutoScalingAdapter } from '../aws/auto-scaling.js';
+import { AutoScalingHolds } from '../aws/lifecycle-holds.js';
 import { silentLog } from '../log.js';
 import { createHttpProber } from '../probe.js';
 import { createRegionalPorts } from '../protect/aws-ports.js';
@@ -70,10 +73,37 @@ export function defaultCliContext(): CliContext & { close(): void } {
       if (!resolved) {
         throw new Error('no AWS region: pass --region or set AWS_REGION (or a profile region)');
       }
-      return { region: resolved, ports };
+      return {
+        region: resolved,
+        ports: {
+          ...ports,
+          lifecycle: new AutoScalingAdapter(ports.autoScalingClient),
+          holds: new AutoScalingHolds(ports.autoScalingClient),
+        },
+      };
+    },
+    prompt: (question) => {
+      process.stderr.write(question);
+      return readLine(process.stdin);
     },
     close() {
       for (const c of clients) c.destroy();
     },
   };
+}
+
+/**
+ * One line from `input`, or undefined when it ends first. No deadline: a person is
+ * answering (Ctrl-C ends the wait); scripts pass --yes or pipe the answer in.
+ */
+export function readLine(input: NodeJS.ReadableStream): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const lines = createInterface({ input, terminal: false });
+    let answer: string | undefined;
+    lines.once('line', (line) => {
+      answer = line;
+      lines.close();
+    });
+    lines.once('close', () => resolve(answer));
+  });
 }

@@ -12,10 +12,10 @@ import {
 } from '../config.js';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_CONCURRENCY } from '../probe.js';
-import type { RegionalPorts } from '../protect/handler.js';
 import { resolveTargets } from '../protect/targets.js';
 import type { GroupReport } from '../protect/scan.js';
-import { CommandFailed, type CliContext } from './context.js';
+import type { GroupSnapshot } from '../ports.js';
+import { CommandFailed, type CliContext, type CliPorts } from './context.js';
 
 export interface TargetFlags {
   asg: string;
@@ -52,7 +52,9 @@ export function addTargetOptions(command: Command): Command {
 
 export interface ResolvedCliTarget {
   target: Target;
-  ports: RegionalPorts;
+  ports: CliPorts;
+  /** The group as target resolution just read it (its members and tags). */
+  listing?: GroupSnapshot;
 }
 
 export async function resolveCliTarget(
@@ -73,9 +75,7 @@ export async function resolveCliTarget(
     ),
     ...extra,
   };
-  const asked = flags.region === undefined ? undefined : parseRegion(flags.region);
-  const region = asked ?? (ctx.env.AWS_REGION || ctx.env.AWS_DEFAULT_REGION || undefined);
-  const connected = await ctx.connect(region);
+  const connected = await connectRegion(flags.region, ctx);
   const [resolved] = await resolveTargets(
     {
       kind: 'explicit',
@@ -94,7 +94,11 @@ export async function resolveCliTarget(
   );
   if (!resolved) throw new Error('no target resolved');
   if (resolved.report) throw failureOf(resolved.report);
-  return { target: resolved.target, ports: connected.ports };
+  return {
+    target: resolved.target,
+    ports: connected.ports,
+    ...(resolved.listing ? { listing: resolved.listing } : {}),
+  };
 }
 
 /** The one-line error for a group report whose outcome is a failure. */
@@ -103,6 +107,15 @@ export function failureOf(report: GroupReport): Error {
     return new ConfigError(report.field, (report.message ?? '').replace(`${report.field}: `, ''));
   }
   return new CommandFailed(report.message ?? `${report.asgName}: ${report.outcome}`);
+}
+
+/** AWS for --region, else AWS_REGION / AWS_DEFAULT_REGION, else the SDK's own chain. */
+export function connectRegion(
+  flag: string | undefined,
+  ctx: CliContext,
+): Promise<{ region: string; ports: CliPorts }> {
+  const asked = flag === undefined ? undefined : parseRegion(flag);
+  return ctx.connect(asked ?? (ctx.env.AWS_REGION || ctx.env.AWS_DEFAULT_REGION || undefined));
 }
 
 function parseRegion(raw: string): string {

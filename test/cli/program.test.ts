@@ -1,11 +1,18 @@
 import { expect } from 'chai';
 import { createHttpProber } from '../../lib/probe.js';
 import { silentLog } from '../../lib/log.js';
-import type { CliCommand, CliContext } from '../../lib/cli/context.js';
+import type { CliCommand, CliContext, CliPorts } from '../../lib/cli/context.js';
 import { COMMANDS } from '../../lib/cli/commands/index.js';
 import { runCli } from '../../lib/cli/program.js';
 import { awsError, FakeFleet } from '../protect/fakes.js';
 import { startWorkersOnOnePort, type WorkerSet } from '../protect/workers.js';
+
+/** A port whose every method fails the test: proves a command does not use it. */
+function unused<T extends object>(): T {
+  return new Proxy({} as T, {
+    get: (_t, name) => () => Promise.reject(new Error(`unexpected call ${String(name)}`)),
+  });
+}
 
 describe('cli/program', () => {
   let workers: WorkerSet;
@@ -56,7 +63,17 @@ describe('cli/program', () => {
       async connect(region) {
         connected.push(region);
         if (!region) throw new Error('no AWS region: pass --region or set AWS_REGION');
-        return { region, ports: { groups: fleet, addresses: fleet, protection: fleet } };
+        return {
+          region,
+          ports: {
+            groups: fleet,
+            addresses: fleet,
+            protection: fleet,
+            // status and protect never touch lifecycle hooks (test/cli/gate-commands.test.ts does).
+            lifecycle: unused<CliPorts['lifecycle']>(),
+            holds: unused<CliPorts['holds']>(),
+          },
+        };
       },
     };
   }
@@ -111,6 +128,8 @@ describe('cli/program', () => {
     expect(code).to.equal(0);
     expect(out).to.match(/status \[options\]/);
     expect(out).to.match(/protect \[options\]/);
+    expect(out).to.match(/holds \[options\]/);
+    expect(out).to.match(/release \[options\]/);
   });
 
   it('takes a new subcommand from one CliCommand (how `sandbox` plugs in)', async () => {

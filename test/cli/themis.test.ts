@@ -6,6 +6,7 @@ import {
   AutoScalingClient,
   DescribeAutoScalingGroupsCommand,
   EnterStandbyCommand,
+  PutLifecycleHookCommand,
   SetInstanceProtectionCommand,
 } from '@aws-sdk/client-auto-scaling';
 import { expect } from 'chai';
@@ -88,6 +89,15 @@ describe('themis CLI (subprocess, moto) @slow', function () {
         AutoScalingGroupName: 'cli',
         InstanceIds: [idle],
         ProtectedFromScaleIn: true,
+      }),
+    );
+    await asg.send(
+      new PutLifecycleHookCommand({
+        AutoScalingGroupName: 'cli',
+        LifecycleHookName: 'drain',
+        LifecycleTransition: 'autoscaling:EC2_INSTANCE_TERMINATING',
+        HeartbeatTimeout: 300,
+        DefaultResult: 'CONTINUE',
       }),
     );
     await asg.send(
@@ -174,6 +184,51 @@ describe('themis CLI (subprocess, moto) @slow', function () {
     const again = await themis('protect', ...common);
     expect(again.code).to.equal(0);
     expect(again.stdout).to.include('nothing to change');
+  });
+
+  // moto models lifecycle hooks (Put/DescribeLifecycleHooks) and warm pools, but never holds
+  // an instance in Pending:Wait or Terminating:Wait, keeps no scaling activities and does not
+  // implement CompleteLifecycleAction. So over the wire: the hooks as listed, no holds, and
+  // release refusing an instance that is not waiting. The held states, the wait, the probe of
+  // a held instance and CompleteLifecycleAction (with its "No active Lifecycle Action found")
+  // are covered with aws-sdk-client-mock in test/cli/gate-commands.test.ts and
+  // test/cli/release-stdin.test.ts.
+  it("holds --json lists the group's hooks and no held instance (moto holds none)", async () => {
+    const run = await themis('holds', ...fleetArgs(), '--json');
+    expect(run.stderr).to.equal('');
+    expect(run.code).to.equal(0);
+    const out = JSON.parse(run.stdout) as {
+      asgName: string;
+      instances: unknown[];
+      hooks: Array<Record<string, unknown>>;
+    };
+    expect(out.asgName).to.equal('cli');
+    expect(out.instances).to.deep.equal([]);
+    expect(out.hooks).to.deep.equal([
+      {
+        hookName: 'drain',
+        groupName: 'cli',
+        transition: 'autoscaling:EC2_INSTANCE_TERMINATING',
+        heartbeatTimeoutSeconds: 300,
+        // moto reports 172800; the adapter keeps AWS's min(48 h, 100 × heartbeat).
+        globalTimeoutSeconds: 30_000,
+        defaultResult: 'CONTINUE',
+      },
+    ]);
+    const table = await themis('holds', ...fleetArgs());
+    expect(table.stdout).to.equal(
+      'cli (us-east-1): no instance is held by a lifecycle hook\n' +
+        'hooks: drain (TERMINATING): heartbeat 300 s, global 8h20m, default CONTINUE\n',
+    );
+  });
+
+  it('release refuses an InService instance with one line, before any CompleteLifecycleAction', async () => {
+    const run = await themis('release', '--asg', 'cli', '--instance', ids.busy, '--yes');
+    expect(run.code).to.equal(1);
+    expect(run.stdout).to.equal('');
+    expect(run.stderr).to.equal(
+      `themis: ${ids.busy} is InService, not waiting in a lifecycle hook: nothing to release\n`,
+    );
   });
 
   const errors: Array<[string, string[], RegExp]> = [
