@@ -16,6 +16,11 @@ export interface TargetSettings extends ProbeSettings {
   dryRun: boolean;
   /** Protect instances whose probe is unknown (default: leave them untouched). */
   protectUnknown: boolean;
+  /**
+   * ECS mode: the group's instances are container instances of this cluster (name or ARN),
+   * and the busy signal is their tasks (lib/ecs), not an HTTP probe. Absent: HTTP mode.
+   */
+  ecsCluster?: string;
 }
 
 export interface Target extends TargetSettings {
@@ -128,6 +133,18 @@ export const probePath = z.string().transform((v, ctx) => {
   }
 });
 
+/**
+ * An ECS cluster name (1–255 letters, digits, '-' and '_') or a cluster ARN, old or new
+ * partition (`arn:aws:ecs:…:cluster/name`, `arn:aws-cn:…`).
+ */
+export const ecsClusterName = z
+  .string()
+  .trim()
+  .regex(
+    /^([A-Za-z0-9_-]{1,255}|arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:cluster\/[A-Za-z0-9_-]{1,255})$/,
+    'must be an ECS cluster name or ARN',
+  );
+
 const settingsShape = {
   metricsPort: intLike(1, 65535),
   busyURL: probePath,
@@ -136,6 +153,7 @@ const settingsShape = {
   timeoutMs: intLike(50, 60_000),
   dryRun: boolLike,
   protectUnknown: boolLike,
+  ecsCluster: ecsClusterName,
 };
 
 export type SettingsKey = keyof TargetSettings;
@@ -150,6 +168,7 @@ export const SETTINGS_ENV: Record<SettingsKey, string> = {
   timeoutMs: 'THEMIS_PROBE_TIMEOUT_MS',
   dryRun: 'THEMIS_DRY_RUN',
   protectUnknown: 'THEMIS_PROTECT_UNKNOWN',
+  ecsCluster: 'THEMIS_ECS_CLUSTER',
 };
 
 /** Group tag for each setting (per-group overrides). */
@@ -161,6 +180,7 @@ export const SETTINGS_TAGS: Record<SettingsKey, string> = {
   timeoutMs: 'themis:probe-timeout-ms',
   dryRun: 'themis:dry-run',
   protectUnknown: 'themis:protect-unknown',
+  ecsCluster: 'themis:ecs-cluster',
 };
 
 export const ENABLED_TAG = 'themis:enabled';
@@ -277,6 +297,7 @@ export const targetInput = z
     timeoutMs: true,
     dryRun: true,
     protectUnknown: true,
+    ecsCluster: true,
   });
 
 export type TargetInput = z.output<typeof targetInput>;

@@ -1,8 +1,10 @@
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { EC2Client } from '@aws-sdk/client-ec2';
+import { ECSClient } from '@aws-sdk/client-ecs';
 import { AutoScalingAdapter } from '../aws/auto-scaling.js';
 import { clientConfig } from '../aws/clients.js';
 import { Ec2Addresses } from '../aws/ec2.js';
+import { EcsAdapter } from '../aws/ecs.js';
 import type { RegionalPorts } from './handler.js';
 
 /**
@@ -20,5 +22,6 @@ export function createRegionalPorts(region?: string): RegionalPorts & {
     groups: autoScaling,
     protection: autoScaling,
     addresses: new Ec2Addresses(new EC2Client(clientConfig(region))),
+    ecs: new EcsAdapter(new ECSClient(clientConfig(region))),
   };
 }

@@ -18,6 +18,7 @@ import pLimit from 'p-limit';
 import { ConfigError, errorMessage, InvalidEventError } from '../errors.js';
 import type {
   Clock,
+  EcsClusterState,
   GroupDirectory,
   GroupSnapshot,
   InstanceAddresses,
@@ -38,6 +39,8 @@ export interface RegionalPorts {
   groups: GroupDirectory;
   addresses: InstanceAddresses;
   protection: InstanceProtection;
+  /** For groups in ECS mode. */
+  ecs?: EcsClusterState;
 }
 
 export interface ProtectHandlerDeps {

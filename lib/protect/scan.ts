@@ -9,8 +9,10 @@
  */
 import type { Target } from '../config.js';
 import { AddressNotAllowedError, errorMessage } from '../errors.js';
+import { observeByTasks } from '../ecs/protect-source.js';
 import type {
   Clock,
+  EcsClusterState,
   GroupDirectory,
   GroupInstance,
   GroupSnapshot,
@@ -30,6 +32,8 @@ export interface ScanDeps {
   protection: InstanceProtection;
   prober: Prober;
   log: Log;
+  /** ECS mode's busy signal (targets with ecsCluster). */
+  ecs?: EcsClusterState;
   /** Probes in flight at once (default DEFAULT_CONCURRENCY from lib/probe.ts). */
   concurrency?: number;
   clock?: Clock;
@@ -215,7 +219,10 @@ export async function scanTarget(
 
   let probed;
   try {
-    probed = await probeMany(deps.prober, reachable, target, deps.concurrency);
+    // ECS mode: the busy signal is the instances' tasks (lib/ecs), not an HTTP probe.
+    probed = target.ecsCluster
+      ? await observeByTasks(target.ecsCluster, reachable, deps.ecs, clock)
+      : await probeMany(deps.prober, reachable, target, deps.concurrency);
   } catch (err) {
     if (err instanceof AddressNotAllowedError) throw err;
     return fail(`probing failed: ${errorMessage(err)}`);

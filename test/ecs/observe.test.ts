@@ -9,6 +9,7 @@ import { EcsAdapter } from '../../lib/aws/ecs.js';
 import { observeEcsWork } from '../../lib/ecs/observe.js';
 import { UpstreamError } from '../../lib/errors.js';
 import type { EcsClusterState } from '../../lib/ports.js';
+import { Deadline } from '../../lib/time.js';
 import { createLoopbackFleet, startMoto, type Moto, type MotoFleet } from '../helpers/moto.js';
 import {
   createMotoCluster,
@@ -96,5 +97,28 @@ describe('ecs/observe', function () {
 
     expect(result.get(ids[1])).to.include({ status: 'unknown' });
     expect(result.get(ids[1])!.reason).to.include('ListTasks observe failed: Error: throttled');
+  });
+
+  it('answers unknown by its deadline when ECS never answers, and aborts the call', async () => {
+    let aborted = false;
+    const hanging: EcsClusterState = {
+      containerInstances: (_c, _q, o) =>
+        new Promise((_, reject) => {
+          o?.signal?.addEventListener('abort', () => {
+            aborted = true;
+            reject(new Error('aborted'));
+          });
+        }),
+      tasks: () => Promise.resolve([]),
+      services: () => Promise.resolve([]),
+      serviceArns: () => Promise.resolve([]),
+      taskReservation: () => Promise.reject(new Error('unused')),
+    };
+
+    const result = await observeEcsWork('jobs', ['i-1'], hanging, Deadline.after(50));
+
+    expect(result.get('i-1')!.status).to.equal('unknown');
+    expect(result.get('i-1')!.reason).to.match(/ECS observe jobs: no answer within \d+ ms/);
+    expect(aborted).to.equal(true);
   });
 });
