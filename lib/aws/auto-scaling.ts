@@ -3,11 +3,14 @@
  * actions. Each method is one API operation (paginated where the API pages); policy —
  * batching, fallbacks, what 'gone' means for the flow — lives above, in lib/protect and
  * lib/gate.
+ *
+ * Every call runs under the caller's signal (`sendUnder`); a paginated or chunked method
+ * asks for no further page once the signal has aborted.
  */
 import {
   CompleteLifecycleActionCommand,
+  DescribeAutoScalingGroupsCommand,
   DescribeLifecycleHooksCommand,
-  paginateDescribeAutoScalingGroups,
   RecordLifecycleActionHeartbeatCommand,
   SetInstanceProtectionCommand,
   type AutoScalingClient,
@@ -18,6 +21,7 @@ import {
 import { isNoActiveLifecycleAction, isValidationError, UpstreamError } from '../errors.js';
 import {
   MAX_PROTECTION_BATCH,
+  type CallOptions,
   type GroupDirectory,
   type GroupSnapshot,
   type HookInfo,
@@ -26,7 +30,7 @@ import {
   type LifecycleActions,
   type LifecycleResult,
 } from '../ports.js';
-import { chunk, listForMessage } from './util.js';
+import { chunk, listForMessage, nextToken, sendUnder } from './util.js';
 
 /**
  * DescribeAutoScalingGroups accepts 50 names by default and up to 100 when MaxRecords is
@@ -44,7 +48,7 @@ const DEFAULT_HEARTBEAT_TIMEOUT_SECONDS = 3600;
 export class AutoScalingAdapter implements GroupDirectory, InstanceProtection, LifecycleActions {
   constructor(private readonly client: AutoScalingClient) {}
 
-  async describeGroups(names: string[]): Promise<GroupSnapshot[]> {
+  async describeGroups(names: string[], opts?: CallOptions): Promise<GroupSnapshot[]> {
     const unique = [...new Set(names)];
     const groups: GroupSnapshot[] = [];
     for (const batch of chunk(unique, MAX_GROUP_NAMES_PER_CALL)) {
@@ -52,16 +56,18 @@ export class AutoScalingAdapter implements GroupDirectory, InstanceProtection, L
         ...(await this.listGroups(
           { AutoScalingGroupNames: batch },
           `DescribeAutoScalingGroups ${listForMessage(batch)}`,
+          opts,
         )),
       );
     }
     return groups;
   }
 
-  findGroupsByTag(key: string, value: string): Promise<GroupSnapshot[]> {
+  findGroupsByTag(key: string, value: string, opts?: CallOptions): Promise<GroupSnapshot[]> {
     return this.listGroups(
       { Filters: [{ Name: `tag:${key}`, Values: [value] }] },
       `DescribeAutoScalingGroups tag:${key}=${value}`,
+      opts,
     );
   }
 
@@ -69,6 +75,7 @@ export class AutoScalingAdapter implements GroupDirectory, InstanceProtection, L
     groupName: string,
     instanceIds: string[],
     protect: boolean,
+    opts?: CallOptions,
   ): Promise<void> {
     // A programming error above this port, not an AWS answer: say so before calling.
     if (instanceIds.length > MAX_PROTECTION_BATCH) {
@@ -78,12 +85,15 @@ export class AutoScalingAdapter implements GroupDirectory, InstanceProtection, L
     }
     if (instanceIds.length === 0) return;
     try {
-      await this.client.send(
-        new SetInstanceProtectionCommand({
-          AutoScalingGroupName: groupName,
-          InstanceIds: instanceIds,
-          ProtectedFromScaleIn: protect,
-        }),
+      await sendUnder(opts, (o) =>
+        this.client.send(
+          new SetInstanceProtectionCommand({
+            AutoScalingGroupName: groupName,
+            InstanceIds: instanceIds,
+            ProtectedFromScaleIn: protect,
+          }),
+          o,
+        ),
       );
     } catch (cause) {
       throw new UpstreamError(
@@ -93,14 +103,20 @@ export class AutoScalingAdapter implements GroupDirectory, InstanceProtection, L
     }
   }
 
-  async recordHeartbeat(action: LifecycleActionRef): Promise<'recorded' | 'gone'> {
+  async recordHeartbeat(
+    action: LifecycleActionRef,
+    opts?: CallOptions,
+  ): Promise<'recorded' | 'gone'> {
     try {
-      await this.client.send(
-        new RecordLifecycleActionHeartbeatCommand({
-          AutoScalingGroupName: action.groupName,
-          LifecycleHookName: action.hookName,
-          ...identify(action),
-        }),
+      await sendUnder(opts, (o) =>
+        this.client.send(
+          new RecordLifecycleActionHeartbeatCommand({
+            AutoScalingGroupName: action.groupName,
+            LifecycleHookName: action.hookName,
+            ...identify(action),
+          }),
+          o,
+        ),
       );
       return 'recorded';
     } catch (cause) {
@@ -114,15 +130,19 @@ export class AutoScalingAdapter implements GroupDirectory, InstanceProtection, L
   async complete(
     action: LifecycleActionRef,
     result: LifecycleResult,
+    opts?: CallOptions,
   ): Promise<'completed' | 'gone'> {
     try {
-      await this.client.send(
-        new CompleteLifecycleActionCommand({
-          AutoScalingGroupName: action.groupName,
-          LifecycleHookName: action.hookName,
-          LifecycleActionResult: result,
-          ...identify(action),
-        }),
+      await sendUnder(opts, (o) =>
+        this.client.send(
+          new CompleteLifecycleActionCommand({
+            AutoScalingGroupName: action.groupName,
+            LifecycleHookName: action.hookName,
+            LifecycleActionResult: result,
+            ...identify(action),
+          }),
+          o,
+        ),
       );
       return 'completed';
     } catch (cause) {
@@ -133,14 +153,21 @@ export class AutoScalingAdapter implements GroupDirectory, InstanceProtection, L
     }
   }
 
-  async describeHook(groupName: string, hookName: string): Promise<HookInfo | undefined> {
+  async describeHook(
+    groupName: string,
+    hookName: string,
+    opts?: CallOptions,
+  ): Promise<HookInfo | undefined> {
     let hooks: LifecycleHook[];
     try {
-      const out = await this.client.send(
-        new DescribeLifecycleHooksCommand({
-          AutoScalingGroupName: groupName,
-          LifecycleHookNames: [hookName],
-        }),
+      const out = await sendUnder(opts, (o) =>
+        this.client.send(
+          new DescribeLifecycleHooksCommand({
+            AutoScalingGroupName: groupName,
+            LifecycleHookNames: [hookName],
+          }),
+          o,
+        ),
       );
       hooks = out.LifecycleHooks ?? [];
     } catch (cause) {
@@ -154,19 +181,32 @@ export class AutoScalingAdapter implements GroupDirectory, InstanceProtection, L
     return hook ? toHookInfo(hook, groupName) : undefined;
   }
 
+  /**
+   * Every page of one DescribeAutoScalingGroups query, followed by NextToken in a loop of
+   * our own (the SDK's paginators take no abort signal).
+   */
   private async listGroups(
     input: DescribeAutoScalingGroupsCommandInput,
     operation: string,
+    opts: CallOptions | undefined,
   ): Promise<GroupSnapshot[]> {
     const groups: GroupSnapshot[] = [];
     try {
-      const pages = paginateDescribeAutoScalingGroups(
-        { client: this.client, pageSize: MAX_RECORDS },
-        input,
-      );
-      for await (const page of pages) {
+      let token: string | undefined;
+      do {
+        const page = await sendUnder(opts, (o) =>
+          this.client.send(
+            new DescribeAutoScalingGroupsCommand({
+              ...input,
+              MaxRecords: MAX_RECORDS,
+              ...(token ? { NextToken: token } : {}),
+            }),
+            o,
+          ),
+        );
         for (const group of page.AutoScalingGroups ?? []) groups.push(toSnapshot(group));
-      }
+        token = nextToken(token, page.NextToken);
+      } while (token);
     } catch (cause) {
       throw new UpstreamError(operation, { cause });
     }

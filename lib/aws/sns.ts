@@ -1,7 +1,8 @@
 /** Operator notices on an SNS topic (sns:Publish). */
 import { PublishCommand, type MessageAttributeValue, type SNSClient } from '@aws-sdk/client-sns';
 import { UpstreamError } from '../errors.js';
-import type { Notice, Notifications } from '../ports.js';
+import type { CallOptions, Notice, Notifications } from '../ports.js';
+import { sendUnder } from './util.js';
 
 /**
  * SNS documents subjects as "less than 100 characters" (moto rejects more than 100). We
@@ -15,16 +16,19 @@ export class SnsNotifications implements Notifications {
     private readonly topicArn: string,
   ) {}
 
-  async publish(notice: Notice): Promise<void> {
+  async publish(notice: Notice, opts?: CallOptions): Promise<void> {
     const subject = toSubject(notice.subject);
     try {
-      await this.client.send(
-        new PublishCommand({
-          TopicArn: this.topicArn,
-          ...(subject ? { Subject: subject } : {}),
-          Message: notice.message,
-          MessageAttributes: toAttributes(notice.attributes),
-        }),
+      await sendUnder(opts, (o) =>
+        this.client.send(
+          new PublishCommand({
+            TopicArn: this.topicArn,
+            ...(subject ? { Subject: subject } : {}),
+            Message: notice.message,
+            MessageAttributes: toAttributes(notice.attributes),
+          }),
+          o,
+        ),
       );
     } catch (cause) {
       throw new UpstreamError(`Publish ${this.topicArn} "${subject}"`, { cause });

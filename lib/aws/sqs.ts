@@ -1,7 +1,8 @@
 /** The gate's delayed self-messages (sqs:SendMessage). */
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { UpstreamError } from '../errors.js';
-import type { Rechecks } from '../ports.js';
+import type { CallOptions, Rechecks } from '../ports.js';
+import { sendUnder } from './util.js';
 
 /** SQS accepts DelaySeconds from 0 to 900 (15 minutes), whole seconds only. */
 export const MAX_DELAY_SECONDS = 900;
@@ -12,11 +13,18 @@ export class SqsRechecks implements Rechecks {
     private readonly queueUrl: string,
   ) {}
 
-  async schedule(body: string, delaySeconds: number): Promise<void> {
+  async schedule(body: string, delaySeconds: number, opts?: CallOptions): Promise<void> {
     const delay = clampDelaySeconds(delaySeconds);
     try {
-      await this.client.send(
-        new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: body, DelaySeconds: delay }),
+      await sendUnder(opts, (o) =>
+        this.client.send(
+          new SendMessageCommand({
+            QueueUrl: this.queueUrl,
+            MessageBody: body,
+            DelaySeconds: delay,
+          }),
+          o,
+        ),
       );
     } catch (cause) {
       throw new UpstreamError(`SendMessage ${this.queueUrl} (delay ${delay} s)`, { cause });

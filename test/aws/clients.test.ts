@@ -1,5 +1,12 @@
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { expect } from 'chai';
-import { clientConfig, createAwsClients, MAX_ATTEMPTS } from '../../lib/aws/clients.js';
+import {
+  ATTEMPT_TIMEOUTS,
+  clientConfig,
+  createAwsClients,
+  destroyAwsClients,
+  MAX_ATTEMPTS,
+} from '../../lib/aws/clients.js';
 
 describe('aws/clients', () => {
   let savedRegion: string | undefined;
@@ -11,14 +18,24 @@ describe('aws/clients', () => {
     else process.env.AWS_REGION = savedRegion;
   });
 
-  it('uses adaptive retries with a bounded number of attempts', () => {
+  it('uses adaptive retries with a bounded number of attempts, each attempt bounded in time', () => {
     const config = clientConfig('eu-west-1');
     expect(config).to.deep.equal({
       region: 'eu-west-1',
       retryMode: 'adaptive',
       maxAttempts: MAX_ATTEMPTS,
+      requestHandler: ATTEMPT_TIMEOUTS,
     });
     expect(MAX_ATTEMPTS).to.be.within(2, 10);
+    // 0 is the SDK's "no limit"; a timeout that only logs is no limit either.
+    expect(ATTEMPT_TIMEOUTS.throwOnRequestTimeout).to.equal(true);
+    for (const ms of [
+      ATTEMPT_TIMEOUTS.connectionTimeout,
+      ATTEMPT_TIMEOUTS.requestTimeout,
+      ATTEMPT_TIMEOUTS.socketTimeout,
+    ]) {
+      expect(ms).to.be.within(1000, 10_000);
+    }
   });
 
   it('takes the region from AWS_REGION when none is given', () => {
@@ -31,10 +48,9 @@ describe('aws/clients', () => {
     expect(clientConfig()).not.to.have.property('region');
   });
 
-  it('builds the five clients with the same region and retry policy', async () => {
+  it('builds the five clients with the same region and retry policy, SSM on first use', async () => {
     const clients = createAwsClients('eu-central-1');
     try {
-      const all = Object.values(clients);
       expect(Object.keys(clients).sort()).to.deep.equal([
         'autoScaling',
         'ec2',
@@ -42,14 +58,20 @@ describe('aws/clients', () => {
         'sqs',
         'ssm',
       ]);
-      for (const client of all) {
-        expect(await client.config.region()).to.equal('eu-central-1');
-        expect(await client.config.maxAttempts()).to.equal(MAX_ATTEMPTS);
-        const strategy = await client.config.retryStrategy();
+      expect(clients.ssm).to.be.a('function');
+      const ssm = await (clients.ssm as () => Promise<SSMClient>)();
+      expect(ssm).to.be.instanceOf(SSMClient);
+      // Built once: every use shares the client and its rate limiter.
+      expect(await (clients.ssm as () => Promise<SSMClient>)()).to.equal(ssm);
+      const all = [clients.autoScaling, clients.ec2, clients.sns, clients.sqs, ssm] as const;
+      for (const { config } of all) {
+        expect(await config.region()).to.equal('eu-central-1');
+        expect(await config.maxAttempts()).to.equal(MAX_ATTEMPTS);
+        const strategy = (await config.retryStrategy()) as { mode?: string };
         expect(strategy.mode).to.equal('adaptive');
       }
     } finally {
-      for (const client of Object.values(clients)) client.destroy();
+      await destroyAwsClients(clients);
     }
   });
 });
