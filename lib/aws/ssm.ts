@@ -1,13 +1,30 @@
-/** The pre-termination command, through SSM Run Command. */
-import {
-  DescribeDocumentCommand,
-  DescribeInstanceInformationCommand,
-  GetCommandInvocationCommand,
-  SendCommandCommand,
-  type SSMClient,
-} from '@aws-sdk/client-ssm';
+/**
+ * The pre-termination command, through SSM Run Command.
+ *
+ * The SSM SDK is loaded on first use (a dynamic import), not when the gate starts: most
+ * stacks configure no command, and their cold starts should not pay for a client they
+ * never call. The port itself always exists, because a command already in flight is still
+ * followed (and cancelled) after its document setting was removed.
+ */
+import type * as SsmSdk from '@aws-sdk/client-ssm';
+import type { SSMClient } from '@aws-sdk/client-ssm';
 import { awsErrorName, UpstreamError } from '../errors.js';
-import type { CommandState, RemoteCommands } from '../ports.js';
+import type { CallOptions, CommandState, RemoteCommands } from '../ports.js';
+import { sendUnder } from './util.js';
+
+let sdk: Promise<typeof SsmSdk> | undefined;
+
+/** The SSM SDK module, imported once, on first use. */
+export function loadSsmSdk(): Promise<typeof SsmSdk> {
+  sdk ??= import('@aws-sdk/client-ssm').catch((err: unknown) => {
+    sdk = undefined;
+    throw err;
+  });
+  return sdk;
+}
+
+/** An SSM client, or how to build it on first use (see createAwsClients). */
+export type SsmClientSource = SSMClient | (() => Promise<SSMClient>);
 
 /** SendCommand's TimeoutSeconds bounds (time allowed for the command to *start*). */
 const MIN_TIMEOUT_SECONDS = 30;
@@ -18,11 +35,21 @@ export const STDERR_SNIPPET_CHARS = 300;
 const PENDING = new Set(['Pending', 'InProgress', 'Delayed']);
 
 export class SsmCommands implements RemoteCommands {
-  constructor(private readonly client: SSMClient) {}
+  constructor(private readonly source: SsmClientSource) {}
 
-  async documentExists(documentName: string): Promise<boolean> {
+  /** The client and the command classes; loading them fails like a call would. */
+  private async sdk(): Promise<{ client: SSMClient; ssm: typeof SsmSdk }> {
+    const ssm = await loadSsmSdk();
+    const client = typeof this.source === 'function' ? await this.source() : this.source;
+    return { client, ssm };
+  }
+
+  async documentExists(documentName: string, opts?: CallOptions): Promise<boolean> {
     try {
-      await this.client.send(new DescribeDocumentCommand({ Name: documentName }));
+      const { client, ssm } = await this.sdk();
+      await sendUnder(opts, (o) =>
+        client.send(new ssm.DescribeDocumentCommand({ Name: documentName }), o),
+      );
       return true;
     } catch (cause) {
       if (awsErrorName(cause) === 'InvalidDocument') return false;
@@ -30,12 +57,16 @@ export class SsmCommands implements RemoteCommands {
     }
   }
 
-  async isManaged(instanceId: string): Promise<boolean> {
+  async isManaged(instanceId: string, opts?: CallOptions): Promise<boolean> {
     try {
-      const out = await this.client.send(
-        new DescribeInstanceInformationCommand({
-          Filters: [{ Key: 'InstanceIds', Values: [instanceId] }],
-        }),
+      const { client, ssm } = await this.sdk();
+      const out = await sendUnder(opts, (o) =>
+        client.send(
+          new ssm.DescribeInstanceInformationCommand({
+            Filters: [{ Key: 'InstanceIds', Values: [instanceId] }],
+          }),
+          o,
+        ),
       );
       return (out.InstanceInformationList ?? []).some(
         (info) => info.InstanceId === instanceId && info.PingStatus === 'Online',
@@ -52,20 +83,25 @@ export class SsmCommands implements RemoteCommands {
     documentName: string,
     parameters: Record<string, string[]>,
     timeoutSeconds: number,
+    opts?: CallOptions,
   ): Promise<string> {
     const operation = `SendCommand ${documentName} ${instanceId}`;
     let commandId: string | undefined;
     try {
-      const out = await this.client.send(
-        new SendCommandCommand({
-          DocumentName: documentName,
-          InstanceIds: [instanceId],
-          Parameters: parameters,
-          TimeoutSeconds: Math.min(
-            MAX_TIMEOUT_SECONDS,
-            Math.max(MIN_TIMEOUT_SECONDS, Math.ceil(timeoutSeconds)),
-          ),
-        }),
+      const { client, ssm } = await this.sdk();
+      const out = await sendUnder(opts, (o) =>
+        client.send(
+          new ssm.SendCommandCommand({
+            DocumentName: documentName,
+            InstanceIds: [instanceId],
+            Parameters: parameters,
+            TimeoutSeconds: Math.min(
+              MAX_TIMEOUT_SECONDS,
+              Math.max(MIN_TIMEOUT_SECONDS, Math.ceil(timeoutSeconds)),
+            ),
+          }),
+          o,
+        ),
       );
       commandId = out.Command?.CommandId;
     } catch (cause) {
@@ -80,10 +116,15 @@ export class SsmCommands implements RemoteCommands {
   async status(
     commandId: string,
     instanceId: string,
+    opts?: CallOptions,
   ): Promise<{ state: CommandState; detail?: string }> {
     try {
-      const out = await this.client.send(
-        new GetCommandInvocationCommand({ CommandId: commandId, InstanceId: instanceId }),
+      const { client, ssm } = await this.sdk();
+      const out = await sendUnder(opts, (o) =>
+        client.send(
+          new ssm.GetCommandInvocationCommand({ CommandId: commandId, InstanceId: instanceId }),
+          o,
+        ),
       );
       return toState(out.Status, out.StatusDetails, out.StandardErrorContent);
     } catch (cause) {

@@ -14,8 +14,9 @@ export type GatePorts = Pick<
 
 /**
  * The SDK-backed ports the gate needs, over clients built once per container. Notifications
- * exist only with a topic, SSM commands only with a document: the step then never reaches
- * for them.
+ * exist only with a topic. SSM commands always exist — a command in flight is followed to
+ * its end even after the document setting was removed — but cost nothing until first used
+ * (the SSM SDK is loaded then; see createAwsClients).
  */
 export function createGatePorts(config: GateConfig, clients: AwsClients): GatePorts {
   const autoScaling = new AutoScalingAdapter(clients.autoScaling);
@@ -27,6 +28,6 @@ export function createGatePorts(config: GateConfig, clients: AwsClients): GatePo
     ...(config.topicArn
       ? { notifications: new SnsNotifications(clients.sns, config.topicArn) }
       : {}),
-    ...(config.ssm ? { commands: new SsmCommands(clients.ssm) } : {}),
+    commands: new SsmCommands(clients.ssm),
   };
 }

@@ -15,7 +15,7 @@ import { ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/cl
 import { CreateDocumentCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { expect } from 'chai';
 import { AutoScalingAdapter } from '../../lib/aws/auto-scaling.js';
-import { createAwsClients, type AwsClients } from '../../lib/aws/clients.js';
+import { createAwsClients, destroyAwsClients, type AwsClients } from '../../lib/aws/clients.js';
 import { Ec2Addresses } from '../../lib/aws/ec2.js';
 import { SnsNotifications } from '../../lib/aws/sns.js';
 import { SqsRechecks } from '../../lib/aws/sqs.js';
@@ -28,6 +28,7 @@ import {
   motoClients,
   startMoto,
   type Moto,
+  type MotoClients,
   type MotoFleet,
 } from '../helpers/moto.js';
 
@@ -64,7 +65,7 @@ async function receive(
 
 describe('aws adapters over the wire (moto) @slow', function () {
   let moto: Moto;
-  let clients: AwsClients;
+  let clients: MotoClients;
   let fleet: MotoFleet;
   let autoScaling: AutoScalingAdapter;
 
@@ -94,8 +95,8 @@ describe('aws adapters over the wire (moto) @slow', function () {
     beforeEach(() => {
       saved = process.env.AWS_ENDPOINT_URL;
     });
-    afterEach(() => {
-      for (const client of Object.values(fromEnv ?? {})) client.destroy();
+    afterEach(async () => {
+      if (fromEnv) await destroyAwsClients(fromEnv);
       if (saved === undefined) delete process.env.AWS_ENDPOINT_URL;
       else process.env.AWS_ENDPOINT_URL = saved;
     });

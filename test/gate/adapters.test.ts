@@ -22,7 +22,7 @@ import {
 } from '@aws-sdk/client-ssm';
 import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
 import { expect } from 'chai';
-import { createAwsClients, type AwsClients } from '../../lib/aws/clients.js';
+import { createAwsClients, destroyAwsClients, type AwsClients } from '../../lib/aws/clients.js';
 import { createGatePorts } from '../../lib/gate/aws-ports.js';
 import { createGateHandler, type SqsBatchResponse } from '../../lib/gate/handler.js';
 import { gateStep, type GateDeps } from '../../lib/gate/step.js';
@@ -78,7 +78,8 @@ describe('gate over the SDK adapters', () => {
     ec2 = mockClient(clients.ec2);
     sns = mockClient(clients.sns);
     sqs = mockClient(clients.sqs);
-    ssm = mockClient(clients.ssm);
+    // Built on first use (createAwsClients): mock the class, not an instance.
+    ssm = mockClient(SSMClient);
     asg.on(DescribeLifecycleHooksCommand).resolves({
       LifecycleHooks: [
         {
@@ -123,7 +124,7 @@ describe('gate over the SDK adapters', () => {
 
   afterEach(async () => {
     for (const stub of [asg, ec2, sns, sqs, ssm]) stub.restore();
-    for (const client of Object.values(clients)) client.destroy();
+    await destroyAwsClients(clients);
     await worker.close();
   });
 

@@ -16,7 +16,6 @@ import { CreateTopicCommand, SubscribeCommand } from '@aws-sdk/client-sns';
 import { ReceiveMessageCommand, type Message } from '@aws-sdk/client-sqs';
 import { CreateDocumentCommand } from '@aws-sdk/client-ssm';
 import { expect } from 'chai';
-import type { AwsClients } from '../../lib/aws/clients.js';
 import { createGatePorts } from '../../lib/gate/aws-ports.js';
 import { parseGateEnv } from '../../lib/gate/config.js';
 import { createGateHandler, type SqsBatchResponse } from '../../lib/gate/handler.js';
@@ -30,6 +29,7 @@ import {
   motoClients,
   startMoto,
   type Moto,
+  type MotoClients,
   type MotoFleet,
 } from '../helpers/moto.js';
 import { asSqsEvent, createQueue, receiveAndDelete } from './sqs-wire.js';
@@ -88,7 +88,7 @@ function notices(messages: Message[]) {
 
 describe('gate over the wire (moto) @slow', function () {
   let moto: Moto;
-  let clients: AwsClients;
+  let clients: MotoClients;
   let fleet: MotoFleet;
   let instanceId: string;
   let worker: Worker;

@@ -107,11 +107,14 @@ export async function startMoto(region = 'us-east-1'): Promise<Moto> {
   };
 }
 
+/** The clients of `motoClients`: SSM built at once, so tests can call and intercept it. */
+export type MotoClients = AwsClients & { ssm: SSMClient };
+
 /**
  * One SDK client per service themis uses, all pointed at this server. The caller destroys
  * them in teardown: `for (const c of Object.values(clients)) c.destroy()`.
  */
-export function motoClients(moto: Moto): AwsClients {
+export function motoClients(moto: Moto): MotoClients {
   return {
     autoScaling: new AutoScalingClient(moto.clientConfig),
     ec2: new EC2Client(moto.clientConfig),
