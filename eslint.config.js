@@ -19,7 +19,7 @@ const noSimImports = {
 };
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.serverless/', '.esbuild/', '.venv/'] },
+  { ignores: ['node_modules/', '.serverless/', '.esbuild/', '.venv/', '.build/', 'dist/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,6 +1,8 @@
 /**
- * The `themis` command as operators run it: `node bin/themis.js …` in a subprocess, with
- * AWS_ENDPOINT_URL pointing at moto_server and workers on the fleet's 127.0.1.x addresses.
+ * The `themis` command as operators run it: the JavaScript scripts/build-cli.ts builds (what
+ * the package ships), run by plain `node` in a subprocess, with AWS_ENDPOINT_URL pointing at
+ * moto_server and workers on the fleet's 127.0.1.x addresses. (test/cli/pack.test.ts runs it
+ * from a global install of the packed tarball.)
  */
 import {
   AutoScalingClient,
@@ -11,6 +13,9 @@ import {
 } from '@aws-sdk/client-auto-scaling';
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildCli } from '../../scripts/build-cli.js';
 import { createLoopbackFleet, startMoto, type Moto, type MotoFleet } from '../helpers/moto.js';
 import { isLoopbackAddress } from '../../lib/probe.js';
 import type { StatusRow } from '../../lib/cli/format.js';
@@ -34,7 +39,7 @@ describe('themis CLI (subprocess, moto) @slow', function () {
     return new Promise((resolve) => {
       execFile(
         process.execPath,
-        ['bin/themis.js', ...args],
+        [join(built, 'themis.js'), ...args],
         {
           env: {
             PATH: process.env.PATH,
@@ -72,7 +77,11 @@ describe('themis CLI (subprocess, moto) @slow', function () {
     );
   }
 
+  // Inside the repository, so the bundle's packages resolve from its node_modules.
+  const built = join('.build', `cli-test-${process.pid}`);
+
   before(async () => {
+    await buildCli(built);
     moto = await startMoto();
     asg = new AutoScalingClient(moto.clientConfig);
     fleet = await createLoopbackFleet(moto, { groupName: 'cli', size: 4 });
@@ -112,6 +121,7 @@ describe('themis CLI (subprocess, moto) @slow', function () {
     await workers?.close();
     asg?.destroy();
     await moto?.stop();
+    rmSync(built, { recursive: true, force: true });
   });
   beforeEach(() => {
     for (const w of workers.byAddress.values()) w.requests.length = 0;
