@@ -324,6 +324,42 @@ describe('aws adapters over the wire (moto) @slow', function () {
       const long = envelopes.find((e) => e.Message === 'long subject');
       expect(Array.from(long!.Subject as string)).to.have.length(99);
     });
+    it('carries every attribute of a notice, the outcome id too, as String message attributes', async () => {
+      // Broken variant tried: an adapter that sends only event and group — the id is missing.
+      const queue = await createQueue(clients.sqs, 'wire-attributes');
+      const { TopicArn } = await clients.sns.send(
+        new CreateTopicCommand({ Name: 'wire-attributes' }),
+      );
+      await clients.sns.send(
+        new SubscribeCommand({ TopicArn, Protocol: 'sqs', Endpoint: queue.arn }),
+      );
+      const attributes = {
+        event: 'released',
+        group: 'wire-workers',
+        'outcome-id': 'wire-workers/i-0123456789abcdef0/3f1c9a2e/released',
+        instance: 'i-0123456789abcdef0',
+        'result.code': 'CONTINUE',
+      };
+
+      await new SnsNotifications(clients.sns, TopicArn!).publish({
+        subject: 'themis: released i-0123456789abcdef0',
+        message: 'attributes',
+        attributes,
+      });
+
+      const [message] = await receive(clients.sqs, queue.url, 1);
+      const envelope = JSON.parse(message!.Body!) as {
+        MessageAttributes: Record<string, { Type: string; Value: string }>;
+      };
+      expect(envelope.MessageAttributes).to.deep.equal(
+        Object.fromEntries(
+          Object.entries(attributes).map(([name, value]) => [
+            name,
+            { Type: 'String', Value: value },
+          ]),
+        ),
+      );
+    });
   });
 
   describe('SQS', () => {
