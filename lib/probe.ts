@@ -25,8 +25,55 @@ import { Deadline, DeadlineExceededError, realTimers, type Timers } from './time
 
 /** A status answer is one word; anything longer than this is not one. */
 export const DEFAULT_MAX_BODY_BYTES = 4096;
-/** In flight at once: enough to scan 1,000 instances inside ~2 timeouts, few enough sockets for a Lambda. */
+/**
+ * The in-flight limit of a scan when nothing else is known (the CLI's single group, callers
+ * of probeMany without a fleet size). Scans derive theirs from the fleet:
+ * `defaultProbeConcurrency`.
+ */
 export const DEFAULT_CONCURRENCY = 50;
+
+/** Open files, sockets included, that a Lambda execution environment allows. */
+export const LAMBDA_FILE_DESCRIPTORS = 1024;
+/**
+ * The runtime's own descriptors, rounded up: 21 are open with the protect function loaded
+ * (bench/scan.ts, "open descriptors … import only").
+ */
+export const RUNTIME_DESCRIPTORS = 24;
+/** Sockets one AWS SDK v3 client may hold: its NodeHttpHandler's default maxSockets. */
+export const SDK_SOCKETS_PER_CLIENT = 50;
+/** SDK clients a scan's region uses: Auto Scaling and EC2 (lib/protect/aws-ports.ts). */
+export const SCAN_SDK_CLIENTS = 2;
+/**
+ * Probe sockets one invocation may hold at once: what Lambda allows, less the runtime's
+ * and every SDK client's full share — 900.
+ */
+export const PROBE_DESCRIPTOR_BUDGET =
+  LAMBDA_FILE_DESCRIPTORS - RUNTIME_DESCRIPTORS - SCAN_SDK_CLIENTS * SDK_SOCKETS_PER_CLIENT;
+
+/** Each of `groups` scanned at once gets an equal share of the probe sockets. */
+export function probeDescriptorShare(
+  groups: number,
+  descriptors: number = PROBE_DESCRIPTOR_BUDGET,
+): number {
+  return Math.floor(descriptors / Math.max(1, Math.floor(groups)));
+}
+
+/**
+ * The in-flight limit for probing `instances` with `descriptors` sockets to spare: all of
+ * them at once when they fit, else as many as fit.
+ *
+ * Why all at once: a hung instance holds its slot for a whole timeout, so with L slots and
+ * H hung instances a scan takes ⌈H / L⌉ timeouts (50 slots, 100 hung: two). With L ≥ H it
+ * takes one. Within the budget — 900 sockets, so a group of up to 1,000 instances with up to
+ * 900 of them hung — hung instances cost one timeout; past it the budget wins, because a
+ * Lambda out of descriptors fails every call, AWS ones included.
+ */
+export function defaultProbeConcurrency(
+  instances: number,
+  descriptors: number = PROBE_DESCRIPTOR_BUDGET,
+): number {
+  return Math.max(1, Math.min(Math.floor(instances), Math.floor(descriptors)));
+}
 /** Untrusted text quoted in a reason (and so in logs and notices) is cut to this many characters. */
 export const MAX_QUOTED_CHARS = 40;
 
@@ -330,7 +377,20 @@ function describeGotFailure(err: unknown, maxBodyBytes: number): string {
   return escapeUntrusted(err instanceof Error ? err.message : String(err), 200);
 }
 
-/** Probe many instances with at most `concurrency` requests in flight; results keep input order. */
+/**
+ * Probes started in one turn of the event loop before it handles the I/O of those already
+ * started. A probe's deadline runs from its start, and setting a request up costs CPU (about
+ * 0.5–1 ms each, more on a Lambda's fraction of a vCPU): hundreds started in one burst would
+ * spend their own timeouts being set up, and an instance that answered in time would be
+ * classified by a deadline that fired before its answer was read. Started a few at a time,
+ * the answers are read between batches, whatever the CPU share.
+ */
+export const PROBES_PER_TURN = 16;
+
+/**
+ * Probe many instances with at most `concurrency` requests in flight, started at most
+ * PROBES_PER_TURN per event-loop turn; results keep input order.
+ */
 export async function probeMany<T extends { address: string }>(
   prober: Prober,
   items: readonly T[],
@@ -338,9 +398,32 @@ export async function probeMany<T extends { address: string }>(
   concurrency = DEFAULT_CONCURRENCY,
 ): Promise<Array<T & { result: ProbeResult }>> {
   const limit = pLimit(concurrency);
+  const pace = pacer(PROBES_PER_TURN);
   return Promise.all(
     items.map((item) =>
-      limit(async () => ({ ...item, result: await prober.probe(item.address, settings) })),
+      limit(async () => {
+        await pace();
+        return { ...item, result: await prober.probe(item.address, settings) };
+      }),
     ),
   );
+}
+
+/** Resolves at once for the first `perTurn` callers of a turn; later ones wait for the next turn. */
+function pacer(perTurn: number): () => Promise<void> {
+  let started = 0;
+  let nextTurn: Promise<void> | undefined;
+  return async () => {
+    while (started >= perTurn) {
+      nextTurn ??= new Promise<void>((resolve) =>
+        setImmediate(() => {
+          started = 0;
+          nextTurn = undefined;
+          resolve();
+        }),
+      );
+      await nextTurn;
+    }
+    started++;
+  };
 }

@@ -6,8 +6,15 @@ import type { ProbeSettings, Prober } from '../lib/ports.js';
 import {
   classifyBody,
   createHttpProber,
+  defaultProbeConcurrency,
+  LAMBDA_FILE_DESCRIPTORS,
+  PROBE_DESCRIPTOR_BUDGET,
+  probeDescriptorShare,
+  RUNTIME_DESCRIPTORS,
+  SDK_SOCKETS_PER_CLIENT,
   isLoopbackAddress,
   probeMany,
+  PROBES_PER_TURN,
   type ProbeTransport,
 } from '../lib/probe.js';
 import { isControlCode } from '../lib/text.js';
@@ -315,6 +322,37 @@ describe('probe', () => {
     await closed;
   });
 
+  describe('default concurrency', () => {
+    it('probes a whole group at once when its sockets fit in the budget', () => {
+      expect(defaultProbeConcurrency(120)).to.equal(120);
+      expect(defaultProbeConcurrency(900)).to.equal(900);
+    });
+
+    it('never holds more sockets than the budget', () => {
+      expect(PROBE_DESCRIPTOR_BUDGET).to.equal(900);
+      expect(defaultProbeConcurrency(1000)).to.equal(PROBE_DESCRIPTOR_BUDGET);
+      expect(defaultProbeConcurrency(1000, 225)).to.equal(225);
+    });
+
+    it('probes at least one at a time', () => {
+      expect(defaultProbeConcurrency(0)).to.equal(1);
+      expect(defaultProbeConcurrency(5, 0)).to.equal(1);
+    });
+
+    it('leaves the runtime and both SDK clients their descriptors', () => {
+      expect(
+        PROBE_DESCRIPTOR_BUDGET + RUNTIME_DESCRIPTORS + 2 * SDK_SOCKETS_PER_CLIENT,
+      ).to.be.at.most(LAMBDA_FILE_DESCRIPTORS);
+    });
+
+    it('shares the budget between the groups scanned at once', () => {
+      expect(probeDescriptorShare(1)).to.equal(900);
+      expect(probeDescriptorShare(4)).to.equal(225);
+      expect(probeDescriptorShare(7) * 7).to.be.at.most(PROBE_DESCRIPTOR_BUDGET);
+      expect(probeDescriptorShare(0)).to.equal(900);
+    });
+  });
+
   it('checks busyValue before idleValue when both are the same word', () => {
     expect(classifyBody('x', 'X', 'x')).to.deep.equal({ status: 'busy' });
   });
@@ -372,6 +410,28 @@ describe('probe', () => {
     expect(peak).to.be.at.most(5).and.at.least(2);
     expect(results.map((r) => r.id)).to.deep.equal(items.map((i) => i.id));
     expect(results.every((r) => r.result.status === 'idle')).to.equal(true);
+  });
+
+  it('starts at most PROBES_PER_TURN probes per event-loop turn, so answers are read between batches', async () => {
+    let started = 0;
+    const slow: Prober = {
+      probe: () => {
+        started++;
+        return new Promise((resolve) =>
+          setTimeout(() => resolve({ status: 'idle', latencyMs: 0 }), 20),
+        );
+      },
+    };
+    const items = Array.from({ length: 2 * PROBES_PER_TURN + 5 }, () => ({ address: '127.0.0.1' }));
+    const all = probeMany(slow, items, settingsFor(9), items.length);
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+    const seen: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      await turn();
+      seen.push(started);
+    }
+    expect(seen).to.deep.equal([PROBES_PER_TURN, 2 * PROBES_PER_TURN, items.length]);
+    expect(await all).to.have.length(items.length);
   });
 
   it('one hung instance is unknown while the others still answer', async () => {

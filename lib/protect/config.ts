@@ -16,7 +16,6 @@ import {
   type TargetSettings,
 } from '../config.js';
 import { ConfigError } from '../errors.js';
-import { DEFAULT_CONCURRENCY } from '../probe.js';
 
 /** One group named in configuration, before tags and the event are layered on. */
 export interface ConfiguredTarget {
@@ -36,8 +35,11 @@ export interface ProtectConfig {
   tagDiscovery: boolean;
   /** Scans spread evenly over each scheduled minute (1..12). */
   scansPerInvocation: number;
-  /** Probes in flight at once within one group. */
-  probeConcurrency: number;
+  /**
+   * Probes in flight at once within one group, when set (THEMIS_PROBE_CONCURRENCY); unset,
+   * it follows the group's size within the descriptor budget (lib/probe.ts).
+   */
+  probeConcurrency?: number;
 }
 
 export const PROTECT_ENV = {
@@ -123,9 +125,18 @@ export function parseProtectConfig(env: NodeJS.ProcessEnv): ProtectConfig {
   const scansPerInvocation =
     readEnv(env, PROTECT_ENV.scansPerInvocation, intLike(1, MAX_SCANS_PER_INVOCATION)) ?? 1;
 
-  const probeConcurrency =
-    readEnv(env, PROTECT_ENV.probeConcurrency, intLike(1, MAX_PROBE_CONCURRENCY)) ??
-    DEFAULT_CONCURRENCY;
+  const probeConcurrency = readEnv(
+    env,
+    PROTECT_ENV.probeConcurrency,
+    intLike(1, MAX_PROBE_CONCURRENCY),
+  );
 
-  return { region, settings, targets, tagDiscovery, scansPerInvocation, probeConcurrency };
+  return {
+    region,
+    settings,
+    targets,
+    tagDiscovery,
+    scansPerInvocation,
+    ...(probeConcurrency !== undefined ? { probeConcurrency } : {}),
+  };
 }

@@ -26,6 +26,7 @@ import type {
   Log,
   Prober,
 } from '../ports.js';
+import { probeDescriptorShare } from '../probe.js';
 import { AddressCache, type AddressCacheOptions } from './addresses.js';
 import type { ProtectConfig } from './config.js';
 import { parseProtectEvent } from './event.js';
@@ -52,7 +53,7 @@ export interface ProtectHandlerDeps {
   metrics?: ScanMetrics;
   clock?: Clock;
   sleep?: Sleep;
-  /** Probes in flight per group (default: config.probeConcurrency). */
+  /** Probes in flight per group (default: config.probeConcurrency, else it follows the group). */
   concurrency?: number;
   /** Groups scanned at once. */
   groupConcurrency?: number;
@@ -76,8 +77,8 @@ export interface ProtectResult {
 }
 
 /**
- * Four groups at a time × at most 200 probes each stays under Lambda's 1,024 file
- * descriptors, while several groups' probe timeouts still overlap.
+ * Four groups at a time, so that several groups' probe timeouts overlap. The groups scanned
+ * at once share the probe sockets (PROBE_DESCRIPTOR_BUDGET, lib/probe.ts) equally.
  */
 export const DEFAULT_GROUP_CONCURRENCY = 4;
 
@@ -106,7 +107,12 @@ export function createProtectHandler(
   const clock = deps.clock ?? Date.now;
   const metrics = deps.metrics ?? noMetrics;
 
-  const scanOne = async (resolved: ResolvedTarget, listingMs: number): Promise<GroupReport> => {
+  /** `probeDescriptors`: this group's share of the invocation's probe sockets. */
+  const scanOne = async (
+    resolved: ResolvedTarget,
+    listingMs: number,
+    probeDescriptors: number,
+  ): Promise<GroupReport> => {
     if (resolved.report) return resolved.report;
     const { target, listing } = resolved;
     const addresses = addressesFor(target.region);
@@ -120,6 +126,7 @@ export function createProtectHandler(
         log,
         clock,
         concurrency: deps.concurrency ?? config.probeConcurrency,
+        probeDescriptors,
       },
       listed,
     );
@@ -164,8 +171,12 @@ export function createProtectHandler(
   /** `listingMs`: how long reading the groups for this round took (in each ScanDuration). */
   const scanAll = async (targets: ResolvedTarget[], listingMs: number): Promise<ScanRound> => {
     const startedAt = new Date(clock()).toISOString();
-    const limit = pLimit(deps.groupConcurrency ?? DEFAULT_GROUP_CONCURRENCY);
-    const groups = await Promise.all(targets.map((t) => limit(() => scanOne(t, listingMs))));
+    const groupConcurrency = deps.groupConcurrency ?? DEFAULT_GROUP_CONCURRENCY;
+    const limit = pLimit(groupConcurrency);
+    // Groups scanned at once share the probe sockets; a lone group has them all.
+    const scanned = targets.filter((t) => !t.report).length;
+    const share = probeDescriptorShare(Math.min(groupConcurrency, scanned));
+    const groups = await Promise.all(targets.map((t) => limit(() => scanOne(t, listingMs, share))));
     for (const report of groups) {
       metrics.record(report);
       const line = {

@@ -22,7 +22,7 @@ import type {
   ProbeStatus,
   Prober,
 } from '../ports.js';
-import { probeMany } from '../probe.js';
+import { defaultProbeConcurrency, probeMany } from '../probe.js';
 import { applyProtection, type FailedChange } from './apply.js';
 import { planProtection, type Action } from './plan.js';
 
@@ -34,8 +34,13 @@ export interface ScanDeps {
   log: Log;
   /** ECS mode's busy signal (targets with ecsCluster). */
   ecs?: EcsClusterState;
-  /** Probes in flight at once (default DEFAULT_CONCURRENCY from lib/probe.ts). */
+  /** Probes in flight at once: an override; by default it follows the group (below). */
   concurrency?: number;
+  /**
+   * Sockets this scan may hold for probes (default: the invocation's whole budget,
+   * PROBE_DESCRIPTOR_BUDGET); the default concurrency is min(group size, this).
+   */
+  probeDescriptors?: number;
   clock?: Clock;
 }
 
@@ -220,9 +225,11 @@ export async function scanTarget(
   let probed;
   try {
     // ECS mode: the busy signal is the instances' tasks (lib/ecs), not an HTTP probe.
+    const concurrency =
+      deps.concurrency ?? defaultProbeConcurrency(reachable.length, deps.probeDescriptors);
     probed = target.ecsCluster
       ? await observeByTasks(target.ecsCluster, reachable, deps.ecs, clock)
-      : await probeMany(deps.prober, reachable, target, deps.concurrency);
+      : await probeMany(deps.prober, reachable, target, concurrency);
   } catch (err) {
     if (err instanceof AddressNotAllowedError) throw err;
     return fail(`probing failed: ${errorMessage(err)}`);

@@ -1,6 +1,5 @@
 import { expect } from 'chai';
 import { ConfigError } from '../../lib/errors.js';
-import { DEFAULT_CONCURRENCY } from '../../lib/probe.js';
 import { parseProtectConfig } from '../../lib/protect/config.js';
 
 function configErrorOf(env: NodeJS.ProcessEnv): ConfigError {
@@ -16,14 +15,13 @@ function configErrorOf(env: NodeJS.ProcessEnv): ConfigError {
 describe('protect/config', () => {
   const base = { AWS_REGION: 'us-east-1' };
 
-  it('defaults to tag discovery and one scan when nothing is configured', () => {
+  it('defaults to tag discovery, one scan and a concurrency that follows the group', () => {
     expect(parseProtectConfig(base)).to.deep.equal({
       region: 'us-east-1',
       settings: {},
       targets: [],
       tagDiscovery: true,
       scansPerInvocation: 1,
-      probeConcurrency: DEFAULT_CONCURRENCY,
     });
   });
 
