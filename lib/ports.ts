@@ -316,3 +316,29 @@ export interface EcsClusterControl {
     opts?: CallOptions,
   ): Promise<void>;
 }
+
+/** A queue's backlog (sqs:GetQueueAttributes ApproximateNumberOfMessages). */
+export interface QueueDepth {
+  approximateMessages(queueUrl: string, opts?: CallOptions): Promise<number>;
+}
+
+/** A group's size limits and members (DescribeAutoScalingGroups), as the scale function needs them. */
+export interface GroupCapacityInfo {
+  name: string;
+  minSize: number;
+  maxSize: number;
+  desiredCapacity: number;
+  instances: GroupInstance[];
+}
+
+/**
+ * Sizing an Auto Scaling group (autoscaling:DescribeAutoScalingGroups, SetDesiredCapacity,
+ * TerminateInstanceInAutoScalingGroup).
+ */
+export interface GroupCapacity {
+  /** undefined when the group does not exist. */
+  describeCapacity(groupName: string, opts?: CallOptions): Promise<GroupCapacityInfo | undefined>;
+  setDesiredCapacity(groupName: string, desiredCapacity: number, opts?: CallOptions): Promise<void>;
+  /** Terminate one instance, decrementing the desired capacity (the lifecycle hook still holds it). */
+  terminateInstance(instanceId: string, opts?: CallOptions): Promise<void>;
+}
