@@ -172,6 +172,11 @@ export interface RemoteCommands {
     instanceId: string,
     opts?: CallOptions,
   ): Promise<{ state: CommandState; detail?: string }>;
+  /**
+   * ssm:CancelCommand for this instance's invocation. A command that has already finished
+   * cannot be cancelled; that is not an error.
+   */
+  cancel(commandId: string, instanceId: string, opts?: CallOptions): Promise<void>;
 }
 
 /** The classification of one HTTP probe. */

@@ -135,6 +135,20 @@ export class SsmCommands implements RemoteCommands {
       throw new UpstreamError(`GetCommandInvocation ${commandId} ${instanceId}`, { cause });
     }
   }
+
+  async cancel(commandId: string, instanceId: string, opts?: CallOptions): Promise<void> {
+    try {
+      const { client, ssm } = await this.sdk();
+      await sendUnder(opts, (o) =>
+        client.send(
+          new ssm.CancelCommandCommand({ CommandId: commandId, InstanceIds: [instanceId] }),
+          o,
+        ),
+      );
+    } catch (cause) {
+      throw new UpstreamError(`CancelCommand ${commandId} ${instanceId}`, { cause });
+    }
+  }
 }
 
 /**

@@ -1,4 +1,5 @@
 import {
+  CancelCommandCommand,
   DescribeDocumentCommand,
   DescribeInstanceInformationCommand,
   GetCommandInvocationCommand,
@@ -140,6 +141,34 @@ describe('aws/ssm', () => {
       expect(awsErrorName(rejected)).to.equal('InvalidInstanceId');
       expect(empty).to.be.instanceOf(UpstreamError);
       expect((empty as Error).message).to.contain('no CommandId');
+    });
+  });
+
+  describe('cancel', () => {
+    it('cancels the command on this one instance', async () => {
+      ssm.on(CancelCommandCommand).resolves(meta);
+      await adapter.cancel('c-1', 'i-0abc1234def567890');
+      expect(ssm.commandCalls(CancelCommandCommand)[0]!.args[0].input).to.deep.equal({
+        CommandId: 'c-1',
+        InstanceIds: ['i-0abc1234def567890'],
+      });
+    });
+
+    it('passes the abort signal to the SDK', async () => {
+      ssm.on(CancelCommandCommand).resolves(meta);
+      const controller = new AbortController();
+      await adapter.cancel('c-1', 'i-1', { signal: controller.signal });
+      const args = ssm.commandCalls(CancelCommandCommand)[0]!.args as unknown[];
+      const options = args[1] as { abortSignal?: AbortSignal };
+      expect(options.abortSignal).to.equal(controller.signal);
+    });
+
+    it('wraps a failure in UpstreamError naming the command', async () => {
+      ssm.on(CancelCommandCommand).rejects(throttled());
+      const err = await adapter.cancel('c-1', 'i-1').catch((e: unknown) => e);
+      expect(err).to.be.instanceOf(UpstreamError);
+      expect((err as Error).message).to.contain('CancelCommand c-1 i-1');
+      expect(awsErrorName(err)).to.equal('ThrottlingException');
     });
   });
 
