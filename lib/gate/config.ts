@@ -8,12 +8,17 @@ import { z } from 'zod';
 import { intLike, parseOrThrow, parseSettingsFromEnv, type TargetSettings } from '../config.js';
 import { ConfigError } from '../errors.js';
 import type { LifecycleResult } from '../ports.js';
+import { DEFAULT_HEARTBEAT_MARGIN_SECONDS } from './budget.js';
 
 export interface SsmConfig {
   documentName: string;
   /** Parameter name → values, as SendCommand takes them. */
   parameters: Record<string, string[]>;
-  /** How long the gate waits for the command before applying THEMIS_ON_SSM_FAILURE. */
+  /**
+   * How long the command may take from SendCommand to a final status (delivery and run):
+   * past it the gate cancels the command and applies THEMIS_ON_SSM_FAILURE. Also sent as
+   * SendCommand's TimeoutSeconds, which bounds only the delivery.
+   */
   timeoutSeconds: number;
 }
 
@@ -38,6 +43,11 @@ export interface GateConfig {
   /** What to complete with when the command fails, times out or cannot be sent. */
   onSsmFailure: LifecycleResult;
   /**
+   * How long before the hook's HeartbeatTimeout the gate must have heartbeated
+   * (lib/gate/budget.ts); the deploy computes it from the stack's real numbers.
+   */
+  heartbeatMarginSeconds: number;
+  /**
    * Probe settings (and dryRun) from THEMIS_METRICS_PORT, THEMIS_BUSY_URL, … — the layer
    * between the built-in defaults and each group's `themis:*` tags.
    */
@@ -48,7 +58,9 @@ export interface GateConfig {
 export const MAX_RECHECK_SECONDS = 900;
 
 export const GATE_DEFAULTS = Object.freeze({
-  recheckSeconds: 30,
+  // Probing is cheap and heartbeats are recorded only when due (decide.ts: heartbeatDue), so
+  // a short interval buys release latency without Auto Scaling calls.
+  recheckSeconds: 10,
   unknownLimit: 3,
   onDeadline: 'CONTINUE' as LifecycleResult,
   onSsmFailure: 'CONTINUE' as LifecycleResult,
@@ -69,6 +81,7 @@ export const GATE_ENV = {
   ssmParameters: 'THEMIS_SSM_PARAMETERS',
   ssmTimeoutSeconds: 'THEMIS_SSM_TIMEOUT_SECONDS',
   onSsmFailure: 'THEMIS_ON_SSM_FAILURE',
+  heartbeatMarginSeconds: 'THEMIS_HEARTBEAT_MARGIN_SECONDS',
 } as const;
 
 const lifecycleResult = z
@@ -134,6 +147,8 @@ const gateEnvSchema = z.object({
   // SendCommand accepts 30 s at the least.
   ssmTimeoutSeconds: intLike(30, 172_800).default(GATE_DEFAULTS.ssmTimeoutSeconds),
   onSsmFailure: lifecycleResult.default(GATE_DEFAULTS.onSsmFailure),
+  // At most Auto Scaling's largest HeartbeatTimeout: a larger margin means "every step".
+  heartbeatMarginSeconds: intLike(0, 7200).default(DEFAULT_HEARTBEAT_MARGIN_SECONDS),
 });
 
 type GateEnvKey = keyof typeof GATE_ENV;
@@ -178,6 +193,7 @@ export function parseGateEnv(env: NodeJS.ProcessEnv): GateConfig {
         }
       : {}),
     onSsmFailure: parsed.onSsmFailure,
+    heartbeatMarginSeconds: parsed.heartbeatMarginSeconds,
     settings: parseSettingsFromEnv(env),
   };
 }

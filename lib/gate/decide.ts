@@ -8,13 +8,17 @@
  *   2. dry run and the hook has timed out   → expired (stop observing)
  *   3. command in flight: success           → release
  *                         failed            → ssm-failed (complete with THEMIS_ON_SSM_FAILURE)
- *                         pending too long  → ssm-failed
- *                         pending           → wait-ssm (heartbeat, recheck)
- *   4. busy                                 → hold (heartbeat, recheck)
- *   5. idle, a command is configured        → run-ssm (send it, heartbeat, recheck)
+ *                         running too long  → ssm-failed, and cancel the command
+ *                         pending           → wait-ssm (recheck)
+ *   4. busy                                 → hold (recheck)
+ *   5. idle, a command is configured        → run-ssm (send it, recheck)
  *      idle                                 → release (complete with CONTINUE)
  *   6. unknown, the N-th in a row           → release-unreachable
  *      unknown                              → hold
+ *
+ * Every waiting decision says whether this step must record a heartbeat (heartbeatDue):
+ * only when the hook's HeartbeatTimeout would otherwise come within the heartbeat margin
+ * (lib/gate/budget.ts), never in a dry run.
  *
  * Invariant: every path ends in a completion or schedules another step, and no step is
  * scheduled past the deadline, so every lifecycle action gets an outcome from the gate.
@@ -33,8 +37,22 @@ export const DEADLINE_MARGIN_SECONDS = 300;
 
 export type DecisionConfig = Pick<
   GateConfig,
-  'recheckSeconds' | 'maxWaitSeconds' | 'unknownLimit' | 'onDeadline' | 'onSsmFailure' | 'ssm'
+  | 'recheckSeconds'
+  | 'maxWaitSeconds'
+  | 'unknownLimit'
+  | 'onDeadline'
+  | 'onSsmFailure'
+  | 'ssm'
+  | 'heartbeatMarginSeconds'
 >;
+
+/**
+ * The first heartbeat of an action comes up to this fraction of the heartbeat spacing
+ * early, by the action's own phase: the actions of one large scale-in start together, and
+ * without it they would all heartbeat in the same few seconds, every spacing, against the
+ * account's Auto Scaling rate limit. Later heartbeats keep the phase the first one set.
+ */
+export const FIRST_HEARTBEAT_SPREAD = 0.5;
 
 export interface DecideInput {
   state: StepState;
@@ -48,23 +66,36 @@ export interface DecideInput {
   nowMs: number;
   /** A number in [0, 1), for the recheck jitter. */
   random: number;
+  /** The action's own number in [0, 1), stable across its steps (actionPhase). */
+  phase: number;
 }
 
 /** Decisions that end the hold with a CompleteLifecycleAction. */
 export type TerminalKind = 'release' | 'release-unreachable' | 'deadline' | 'ssm-failed';
 
+/** Decisions that wait: `heartbeat` says whether this step must record one first. */
+interface Waiting {
+  reason: string;
+  delaySeconds: number;
+  next: StepState;
+  heartbeat: boolean;
+}
+
 export type Decision =
-  | {
+  | (Waiting & {
       kind: 'hold';
-      reason: string;
-      delaySeconds: number;
-      next: StepState;
-      /** The first busy step: tell operators the instance is being held. */
+      /** Tell operators the instance is being held (until a "holding" notice went out). */
       notifyHolding: boolean;
+    })
+  | (Waiting & { kind: 'run-ssm' })
+  | (Waiting & { kind: 'wait-ssm' })
+  | {
+      kind: TerminalKind;
+      reason: string;
+      result: LifecycleResult;
+      /** The command in flight ran past its limit: cancel it before completing. */
+      cancelCommand?: boolean;
     }
-  | { kind: 'run-ssm'; reason: string; delaySeconds: number; next: StepState }
-  | { kind: 'wait-ssm'; reason: string; delaySeconds: number; next: StepState }
-  | { kind: TerminalKind; reason: string; result: LifecycleResult }
   | { kind: 'expired'; reason: string };
 
 /** When the gate stops waiting: min(maxWait, global timeout − margin) after first sight. */
@@ -97,11 +128,64 @@ export function recheckDelaySeconds(
   return Math.min(delay, Math.max(0, Math.ceil(untilSeconds)));
 }
 
+/**
+ * Whether a step at `nowMs` must record a heartbeat: when the time since the last one has
+ * reached the spacing HeartbeatTimeout − margin (the first one earlier by up to
+ * FIRST_HEARTBEAT_SPREAD of it, by `phase`). A hook whose HeartbeatTimeout is at or below the
+ * margin is heartbeated on every step.
+ */
+export function heartbeatDue(
+  state: StepState,
+  nowMs: number,
+  marginSeconds: number,
+  phase: number,
+): boolean {
+  const spacingMs = (state.hook.heartbeatTimeoutSeconds - marginSeconds) * 1000;
+  if (spacingMs <= 0) return true;
+  const early = state.heartbeats === 0 ? FIRST_HEARTBEAT_SPREAD * clamp01(phase) : 0;
+  return nowMs - state.lastHeartbeatMs >= spacingMs * (1 - early);
+}
+
+/** A stable number in [0, 1) for one action (FNV-1a of its token). */
+export function actionPhase(token: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < token.length; i++) {
+    hash ^= token.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash / 2 ** 32;
+}
+
+/** Why an action the gate was carrying ended without it (the adapter answered 'gone'). */
+export type GoneCause = 'hook-deleted' | 'timed-out' | 'ended-elsewhere';
+
+/**
+ * Tell the causes apart from what the step knows: the hook no longer exists (deleting a
+ * hook ends its actions); the hook's timer ran out (no heartbeat for HeartbeatTimeout, or
+ * the global timeout passed — an outage of the gate); or someone else completed it (a
+ * duplicate chain, an earlier attempt of this step that died before its notice, an operator).
+ */
+export function goneCause(
+  state: StepState,
+  hookExists: boolean | undefined,
+  nowMs: number,
+): GoneCause {
+  if (hookExists === false) return 'hook-deleted';
+  const heartbeatExpired =
+    nowMs - state.lastHeartbeatMs > state.hook.heartbeatTimeoutSeconds * 1000;
+  const globalExpired = nowMs - state.firstSeenMs >= state.hook.globalTimeoutSeconds * 1000;
+  return heartbeatExpired || globalExpired ? 'timed-out' : 'ended-elsewhere';
+}
+
 export function decide(input: DecideInput): Decision {
   const { state, config, nowMs } = input;
   const deadline = deadlineMs(state, config);
   const waited = formatSeconds((nowMs - state.firstSeenMs) / 1000);
-  const document = config.ssm?.documentName ?? 'the pre-termination command';
+  // A command in flight is followed under the terms it was sent with.
+  const document =
+    state.ssm?.documentName ?? config.ssm?.documentName ?? 'the pre-termination command';
+  const heartbeat =
+    !input.dryRun && heartbeatDue(state, nowMs, config.heartbeatMarginSeconds, input.phase);
 
   if (nowMs >= deadline) {
     // An instance that is done anyway is released as such: the deadline warning is for work cut.
@@ -118,7 +202,7 @@ export function decide(input: DecideInput): Decision {
       reason: `deadline reached after ${waited}${state.ssm ? ' (pre-termination command unfinished)' : ''}`,
     };
   }
-  if (input.dryRun && nowMs >= state.firstSeenMs + state.hook.heartbeatTimeoutSeconds * 1000) {
+  if (input.dryRun && nowMs >= state.lastHeartbeatMs + state.hook.heartbeatTimeoutSeconds * 1000) {
     return {
       kind: 'expired',
       reason: `dry run: no heartbeats were sent, so the hook timed out after ${formatSeconds(
@@ -154,14 +238,17 @@ export function decide(input: DecideInput): Decision {
           reason: `${document} failed${command.detail ? `: ${command.detail}` : ''}`,
         };
       case 'pending': {
-        // The command outlives a config change that removed it: fall back to the default limit.
-        const timeoutSeconds = config.ssm?.timeoutSeconds ?? GATE_DEFAULTS.ssmTimeoutSeconds;
+        // The limit the command was sent with; a message of an older gate has none, and the
+        // command may outlive a config change that removed it: then the default applies.
+        const timeoutSeconds =
+          state.ssm.timeoutSeconds ?? config.ssm?.timeoutSeconds ?? GATE_DEFAULTS.ssmTimeoutSeconds;
         const runningSeconds = (nowMs - state.ssm.sentAtMs) / 1000;
         if (runningSeconds >= timeoutSeconds) {
           return {
             kind: 'ssm-failed',
             result: config.onSsmFailure,
             reason: `${document} did not finish within ${formatSeconds(timeoutSeconds)}`,
+            cancelCommand: true,
           };
         }
         return {
@@ -169,6 +256,7 @@ export function decide(input: DecideInput): Decision {
           reason: `${document} still running`,
           delaySeconds: delay(timeoutSeconds - runningSeconds),
           next: advance({}),
+          heartbeat,
         };
       }
     }
@@ -182,8 +270,9 @@ export function decide(input: DecideInput): Decision {
         kind: 'hold',
         reason: 'busy',
         delaySeconds: delay(),
-        next: advance({ unknowns: 0, holdingNotified: true }),
+        next: advance({ unknowns: 0 }),
         notifyHolding: !state.holdingNotified,
+        heartbeat,
       };
     case 'idle':
       if (config.ssm && !input.dryRun) {
@@ -192,6 +281,9 @@ export function decide(input: DecideInput): Decision {
           reason: `idle: running ${config.ssm.documentName} before release`,
           delaySeconds: delay(),
           next: advance({ unknowns: 0 }),
+          // Always: it proves the action is still live before the command starts, and the
+          // command's run then begins with a full HeartbeatTimeout.
+          heartbeat: true,
         };
       }
       return {
@@ -215,6 +307,7 @@ export function decide(input: DecideInput): Decision {
         delaySeconds: delay(),
         next: advance({ unknowns }),
         notifyHolding: false,
+        heartbeat,
       };
     }
   }
@@ -229,4 +322,8 @@ export function formatSeconds(seconds: number): string {
   const h = Math.floor(minutes / 60);
   const m = minutes % 60;
   return m ? `${h} h ${m} min` : `${h} h`;
+}
+
+function clamp01(x: number): number {
+  return Math.min(Math.max(x, 0), 0.999_999);
 }

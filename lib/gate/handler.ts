@@ -1,20 +1,38 @@
 /**
  * The gate's Lambda handler logic: the only place that maps errors to retry behaviour.
  *
- *   direct invocation (the EventBridge rule) — one step. A retryable failure throws, so
- *     Lambda's asynchronous retries (and the function's failure destination) take over.
- *     An unreadable event (InvalidEventError) cannot be fixed by retrying: it is logged as
- *     an error and, when a topic is configured, reported to operators; the call returns.
- *   SQS event (recheck queue) — one step per record, a few at a time. Every record that
- *     fails — retryably, or because it is malformed — is reported in `batchItemFailures`
- *     (never a crash of the batch), so SQS redelivers it and, after the queue's
- *     maxReceiveCount, moves it to the dead-letter queue, whose alarm tells operators.
- *     Records that succeed are deleted by Lambda.
+ * Time: the invocation's deadline is the Lambda's remaining time less a reserve
+ * (budget.ts: INVOCATION_RESERVE_MS); each record gets its own budget inside it
+ * (`deadline.within(stepBudget)`), and every await of a step runs against that budget. So
+ * the handler always returns before the function's timeout, with every record that could
+ * not finish in `batchItemFailures` — never a timed-out batch, never an unsettled handler.
+ *
+ *   SQS event (recheck queue) — one step per record, RECORD_CONCURRENCY at a time. Every
+ *     record that fails — retryably, by running out of time, or because it is malformed —
+ *     is reported in `batchItemFailures`, so SQS redelivers it and, after the queue's
+ *     maxReceiveCount, moves it to the dead-letter queue, whose alarm tells operators. A
+ *     step that had already scheduled its recheck is done, even if a later part failed:
+ *     redelivering it would start a second chain.
+ *   direct invocation (the EventBridge rule) and SNS event (a topic invoking the gate; each
+ *     `Records[].Sns.Message` is one input) — a retryable failure throws, so Lambda's
+ *     asynchronous retries (and the function's failure destination) take over. An
+ *     unreadable event (InvalidEventError) cannot be fixed by retrying: it is logged as an
+ *     error and, when a topic is configured, reported to operators; the call returns.
  */
 import pLimit from 'p-limit';
 import { InvalidEventError, errorMessage } from '../errors.js';
-import type { GroupDirectory, GroupSnapshot } from '../ports.js';
-import { gateStep, type GateDeps, type StepOutcome } from './step.js';
+import type { CallOptions, GroupDirectory, GroupSnapshot } from '../ports.js';
+import { Deadline, realTimers } from '../time.js';
+import {
+  CALL_ALLOWANCE_MS,
+  INVOCATION_RESERVE_MS,
+  MAX_PROBE_TIMEOUT_MS,
+  RECORD_CONCURRENCY,
+  stepBudgetMs,
+} from './budget.js';
+import { gateStep, type GateDeps, type StepOutcome, type StepProgress } from './step.js';
+
+export { RECORD_CONCURRENCY };
 
 /** The part of the Lambda context the gate uses. */
 export interface InvocationContext {
@@ -31,34 +49,46 @@ export interface SqsBatchResponse {
   batchItemFailures: { itemIdentifier: string }[];
 }
 
-/**
- * Records of one batch handled at once. Each step is a probe plus two or three AWS calls;
- * a few in parallel keep a ten-record batch well inside the function's timeout without
- * adding to Auto Scaling throttling.
- */
-export const RECORD_CONCURRENCY = 5;
+/** One record's budget: a worst-case step at the largest probe timeout any setting allows. */
+const RECORD_BUDGET_MS = stepBudgetMs(MAX_PROBE_TIMEOUT_MS);
 
 export type GateHandler = (
   event: unknown,
   context?: InvocationContext,
-) => Promise<SqsBatchResponse | StepOutcome | undefined>;
+) => Promise<SqsBatchResponse | StepOutcome | StepOutcome[] | undefined>;
 
 export function createGateHandler(deps: GateDeps): GateHandler {
+  const timers = deps.timers ?? realTimers;
   return async (event, context) => {
-    const remainingMs = context ? () => context.getRemainingTimeInMillis() : undefined;
+    const invocation = context
+      ? Deadline.after(context.getRemainingTimeInMillis() - INVOCATION_RESERVE_MS, timers)
+      : Deadline.never(timers);
     // Tags are read per invocation at most, never carried over to the next one.
     const invocationDeps: GateDeps = { ...deps, groups: cacheGroups(deps.groups) };
-    const options = remainingMs ? { remainingMs } : {};
+
+    /** One input, inside its own budget; `progress` says how far it got. */
+    const runOne = (input: unknown, progress: StepProgress, viaSns = false) => {
+      const deadline = invocation.within(RECORD_BUDGET_MS);
+      // The step's own awaits all run against `deadline`; this is the guarantee on top.
+      return deadline.run('gate step', () =>
+        gateStep(input, invocationDeps, { deadline, progress, viaSns }),
+      );
+    };
 
     if (isSqsEvent(event)) {
       const limit = pLimit(RECORD_CONCURRENCY);
       const failed = await Promise.all(
         event.Records.map((record) =>
           limit(async () => {
+            const progress: StepProgress = { committed: false };
             try {
-              await gateStep(record.body, invocationDeps, options);
+              await runOne(record.body, progress);
               return undefined;
             } catch (err) {
+              if (progress.committed) {
+                logCommitted(deps, err, { messageId: record.messageId });
+                return undefined;
+              }
               logFailure(deps, err, { messageId: record.messageId });
               return record.messageId;
             }
@@ -77,12 +107,38 @@ export function createGateHandler(deps: GateDeps): GateHandler {
       return { batchItemFailures };
     }
 
+    if (isSnsEvent(event)) {
+      const outcomes: StepOutcome[] = [];
+      let retryable: unknown;
+      for (const record of event.Records) {
+        const progress: StepProgress = { committed: false };
+        try {
+          outcomes.push(await runOne(record.Sns.Message, progress, true));
+        } catch (err) {
+          if (progress.committed) {
+            logCommitted(deps, err, {});
+            continue;
+          }
+          logFailure(deps, err, {});
+          if (err instanceof InvalidEventError) await reportUnreadable(deps, err, invocation);
+          else retryable ??= err;
+        }
+      }
+      if (retryable !== undefined) throw retryable;
+      return outcomes;
+    }
+
+    const progress: StepProgress = { committed: false };
     try {
-      return await gateStep(event, invocationDeps, options);
+      return await runOne(event, progress);
     } catch (err) {
+      if (progress.committed) {
+        logCommitted(deps, err, {});
+        return undefined;
+      }
       logFailure(deps, err, {});
       if (!(err instanceof InvalidEventError)) throw err;
-      await reportUnreadable(deps, err);
+      await reportUnreadable(deps, err, invocation);
       return undefined;
     }
   };
@@ -103,6 +159,33 @@ function isSqsEvent(event: unknown): event is { Records: SqsRecordLike[] } {
   );
 }
 
+/** An SNS event as Lambda delivers it when a topic invokes the function. */
+function isSnsEvent(event: unknown): event is { Records: { Sns: { Message: string } }[] } {
+  if (typeof event !== 'object' || event === null || !('Records' in event)) return false;
+  const records = (event as { Records: unknown }).Records;
+  return (
+    Array.isArray(records) &&
+    records.length > 0 &&
+    records.every((r) => {
+      if (typeof r !== 'object' || r === null) return false;
+      const sns = (r as { Sns?: unknown }).Sns;
+      return (
+        typeof sns === 'object' &&
+        sns !== null &&
+        typeof (sns as { Message?: unknown }).Message === 'string'
+      );
+    })
+  );
+}
+
+function logCommitted(deps: GateDeps, err: unknown, fields: Record<string, unknown>): void {
+  deps.log.warn('gate step failed after scheduling its recheck; not retried', {
+    ...fields,
+    error: err instanceof Error ? err.name : 'Error',
+    detail: errorMessage(err),
+  });
+}
+
 function logFailure(deps: GateDeps, err: unknown, fields: Record<string, unknown>): void {
   const name = err instanceof Error ? err.name : 'Error';
   if (err instanceof InvalidEventError) {
@@ -121,26 +204,39 @@ function logFailure(deps: GateDeps, err: unknown, fields: Record<string, unknown
   }
 }
 
-async function reportUnreadable(deps: GateDeps, err: InvalidEventError): Promise<void> {
-  if (!deps.notifications) return;
+async function reportUnreadable(
+  deps: GateDeps,
+  err: InvalidEventError,
+  invocation: Deadline,
+): Promise<void> {
+  const notifications = deps.notifications;
+  if (!notifications) return;
   try {
-    await deps.notifications.publish({
-      subject: 'themis: error: unreadable lifecycle event',
-      message: `The gate received an event it cannot read, so it took no action on it.\nProblem: ${err.message}\n\nIf it was a lifecycle action, Auto Scaling applies the hook's DefaultResult when its heartbeat timeout passes.\n`,
-      attributes: { event: 'error', group: '-' },
-    });
+    await invocation.within(CALL_ALLOWANCE_MS).run('Publish', (signal) =>
+      notifications.publish(
+        {
+          subject: 'themis: error: unreadable lifecycle event',
+          message: `The gate received an event it cannot read, so it took no action on it.\nProblem: ${err.message}\n\nIf it was a lifecycle action, Auto Scaling applies the hook's DefaultResult when its heartbeat timeout passes.\n`,
+          attributes: { event: 'error', group: '-' },
+        },
+        { signal },
+      ),
+    );
   } catch (publishErr) {
     deps.log.error('notification not sent', { event: 'error', error: errorMessage(publishErr) });
   }
 }
 
-/** describeGroups answered once per group name for the life of one invocation. */
+/**
+ * describeGroups answered once per group name for the life of one invocation. The first
+ * caller's signal goes with the call; every caller races it against its own deadline anyway.
+ */
 export function cacheGroups(groups: GroupDirectory): GroupDirectory {
   const cache = new Map<string, Promise<GroupSnapshot | undefined>>();
-  const one = (name: string) => {
+  const one = (name: string, opts?: CallOptions) => {
     let hit = cache.get(name);
     if (!hit) {
-      hit = groups.describeGroups([name]).then((found) => found.find((g) => g.name === name));
+      hit = groups.describeGroups([name], opts).then((found) => found.find((g) => g.name === name));
       // A failed call is not cached: the next record asks again.
       hit.catch(() => cache.delete(name));
       cache.set(name, hit);
@@ -148,10 +244,10 @@ export function cacheGroups(groups: GroupDirectory): GroupDirectory {
     return hit;
   };
   return {
-    async describeGroups(names) {
-      const found = await Promise.all(names.map(one));
+    async describeGroups(names, opts) {
+      const found = await Promise.all(names.map((name) => one(name, opts)));
       return found.filter((g): g is GroupSnapshot => g !== undefined);
     },
-    findGroupsByTag: (key, value) => groups.findGroupsByTag(key, value),
+    findGroupsByTag: (key, value, opts) => groups.findGroupsByTag(key, value, opts),
   };
 }

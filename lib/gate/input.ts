@@ -2,17 +2,23 @@
  * Every input the gate accepts, normalised into one LifecycleAction:
  *   - the EventBridge event "EC2 Instance-terminate Lifecycle Action" (direct, or as an SQS body);
  *   - the hook's own notification-target message (fields at the top level);
- *   - either of those inside an SNS envelope (`Type: "Notification"`, `Message`: the JSON text);
- *   - the gate's own recheck message (see state.ts).
- * `autoscaling:TEST_NOTIFICATION`, other lifecycle transitions and other Auto Scaling
- * notifications are "ignore" results. Anything unreadable is an InvalidEventError naming
- * the field.
+ *   - either of those inside an SNS envelope (`Type: "Notification"`, `Message`: the JSON
+ *     text) — an SQS body from a topic subscription, or the message of an SNS event that
+ *     invokes the gate directly (the handler passes `Records[].Sns.Message` here);
+ *   - the gate's own recheck message (see state.ts), and its pending notices
+ *     (notice-retry.ts).
+ * `autoscaling:TEST_NOTIFICATION` (in any envelope), other lifecycle transitions and other
+ * Auto Scaling notifications are "ignore" results. Anything unreadable is an
+ * InvalidEventError naming the field.
  */
 import { InvalidEventError } from '../errors.js';
+import { decodePendingNotice, isPendingNotice, type PendingNotice } from './notice-retry.js';
 import {
   decodeRecheck,
+  INSTANCE_ID_PATTERN,
   isRecheck,
   TERMINATING,
+  TOKEN_PATTERN,
   type LifecycleAction,
   type StepState,
 } from './state.js';
@@ -20,9 +26,13 @@ import {
 export const TERMINATE_DETAIL_TYPE = 'EC2 Instance-terminate Lifecycle Action';
 export const TEST_NOTIFICATION = 'autoscaling:TEST_NOTIFICATION';
 
-export type InputSource = 'eventbridge' | 'hook-notification' | 'recheck';
+export type InputSource = 'eventbridge' | 'hook-notification' | 'recheck' | 'notice';
+
+/** Envelopes inside envelopes: an SNS message that is itself an SNS envelope, and no deeper. */
+const MAX_SNS_DEPTH = 2;
 
 export type GateInput =
+  | { kind: 'notice'; source: 'notice'; viaSns: boolean; pending: PendingNotice }
   | { kind: 'ignore'; source: InputSource; viaSns: boolean; reason: string; groupName?: string }
   | {
       kind: 'action';
@@ -35,25 +45,35 @@ export type GateInput =
       state?: StepState;
     };
 
-/** `input` is an already parsed object (an event, a message body) or JSON text. */
-export function normaliseInput(input: unknown): GateInput {
-  return normalise(parseJson(input, 'body'), false);
+/**
+ * `input` is an already parsed object (an event, a message body) or JSON text; `viaSns` when
+ * it is the message of an SNS event. `nowMs`: times in the gate's own messages may not lie
+ * beyond it.
+ */
+export function normaliseInput(input: unknown, nowMs: number, viaSns = false): GateInput {
+  return normalise(parseJson(input, 'body'), viaSns ? 1 : 0, nowMs);
 }
 
-function normalise(value: unknown, viaSns: boolean): GateInput {
+function normalise(value: unknown, snsDepth: number, nowMs: number): GateInput {
   if (!isObject(value)) throw new InvalidEventError('expected a JSON object', 'body');
+  const viaSns = snsDepth > 0;
 
   if (value.Type === 'Notification' && 'Message' in value) {
-    if (viaSns) throw new InvalidEventError('an SNS envelope inside an SNS envelope', 'Message');
+    if (snsDepth >= MAX_SNS_DEPTH) {
+      throw new InvalidEventError('SNS envelopes nested too deep', 'Message');
+    }
     if (typeof value.Message !== 'string') {
       throw new InvalidEventError('must be the JSON text of the notification', 'Message');
     }
-    return normalise(parseJson(value.Message, 'Message'), true);
+    return normalise(parseJson(value.Message, 'Message'), snsDepth + 1, nowMs);
   }
 
   if (isRecheck(value)) {
-    const { action, state } = decodeRecheck(value);
+    const { action, state } = decodeRecheck(value, nowMs);
     return { kind: 'action', source: 'recheck', viaSns, action, state };
+  }
+  if (isPendingNotice(value)) {
+    return { kind: 'notice', source: 'notice', viaSns, pending: decodePendingNotice(value, nowMs) };
   }
 
   if ('detail-type' in value) return fromEventBridge(value, viaSns);
@@ -98,10 +118,11 @@ function fromEventBridge(value: Record<string, unknown>, viaSns: boolean): GateI
     };
   }
   if (!isObject(value.detail)) throw new InvalidEventError('must be an object', 'detail');
+  if (value.detail.Event === TEST_NOTIFICATION) {
+    return { kind: 'ignore', source: 'eventbridge', viaSns, reason: 'test notification' };
+  }
   return fromLifecycleFields(value.detail, 'eventbridge', viaSns, 'detail.', value.time);
 }
-
-const INSTANCE_ID = /^i-[\w-]{1,60}$/;
 
 function fromLifecycleFields(
   fields: Record<string, unknown>,
@@ -122,12 +143,24 @@ function fromLifecycleFields(
     };
   }
   const instanceId = requireText(fields, 'EC2InstanceId', prefix);
-  if (!INSTANCE_ID.test(instanceId)) {
+  // The same shapes the recheck message requires: an action the gate takes up can be carried.
+  if (!INSTANCE_ID_PATTERN.test(instanceId)) {
     throw new InvalidEventError('must be an instance id (i-…)', `${prefix}EC2InstanceId`);
+  }
+  const token = requireText(fields, 'LifecycleActionToken', prefix);
+  if (!TOKEN_PATTERN.test(token)) {
+    throw new InvalidEventError(
+      'must be a lifecycle action token (a UUID)',
+      `${prefix}LifecycleActionToken`,
+    );
   }
   const metadata = fields.NotificationMetadata;
   if (metadata !== undefined && metadata !== null && typeof metadata !== 'string') {
     throw new InvalidEventError('must be a string', `${prefix}NotificationMetadata`);
+  }
+  // Auto Scaling's own limit; the recheck message carries the metadata and checks it too.
+  if (typeof metadata === 'string' && metadata.length > 1023) {
+    throw new InvalidEventError('is longer than 1023 characters', `${prefix}NotificationMetadata`);
   }
   const eventTimeMs = typeof time === 'string' ? Date.parse(time) : NaN;
   return {
@@ -138,7 +171,7 @@ function fromLifecycleFields(
       groupName,
       hookName: requireText(fields, 'LifecycleHookName', prefix),
       instanceId,
-      token: requireText(fields, 'LifecycleActionToken', prefix),
+      token,
       transition,
       ...(typeof metadata === 'string' && metadata.trim() !== '' ? { metadata } : {}),
     },
@@ -154,7 +187,7 @@ function requireText(fields: Record<string, unknown>, name: string, prefix: stri
     throw new InvalidEventError('must be a string', `${prefix}${name}`);
   const trimmed = value.trim();
   // eslint-disable-next-line no-control-regex -- refusing control characters is the point
-  if (trimmed === '' || trimmed.length > 1600 || /[\u0000-\u001f\u007f]/.test(trimmed)) {
+  if (trimmed === '' || trimmed.length > 255 || /[\u0000-\u001f\u007f]/.test(trimmed)) {
     throw new InvalidEventError(
       'must be non-empty text without control characters',
       `${prefix}${name}`,

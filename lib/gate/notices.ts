@@ -2,13 +2,29 @@
  * What operators read: one SNS notice per outcome (and one when a hold starts). The subject
  * is short enough for SNS's subject limit (under 100 printable ASCII characters) and says
  * what happened to which instance; the body is a few plain sentences, then the JSON facts
- * for scripts. Message attributes `event` and `group` let subscriptions filter.
+ * for scripts. Message attributes `event` and `group` let subscriptions filter; outcome
+ * notices carry `outcome-id`, the same for every notice about one lifecycle action's end,
+ * so a duplicate (a retried step, a duplicate chain) can be recognised.
+ *
+ * Text from outside themis — probe bodies, SSM output, tag and metadata values — reaches a
+ * notice only through `plainText`: control characters become spaces and the length is
+ * bounded, in the body as in the subject.
  */
+import { createHash } from 'node:crypto';
 import type { LifecycleResult, Notice, ProbeStatus } from '../ports.js';
-import { formatSeconds } from './decide.js';
+import { formatSeconds, type GoneCause } from './decide.js';
 
 export type NoticeEvent =
-  'holding' | 'released' | 'released-unreachable' | 'deadline' | 'ssm-failed' | 'error';
+  'holding' | 'released' | 'released-unreachable' | 'deadline' | 'ssm-failed' | 'ended' | 'error';
+
+/** Events that end a lifecycle action (or its observation, in a dry run). */
+export const OUTCOME_EVENTS: readonly NoticeEvent[] = [
+  'released',
+  'released-unreachable',
+  'deadline',
+  'ssm-failed',
+  'ended',
+];
 
 export interface NoticeFacts {
   event: NoticeEvent;
@@ -29,17 +45,82 @@ export interface NoticeFacts {
   commandId?: string;
   /** Dry run only: the hook timed out on its own (we never heartbeat in a dry run). */
   expired?: boolean;
+  /** `ended`: why the action ended without themis. */
+  cause?: GoneCause;
+  /** `ended`: what this step had decided when it found the action ended. */
+  decided?: string;
+  /** Outcome notices: the action's stable outcome id (outcomeId). */
+  outcomeId?: string;
+}
+
+/** Longest untrusted reason in a notice (a probe body, SSM stderr, a bad tag value). */
+export const MAX_REASON_CHARS = 1000;
+
+/**
+ * Text from outside themis made safe to show: every control character (C0, DEL, C1) and the
+ * Unicode line and paragraph separators become a space, runs of spaces shrink to one, and
+ * the length is bounded in code points (never splitting a surrogate pair), ending in '…'
+ * when cut.
+ */
+export function plainText(text: string, maxChars: number): string {
+  const clean = text
+    // eslint-disable-next-line no-control-regex -- replacing control characters is the point
+    .replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ')
+    .replace(/ {2,}/g, ' ')
+    .trim();
+  const chars = Array.from(clean);
+  if (chars.length <= maxChars) return clean;
+  return `${chars.slice(0, Math.max(0, maxChars - 1)).join('')}…`;
+}
+
+/** The stable id of one lifecycle action's outcome: a hash of group, hook, instance, token. */
+export function outcomeId(action: {
+  groupName: string;
+  hookName: string;
+  instanceId: string;
+  token: string;
+}): string {
+  return createHash('sha256')
+    .update([action.groupName, action.hookName, action.instanceId, action.token].join('\u0000'))
+    .digest('hex')
+    .slice(0, 32);
 }
 
 /** SNS: "less than 100 characters" (and moto refuses more than 100): 99 satisfies both readings. */
 export const MAX_SUBJECT_LENGTH = 99;
 
-export function buildNotice(facts: NoticeFacts): Notice {
+export function buildNotice(raw: NoticeFacts): Notice {
+  const facts = cleanFacts(raw);
   const subject = fitSubject(facts.dryRun ? '[dry run] ' : '', facts);
   return {
     subject,
     message: `${describe(facts)}\n\nFacts:\n${JSON.stringify(facts, null, 2)}\n`,
-    attributes: { event: facts.event, group: facts.groupName },
+    attributes: {
+      event: facts.event,
+      group: facts.groupName,
+      ...(facts.outcomeId ? { 'outcome-id': facts.outcomeId } : {}),
+    },
+  };
+}
+
+/** Every free-text fact through plainText (names and ids are checked on input already). */
+function cleanFacts(f: NoticeFacts): NoticeFacts {
+  return {
+    ...f,
+    groupName: plainText(f.groupName, 255),
+    hookName: plainText(f.hookName, 255),
+    reason: plainText(f.reason, MAX_REASON_CHARS),
+    ...(f.decided !== undefined ? { decided: plainText(f.decided, MAX_REASON_CHARS) } : {}),
+    ...(f.probe
+      ? {
+          probe: {
+            status: f.probe.status,
+            ...(f.probe.reason !== undefined
+              ? { reason: plainText(f.probe.reason, MAX_REASON_CHARS) }
+              : {}),
+          },
+        }
+      : {}),
   };
 }
 
@@ -72,10 +153,27 @@ function headline(f: NoticeFacts, group: string): string {
         : `WARNING ${would}cut ${where} at deadline after ${after} (${f.result ?? '?'})`;
     case 'ssm-failed':
       return `pre-termination command failed on ${where} (${f.result ?? '?'})`;
+    case 'ended':
+      return `${where}: lifecycle action ${CAUSE_HEADLINE[f.cause ?? 'ended-elsewhere']}`;
     case 'error':
       return `error while handling ${where}`;
   }
 }
+
+const CAUSE_HEADLINE: Record<GoneCause, string> = {
+  'hook-deleted': 'ended, hook deleted',
+  'timed-out': 'TIMED OUT during an outage',
+  'ended-elsewhere': 'already completed',
+};
+
+const CAUSE_TEXT: Record<GoneCause, string> = {
+  'hook-deleted':
+    'its lifecycle hook no longer exists. Deleting a hook ends its outstanding actions, and Auto Scaling went on with the termination.',
+  'timed-out':
+    "no heartbeat reached Auto Scaling within the hook's HeartbeatTimeout (or its global timeout passed), most likely while themis could not act (an outage), so Auto Scaling applied the hook's DefaultResult. If the instance was busy, its work may have been cut.",
+  'ended-elsewhere':
+    'the lifecycle action had already been completed: by an earlier attempt of this step that could not send its notice, by a duplicate delivery of the same event, or by someone else (an operator, another tool).',
+};
 
 function describe(f: NoticeFacts): string {
   const instance = `Instance ${f.instanceId} of Auto Scaling group ${f.groupName} (lifecycle hook ${f.hookName})`;
@@ -114,6 +212,13 @@ function describe(f: NoticeFacts): string {
     case 'ssm-failed':
       lines.push(
         `The pre-termination command on ${instance} did not succeed; themis completed its lifecycle action with ${f.result ?? '?'} (THEMIS_ON_SSM_FAILURE).`,
+        `Reason: ${f.reason}.`,
+      );
+      break;
+    case 'ended':
+      lines.push(
+        `${instance}: themis was still carrying this lifecycle action when it found that ${CAUSE_TEXT[f.cause ?? 'ended-elsewhere']}`,
+        ...(f.decided ? [`themis had decided: ${f.decided}.`] : []),
         `Reason: ${f.reason}.`,
       );
       break;

@@ -53,32 +53,30 @@ export function resolveGateSettings(
   return { settings: mergeSettings(envLayer, tagLayer, metadataLayer), problems };
 }
 
+/**
+ * Metadata is read as probe settings only when it is (or is clearly meant to be) a JSON
+ * object. Anything else — plain text, as in AWS's own examples, or a JSON string or number —
+ * is opaque text for other tools: no settings, and no problem to report.
+ */
 function metadataEntries(
   metadata: string | undefined,
   problems: SettingProblem[],
 ): [string, unknown][] {
-  if (metadata === undefined || metadata.trim() === '') return [];
+  const text = metadata?.trim() ?? '';
+  if (!text.startsWith('{')) return [];
   let parsed: unknown;
   try {
-    parsed = JSON.parse(metadata);
+    parsed = JSON.parse(text);
   } catch {
     problems.push({
       source: 'metadata',
       field: 'NotificationMetadata',
       message:
-        'NotificationMetadata: is not JSON; expected an object of probe settings such as {"metricsPort": 9000}',
+        'NotificationMetadata: starts like a JSON object but is not valid JSON; expected probe settings such as {"metricsPort": 9000}',
     });
     return [];
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    problems.push({
-      source: 'metadata',
-      field: 'NotificationMetadata',
-      message: 'NotificationMetadata: must be a JSON object of probe settings',
-    });
-    return [];
-  }
-  return Object.entries(parsed);
+  return Object.entries(parsed as Record<string, unknown>);
 }
 
 function parseEachField(

@@ -2,8 +2,14 @@
  * What one gate step knows about a lifecycle action. Nothing is kept in memory between
  * steps: everything a later step needs travels in the recheck message, so any step can die
  * at any point and the next delivery carries on.
+ *
+ * Recheck messages are input like any other: a message that does not match the schema
+ * exactly (instance id and token shapes, times not in the future, bounded counters) is an
+ * InvalidEventError — a batch item failure that ends in the dead-letter queue and its alarm,
+ * never an action on some other instance.
  */
 import { z } from 'zod';
+import { hasControlCharacter } from '../config.js';
 import { InvalidEventError } from '../errors.js';
 import type { LifecycleActionRef } from '../ports.js';
 
@@ -27,6 +33,13 @@ export interface HookTiming {
 export interface CommandInFlight {
   commandId: string;
   sentAtMs: number;
+  /**
+   * The document and the run-time limit the command was sent with, so that a command is
+   * followed to its end under its own terms even when the configuration changes meanwhile.
+   * Absent in messages of gates before v2 (the configuration, or its default, then applies).
+   */
+  documentName?: string;
+  timeoutSeconds?: number;
 }
 
 export interface StepState {
@@ -39,45 +52,111 @@ export interface StepState {
   /** The "holding" notice went out already (it is sent on the first busy step only). */
   holdingNotified: boolean;
   hook: HookTiming;
+  /**
+   * When the hook's heartbeat timer last restarted, on our clock, measured *before* the
+   * call (so never later than Auto Scaling's own record): the action's start, then each
+   * recorded heartbeat.
+   */
+  lastHeartbeatMs: number;
+  /** Heartbeats this chain has recorded. */
+  heartbeats: number;
+  /**
+   * The mode the chain started in, kept for its whole life: a dry-run setting that changes
+   * mid-hold never turns a live hold into an observation (or back). Absent only in messages
+   * of gates before v2 (the current setting then decides, once, and is pinned from there).
+   */
+  dryRun?: boolean;
   /** The pre-termination command, once sent. */
   ssm?: CommandInFlight;
 }
 
 export function initialState(firstSeenMs: number, hook: HookTiming): StepState {
-  return { firstSeenMs, attempt: 1, unknowns: 0, holdingNotified: false, hook };
+  return {
+    firstSeenMs,
+    attempt: 1,
+    unknowns: 0,
+    holdingNotified: false,
+    hook,
+    lastHeartbeatMs: firstSeenMs,
+    heartbeats: 0,
+  };
 }
 
 /** The recheck message format's marker and version; bump `v` on any incompatible change. */
 export const RECHECK_MARKER = 'recheck';
-export const RECHECK_VERSION = 1;
+export const RECHECK_VERSION = 2;
+/** Versions still read, so messages in flight during an upgrade keep their chains. */
+const READABLE_VERSIONS = [1, 2] as const;
 
-const isoTime = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
-const text = z.string().min(1).max(1600);
+/** How far a time in a message may lie ahead of our clock (clocks of two Lambdas differ). */
+export const MAX_CLOCK_SKEW_MS = 60_000;
+/**
+ * The most steps one action can take: a 48 h hold at the shortest recheck (5 s) plus
+ * retries. A larger count is not ours.
+ */
+export const MAX_ATTEMPTS = 100_000;
 
-const recheckSchema = z.object({
-  themis: z.literal(RECHECK_MARKER),
-  v: z.literal(
-    RECHECK_VERSION,
-    `unsupported recheck version (this gate reads v${RECHECK_VERSION})`,
-  ),
-  action: z.object({
-    groupName: text,
-    hookName: text,
-    instanceId: text,
-    token: text,
-    transition: text,
-    metadata: z.string().max(4096).optional(),
-  }),
-  firstSeen: isoTime,
-  attempt: z.number().int().min(1),
-  unknowns: z.number().int().min(0),
-  holdingNotified: z.boolean(),
-  hook: z.object({
-    heartbeatTimeoutSeconds: z.number().int().positive(),
-    globalTimeoutSeconds: z.number().int().positive(),
-  }),
-  ssm: z.object({ commandId: text, sentAt: isoTime }).optional(),
-});
+/** EC2 instance ids: `i-` and 8 (older) or 17 lowercase hex digits. */
+export const INSTANCE_ID_PATTERN = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
+/** LifecycleActionToken: a UUID. */
+export const TOKEN_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Auto Scaling group and hook names: 1–255 characters, no control characters. */
+const NAME = z
+  .string()
+  .min(1)
+  .max(255)
+  .refine((v) => !hasControlCharacter(v), 'must not contain control characters');
+
+/** The largest NotificationMetadata Auto Scaling accepts is 1023 characters. */
+const MAX_METADATA_CHARS = 1023;
+
+function recheckSchema(nowMs: number) {
+  const notFuture = (what: string) =>
+    z.iso
+      .datetime({ offset: true })
+      .transform((s) => Date.parse(s))
+      .refine((ms) => ms <= nowMs + MAX_CLOCK_SKEW_MS, `${what} lies in the future`);
+  return z
+    .strictObject({
+      themis: z.literal(RECHECK_MARKER),
+      v: z.union(
+        READABLE_VERSIONS.map((v) => z.literal(v)),
+        `unsupported recheck version (this gate reads v${READABLE_VERSIONS.join(', v')})`,
+      ),
+      action: z.strictObject({
+        groupName: NAME,
+        hookName: NAME,
+        instanceId: z.string().regex(INSTANCE_ID_PATTERN, 'must be an instance id (i-…)'),
+        token: z.string().regex(TOKEN_PATTERN, 'must be a lifecycle action token (a UUID)'),
+        transition: z.literal(TERMINATING),
+        metadata: z.string().max(MAX_METADATA_CHARS).optional(),
+      }),
+      firstSeen: notFuture('firstSeen'),
+      lastHeartbeat: notFuture('lastHeartbeat').optional(),
+      heartbeats: z.number().int().min(0).max(MAX_ATTEMPTS).optional(),
+      attempt: z.number().int().min(1).max(MAX_ATTEMPTS),
+      unknowns: z.number().int().min(0).max(100),
+      holdingNotified: z.boolean(),
+      dryRun: z.boolean().optional(),
+      hook: z.strictObject({
+        // Auto Scaling's bounds: HeartbeatTimeout 30–7200 s, global timeout at most 48 h.
+        heartbeatTimeoutSeconds: z.number().int().min(30).max(7200),
+        globalTimeoutSeconds: z.number().int().min(30).max(172_800),
+      }),
+      ssm: z
+        .strictObject({
+          commandId: z.string().regex(/^[0-9a-f-]{36}$|^[\w-]{1,64}$/, 'must be a command id'),
+          sentAt: notFuture('ssm.sentAt'),
+          documentName: z.string().min(1).max(200).optional(),
+          timeoutSeconds: z.number().int().min(1).max(172_800).optional(),
+        })
+        .optional(),
+    })
+    .refine((m) => m.lastHeartbeat === undefined || m.lastHeartbeat >= m.firstSeen, {
+      message: 'lastHeartbeat lies before firstSeen',
+      path: ['lastHeartbeat'],
+    });
+}
 
 /** The body of the message that brings the action back `delaySeconds` later. */
 export function encodeRecheck(action: LifecycleAction, state: StepState): string {
@@ -92,16 +171,25 @@ export function encodeRecheck(action: LifecycleAction, state: StepState): string
       transition: action.transition,
       ...(action.metadata !== undefined ? { metadata: action.metadata } : {}),
     },
-    firstSeen: new Date(state.firstSeenMs).toISOString(),
+    firstSeen: iso(state.firstSeenMs),
+    lastHeartbeat: iso(state.lastHeartbeatMs),
+    heartbeats: state.heartbeats,
     attempt: state.attempt,
     unknowns: state.unknowns,
     holdingNotified: state.holdingNotified,
+    ...(state.dryRun !== undefined ? { dryRun: state.dryRun } : {}),
     hook: state.hook,
     ...(state.ssm
       ? {
           ssm: {
             commandId: state.ssm.commandId,
-            sentAt: new Date(state.ssm.sentAtMs).toISOString(),
+            sentAt: iso(state.ssm.sentAtMs),
+            ...(state.ssm.documentName !== undefined
+              ? { documentName: state.ssm.documentName }
+              : {}),
+            ...(state.ssm.timeoutSeconds !== undefined
+              ? { timeoutSeconds: state.ssm.timeoutSeconds }
+              : {}),
           },
         }
       : {}),
@@ -112,8 +200,12 @@ export function isRecheck(value: Record<string, unknown>): boolean {
   return value.themis === RECHECK_MARKER;
 }
 
-export function decodeRecheck(value: unknown): { action: LifecycleAction; state: StepState } {
-  const parsed = recheckSchema.safeParse(value);
+/** Read a recheck message; `nowMs` is this step's clock (times may not lie beyond it). */
+export function decodeRecheck(
+  value: unknown,
+  nowMs: number,
+): { action: LifecycleAction; state: StepState } {
+  const parsed = recheckSchema(nowMs).safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new InvalidEventError(
@@ -137,7 +229,27 @@ export function decodeRecheck(value: unknown): { action: LifecycleAction; state:
       unknowns: m.unknowns,
       holdingNotified: m.holdingNotified,
       hook: m.hook,
-      ...(m.ssm ? { ssm: { commandId: m.ssm.commandId, sentAtMs: m.ssm.sentAt } } : {}),
+      // v1 gates heartbeated on every step but did not say when: the action's start is the
+      // earliest it can have been, so the next heartbeat comes no later than it must.
+      lastHeartbeatMs: m.lastHeartbeat ?? m.firstSeen,
+      heartbeats: m.heartbeats ?? 0,
+      ...(m.dryRun !== undefined ? { dryRun: m.dryRun } : {}),
+      ...(m.ssm
+        ? {
+            ssm: {
+              commandId: m.ssm.commandId,
+              sentAtMs: m.ssm.sentAt,
+              ...(m.ssm.documentName !== undefined ? { documentName: m.ssm.documentName } : {}),
+              ...(m.ssm.timeoutSeconds !== undefined
+                ? { timeoutSeconds: m.ssm.timeoutSeconds }
+                : {}),
+            },
+          }
+        : {}),
     },
   };
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
 }

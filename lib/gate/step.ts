@@ -2,21 +2,31 @@
  * One gate step: normalise the input → observe (probe the instance, or ask how the
  * pre-termination command is doing) → decide (pure, decide.ts) → carry the decision out.
  *
+ * Time: every await of a step runs through the step's one Deadline (`deadline.run`), so the
+ * step settles by it whatever AWS, SNS or the instance does; the probe is cut short so that
+ * the calls after it still fit (budget.ts). A step that runs out of time throws, and its
+ * record is retried — unless it had already scheduled its recheck (see `progress`).
+ *
  * Carrying out, and why in this order:
- *   hold / wait-ssm  RecordLifecycleActionHeartbeat, THEN schedule the recheck. A recheck is
- *                    never sent for an action whose heartbeat failed: the step throws and
- *                    the delivery is retried, so at most one chain continues per delivery.
+ *   hold / wait-ssm  RecordLifecycleActionHeartbeat only when due (decide.ts), a "holding"
+ *                    notice while none went out yet, THEN schedule the recheck. A recheck is
+ *                    never sent for an action whose heartbeat failed: the step throws and the
+ *                    delivery is retried. The SendMessage is the step's last call: once it
+ *                    succeeded the chain has moved on, and the step counts as done.
  *   run-ssm          heartbeat, check the document and the instance's SSM agent, send the
  *                    command, schedule the recheck carrying the command id (never sleep).
- *   terminal         CompleteLifecycleAction, THEN notify. "No active Lifecycle Action"
- *                    ('gone') on heartbeat or complete means someone else finished it (a
- *                    duplicate chain, the hook's timeout): stop quietly, send no notice —
- *                    so a duplicate delivery never produces a second "released".
- * A failed Publish is logged and never changes or fails the lifecycle decision.
+ *   terminal         (cancel a command that ran too long,) CompleteLifecycleAction, THEN the
+ *                    outcome notice. A failed Publish is retried through the recheck queue
+ *                    (notice-retry.ts); if even that SendMessage fails, the step throws, and
+ *                    its retry finds the action ended and sends the notice.
+ *   'gone'           "No active Lifecycle Action" on heartbeat or complete: the action ended
+ *                    without this step. The chain stops with an `ended` notice saying why
+ *                    (hook deleted, timed out during an outage, completed elsewhere).
  */
 import { ConfigError, ThemisError, errorMessage } from '../errors.js';
 import type {
   Clock,
+  CommandState,
   GroupDirectory,
   InstanceAddresses,
   LifecycleActions,
@@ -25,14 +35,34 @@ import type {
   Notifications,
   Prober,
   ProbeResult,
+  ProbeSettings,
   Rechecks,
   RemoteCommands,
 } from '../ports.js';
-import type { Timers } from '../time.js';
+import { Deadline, DeadlineExceededError, realTimers, type Timers } from '../time.js';
+import {
+  AFTER_PROBE_RESERVE_MS,
+  CALL_ALLOWANCE_MS,
+  MAX_PROBE_TIMEOUT_MS,
+  stepBudgetMs,
+} from './budget.js';
 import { GATE_ENV, type GateConfig } from './config.js';
-import { decide, type Decision, type TerminalKind } from './decide.js';
+import {
+  actionPhase,
+  decide,
+  goneCause,
+  type Decision,
+  type GoneCause,
+  type TerminalKind,
+} from './decide.js';
 import { normaliseInput, type InputSource } from './input.js';
-import { buildNotice, type NoticeEvent, type NoticeFacts } from './notices.js';
+import {
+  encodePendingNotice,
+  noticeRetryDelaySeconds,
+  withinNoticeRetryLimit,
+  type PendingNotice,
+} from './notice-retry.js';
+import { buildNotice, outcomeId, type NoticeEvent, type NoticeFacts } from './notices.js';
 import { resolveGateSettings } from './settings.js';
 import { encodeRecheck, initialState, type LifecycleAction, type StepState } from './state.js';
 
@@ -60,20 +90,38 @@ export interface GateDeps {
 }
 
 export interface StepOptions {
-  /** Milliseconds left in this invocation (Lambda's getRemainingTimeInMillis). */
-  remainingMs?: () => number;
+  /**
+   * When the step must have settled: the handler's per-record budget inside the
+   * invocation. Default: one worst-case step from now (budget.ts).
+   */
+  deadline?: Deadline;
+  /** Filled in by the step as it goes; the handler reads it when the step fails. */
+  progress?: StepProgress;
+  /** The input is the message of an SNS event that invoked the gate directly. */
+  viaSns?: boolean;
+}
+
+export interface StepProgress {
+  /**
+   * The step's recheck (or its pending notice) is on the queue: the chain has moved on, so
+   * the record is done even if the step fails afterwards — a retry would start a second chain.
+   */
+  committed: boolean;
 }
 
 export interface StepOutcome {
   /**
-   * ignored   the input is not a terminate lifecycle action (test notification, …);
-   * held      a recheck is scheduled (hold, run-ssm, wait-ssm; in a dry run too);
-   * completed CompleteLifecycleAction succeeded;
-   * gone      the action had already ended (or its hook no longer exists): chain stopped;
-   * observed  dry run: the step would have completed the action, or the hook has expired;
-   *           the chain stops.
+   * ignored        the input is not a terminate lifecycle action (test notification, …);
+   * held           a recheck is scheduled (hold, run-ssm, wait-ssm; in a dry run too);
+   * completed      CompleteLifecycleAction succeeded;
+   * gone           the action had already ended (or its hook no longer exists): chain
+   *                stopped, with an `ended` notice;
+   * observed       dry run: the step would have completed the action, or the hook has
+   *                expired; the chain stops;
+   * notified       a pending notice was published;
+   * notice-pending a pending notice failed again and is rescheduled.
    */
-  outcome: 'ignored' | 'held' | 'completed' | 'gone' | 'observed';
+  outcome: 'ignored' | 'held' | 'completed' | 'gone' | 'observed' | 'notified' | 'notice-pending';
   reason: string;
   source: InputSource;
   decision?: Decision['kind'];
@@ -85,18 +133,20 @@ export interface StepOutcome {
   dryRun?: boolean;
   /** The notice this step tried to publish (set whether or not Publish succeeded; never without a topic). */
   notice?: NoticeEvent;
+  /** `gone`: why the action ended without the gate. */
+  cause?: GoneCause;
 }
 
-/** Not enough of the invocation is left to probe and still heartbeat or complete in time. */
+/** Not enough of the step's time is left to probe and still heartbeat or complete in time. */
 export class OutOfTimeError extends ThemisError {
   override name = 'OutOfTimeError';
 }
 
-/**
- * Time kept back after the probe for the calls that carry the decision out (heartbeat +
- * SendMessage, or Complete + Publish), each of which may retry under throttling.
- */
-export const STEP_RESERVE_MS = 5_000;
+/** A pending notice is past its retry limit: left to SQS's redrive (DLQ + alarm). */
+export class NoticeUndeliverableError extends ThemisError {
+  override name = 'NoticeUndeliverableError';
+}
+
 /** Below this a probe is not worth starting: the step is left for the redelivery. */
 const MIN_PROBE_MS = 200;
 
@@ -113,8 +163,11 @@ export async function gateStep(
   options: StepOptions = {},
 ): Promise<StepOutcome> {
   const { log, config } = deps;
+  const timers = deps.timers ?? realTimers;
+  const deadline = options.deadline ?? Deadline.after(stepBudgetMs(MAX_PROBE_TIMEOUT_MS), timers);
+  const progress = options.progress ?? { committed: false };
   const startedMs = deps.clock();
-  const parsed = normaliseInput(input);
+  const parsed = normaliseInput(input, startedMs, options.viaSns);
   if (parsed.kind === 'ignore') {
     log.info('gate input ignored', {
       source: parsed.source,
@@ -124,55 +177,82 @@ export async function gateStep(
     });
     return { outcome: 'ignored', reason: parsed.reason, source: parsed.source };
   }
+  if (parsed.kind === 'notice') {
+    return deliverPendingNotice(parsed.pending, deps, deadline, progress);
+  }
+  if (deadline.remainingMs() < AFTER_PROBE_RESERVE_MS + MIN_PROBE_MS) {
+    throw new OutOfTimeError(
+      `only ${Math.max(0, Math.round(deadline.remainingMs()))} ms left for this step; leaving it for a retry`,
+    );
+  }
 
   const { action, source } = parsed;
   const where = { instanceId: action.instanceId, group: action.groupName, hook: action.hookName };
   const base = { source, instanceId: action.instanceId, groupName: action.groupName };
 
-  let state = parsed.state;
-  if (!state) {
-    const hook = await deps.lifecycle.describeHook(action.groupName, action.hookName);
-    if (!hook) {
-      // Deleting a hook ends its outstanding actions (CONTINUE for terminating instances).
-      const reason = 'the lifecycle hook no longer exists';
-      log.warn('gate stopped', { ...where, reason });
-      return { ...base, outcome: 'gone', reason, attempt: 1 };
-    }
-    state = initialState(Math.min(parsed.eventTimeMs ?? startedMs, startedMs), {
-      heartbeatTimeoutSeconds: hook.heartbeatTimeoutSeconds,
-      globalTimeoutSeconds: hook.globalTimeoutSeconds,
-    });
-  }
-
-  const [group] = await deps.groups.describeGroups([action.groupName]);
+  const [group] = await deadline.run('DescribeAutoScalingGroups', (signal) =>
+    deps.groups.describeGroups([action.groupName], { signal }),
+  );
   const { settings, problems } = resolveGateSettings(
     config.settings,
     group?.tags ?? {},
     action.metadata,
   );
-  const dryRun = settings.dryRun;
-  const step = new Step(deps, action, state, dryRun, base);
+
+  let state = parsed.state;
+  let hookDeleted = false;
+  if (!state) {
+    const hook = await deadline.run('DescribeLifecycleHooks', (signal) =>
+      deps.lifecycle.describeHook(action.groupName, action.hookName, { signal }),
+    );
+    const firstSeenMs = Math.min(parsed.eventTimeMs ?? startedMs, startedMs);
+    hookDeleted = !hook;
+    state = initialState(firstSeenMs, {
+      heartbeatTimeoutSeconds: hook?.heartbeatTimeoutSeconds ?? 0,
+      globalTimeoutSeconds: hook?.globalTimeoutSeconds ?? 0,
+    });
+  }
+  // The mode is pinned when the chain starts and never changes afterwards.
+  const dryRun = state.dryRun ?? settings.dryRun;
+  state = { ...state, dryRun };
+  const step = new Step(deps, action, state, dryRun, base, deadline, progress);
+
+  if (hookDeleted) {
+    // Deleting a hook ends its outstanding actions (Auto Scaling goes on with them).
+    return step.ended({ kind: 'hold', reason: 'not started' }, 'hook-deleted');
+  }
   if (problems.length) {
     const reason = `ignored bad settings, using the defaults for them: ${problems
       .map((p) => p.message)
       .join('; ')}`;
     log.error('bad gate settings', { ...where, problems, attempt: state.attempt });
-    // Once per action, not on every recheck.
-    if (state.attempt === 1) await step.notify('error', { reason });
+    // Once per action, not on every recheck; never at the cost of the probe's time.
+    if (state.attempt === 1)
+      await step.tryNotify('error', { reason }, deadline.within(CALL_ALLOWANCE_MS));
   }
 
-  let probe: ProbeResult | undefined;
-  let command: { state: 'pending' | 'success' | 'failed'; detail?: string } | undefined;
+  let command: { state: CommandState; detail?: string } | undefined;
   if (state.ssm) {
-    command = await requireCommands(deps).status(state.ssm.commandId, action.instanceId);
-    step.facts.commandId = state.ssm.commandId;
-  } else {
-    const timeoutMs = probeBudgetMs(settings.timeoutMs, options.remainingMs);
-    const addresses = await deps.addresses.privateAddresses([action.instanceId]);
-    const address = addresses.get(action.instanceId);
-    probe = address
-      ? await deps.prober.probe(address, { ...settings, timeoutMs })
-      : { status: 'unknown', reason: 'no private address (instance gone?)', latencyMs: 0 };
+    if (deps.commands) {
+      const { commandId } = state.ssm;
+      command = await deadline.run('GetCommandInvocation', (signal) =>
+        requireCommands(deps).status(commandId, action.instanceId, { signal }),
+      );
+      step.facts.commandId = commandId;
+    } else {
+      // Only when SSM is not wired at all (a test, a tool): give the command up, say so, and
+      // go back to probing, so the action still gets its outcome.
+      const reason = `the pre-termination command ${state.ssm.commandId} can no longer be followed (no SSM access); themis goes back to probing the instance`;
+      log.error('pre-termination command given up', { ...where, commandId: state.ssm.commandId });
+      await step.tryNotify('error', { reason }, deadline.within(CALL_ALLOWANCE_MS));
+      state = { ...state };
+      delete state.ssm;
+      step.state = state;
+    }
+  }
+  let probe: ProbeResult | undefined;
+  if (!state.ssm) {
+    probe = await probeInstance(deps, action.instanceId, settings, deadline);
     step.facts.probe = { status: probe.status, ...(probe.reason ? { reason: probe.reason } : {}) };
   }
 
@@ -185,6 +265,7 @@ export async function gateStep(
     dryRun,
     nowMs,
     random: deps.random(),
+    phase: actionPhase(action.token),
   });
   step.nowMs = nowMs;
   log.info('gate decision', {
@@ -198,6 +279,7 @@ export async function gateStep(
     ...(probe?.reason ? { probeReason: probe.reason } : {}),
     ...(command ? { command: command.state } : {}),
     ...('delaySeconds' in decision ? { delaySeconds: decision.delaySeconds } : {}),
+    ...('heartbeat' in decision ? { heartbeat: decision.heartbeat } : {}),
     ...('result' in decision ? { result: decision.result } : {}),
     ...(dryRun ? { dryRun } : {}),
   });
@@ -205,15 +287,105 @@ export async function gateStep(
   switch (decision.kind) {
     case 'hold':
     case 'wait-ssm':
-      return step.hold(decision, decision.kind === 'hold' && decision.notifyHolding);
+      return step.hold(decision);
     case 'run-ssm':
       return step.runCommand(decision);
     case 'expired': {
-      const notice = await step.notify('deadline', { reason: decision.reason, expired: true });
+      const notice = await step.publishOutcome('deadline', {
+        reason: decision.reason,
+        expired: true,
+      });
       return step.outcome('observed', decision, notice ? { notice } : {});
     }
     default:
       return step.finish(decision);
+  }
+}
+
+/**
+ * Ask the instance, inside the step's deadline less the time the calls after the probe
+ * need. A probe that does not settle by then is an unknown answer, like its own timeout.
+ */
+async function probeInstance(
+  deps: GateDeps,
+  instanceId: string,
+  settings: ProbeSettings & { timeoutMs: number },
+  deadline: Deadline,
+): Promise<ProbeResult> {
+  const probeDeadline = deadline.less(AFTER_PROBE_RESERVE_MS);
+  const addresses = await probeDeadline.run('DescribeInstances', (signal) =>
+    deps.addresses.privateAddresses([instanceId], { signal }),
+  );
+  const address = addresses.get(instanceId);
+  if (!address) {
+    return { status: 'unknown', reason: 'no private address (instance gone?)', latencyMs: 0 };
+  }
+  const budgetMs = Math.floor(probeDeadline.remainingMs());
+  if (budgetMs < MIN_PROBE_MS) {
+    throw new OutOfTimeError(`only ${budgetMs} ms left to probe; leaving the step for a retry`);
+  }
+  const timeoutMs = Math.min(settings.timeoutMs, budgetMs);
+  const startedMs = probeDeadline.timers.now();
+  try {
+    return await probeDeadline.run(`probe ${address}`, (signal) =>
+      deps.prober.probe(address, { ...settings, timeoutMs }, { signal }),
+    );
+  } catch (err) {
+    if (!(err instanceof DeadlineExceededError)) throw err;
+    return {
+      status: 'unknown',
+      reason: `timeout after ${timeoutMs} ms (the probe did not settle)`,
+      latencyMs: probeDeadline.timers.now() - startedMs,
+    };
+  }
+}
+
+/** A notice that could not be published before: publish it, or schedule it once more. */
+async function deliverPendingNotice(
+  pending: PendingNotice,
+  deps: GateDeps,
+  deadline: Deadline,
+  progress: StepProgress,
+): Promise<StepOutcome> {
+  const { log } = deps;
+  const fields = {
+    event: pending.notice.attributes.event,
+    group: pending.notice.attributes.group,
+    outcomeId: pending.notice.attributes['outcome-id'],
+    attempts: pending.attempts + 1,
+  };
+  const base = { source: 'notice' as const, reason: pending.notice.subject };
+  if (!deps.notifications) {
+    log.error('pending notice dropped: no topic is configured any more', fields);
+    return { ...base, outcome: 'ignored' };
+  }
+  const notifications = deps.notifications;
+  try {
+    await deadline
+      .less(CALL_ALLOWANCE_MS)
+      .run('Publish', (signal) => notifications.publish(pending.notice, { signal }));
+    log.info('pending notice published', fields);
+    return { ...base, outcome: 'notified' };
+  } catch (err) {
+    const nowMs = deps.clock();
+    if (!withinNoticeRetryLimit(pending.firstFailedMs, nowMs)) {
+      throw new NoticeUndeliverableError(
+        `notice not published since ${new Date(pending.firstFailedMs).toISOString()} (${errorMessage(err)}); left to the dead-letter queue`,
+      );
+    }
+    const next = { ...pending, attempts: pending.attempts + 1 };
+    const delaySeconds = noticeRetryDelaySeconds(next.attempts);
+    const rechecks = requireRechecks(deps);
+    await deadline.run('SendMessage', (signal) =>
+      rechecks.schedule(encodePendingNotice(next), delaySeconds, { signal }),
+    );
+    progress.committed = true;
+    log.warn('notice not sent again; retrying later', {
+      ...fields,
+      delaySeconds,
+      error: errorMessage(err),
+    });
+    return { ...base, outcome: 'notice-pending', delaySeconds };
   }
 }
 
@@ -226,9 +398,11 @@ class Step {
   constructor(
     private readonly deps: GateDeps,
     private readonly action: LifecycleAction,
-    private readonly state: StepState,
+    public state: StepState,
     private readonly dryRun: boolean,
     private readonly base: Pick<StepOutcome, 'source' | 'instanceId' | 'groupName'>,
+    private readonly deadline: Deadline,
+    private readonly progress: StepProgress,
   ) {
     this.nowMs = deps.clock();
     this.ref = {
@@ -245,7 +419,7 @@ class Step {
 
   outcome(
     outcome: StepOutcome['outcome'],
-    decision: Decision,
+    decision: Pick<Decision, 'kind' | 'reason'>,
     extra: Partial<StepOutcome> = {},
   ): StepOutcome {
     return {
@@ -255,22 +429,36 @@ class Step {
       decision: decision.kind,
       attempt: this.state.attempt,
       dryRun: this.dryRun,
-      ...('result' in decision ? { result: decision.result } : {}),
+      ...('result' in decision ? { result: decision.result as LifecycleResult } : {}),
       ...extra,
     };
   }
 
-  /** Heartbeat (not in a dry run), then schedule the next step. */
-  async hold(
-    decision: Extract<Decision, { kind: 'hold' | 'wait-ssm' }>,
-    notifyHolding: boolean,
-  ): Promise<StepOutcome> {
+  /** Heartbeat when due (never in a dry run), then schedule the next step. */
+  async hold(decision: Extract<Decision, { kind: 'hold' | 'wait-ssm' }>): Promise<StepOutcome> {
     const rechecks = requireRechecks(this.deps);
-    if (!this.dryRun && (await this.heartbeat()) === 'gone') return this.gone(decision);
-    await rechecks.schedule(encodeRecheck(this.action, decision.next), decision.delaySeconds);
-    const notice = notifyHolding
-      ? await this.notify('holding', { reason: decision.reason })
-      : undefined;
+    let next = decision.next;
+    if (decision.heartbeat && !this.dryRun) {
+      const atMs = this.deps.clock();
+      if ((await this.heartbeat()) === 'gone') return this.ended(decision);
+      next = { ...next, lastHeartbeatMs: atMs, heartbeats: next.heartbeats + 1 };
+    }
+    let notice: NoticeEvent | undefined;
+    if (decision.kind === 'hold' && decision.notifyHolding) {
+      // Before the SendMessage, with time kept back for it: a "holding" notice that fails is
+      // tried again on the next step (holdingNotified stays false), never lost for good.
+      const sent = await this.tryNotify(
+        'holding',
+        { reason: decision.reason },
+        this.deadline.less(CALL_ALLOWANCE_MS),
+      );
+      notice = this.deps.notifications ? 'holding' : undefined;
+      next = { ...next, holdingNotified: sent };
+    }
+    await this.deadline.run('SendMessage', (signal) =>
+      rechecks.schedule(encodeRecheck(this.action, next), decision.delaySeconds, { signal }),
+    );
+    this.progress.committed = true;
     return this.outcome('held', decision, {
       delaySeconds: decision.delaySeconds,
       ...(notice ? { notice } : {}),
@@ -284,7 +472,8 @@ class Step {
     if (!ssm) throw new Error('run-ssm decided without a configured command');
     const rechecks = requireRechecks(this.deps);
     const commands = requireCommands(this.deps);
-    if ((await this.heartbeat()) === 'gone') return this.gone(decision);
+    const heartbeatAtMs = this.deps.clock();
+    if ((await this.heartbeat()) === 'gone') return this.ended(decision);
 
     const cannotStart = async (why: string) =>
       this.finish({
@@ -292,17 +481,19 @@ class Step {
         result: config.onSsmFailure,
         reason: `${ssm.documentName} could not be started: ${why}`,
       });
-    if (!(await commands.documentExists(ssm.documentName))) {
-      return cannotStart('the document does not exist');
-    }
-    if (!(await commands.isManaged(this.action.instanceId))) {
-      return cannotStart('the instance is not managed by SSM (no agent online)');
-    }
-    const commandId = await commands.send(
-      this.action.instanceId,
-      ssm.documentName,
-      ssm.parameters,
-      ssm.timeoutSeconds,
+    const exists = await this.deadline.run('DescribeDocument', (signal) =>
+      commands.documentExists(ssm.documentName, { signal }),
+    );
+    if (!exists) return cannotStart('the document does not exist');
+    const managed = await this.deadline.run('DescribeInstanceInformation', (signal) =>
+      commands.isManaged(this.action.instanceId, { signal }),
+    );
+    if (!managed) return cannotStart('the instance is not managed by SSM (no agent online)');
+    const sentAtMs = this.deps.clock();
+    const commandId = await this.deadline.run('SendCommand', (signal) =>
+      commands.send(this.action.instanceId, ssm.documentName, ssm.parameters, ssm.timeoutSeconds, {
+        signal,
+      }),
     );
     log.info('pre-termination command sent', {
       instanceId: this.action.instanceId,
@@ -312,44 +503,122 @@ class Step {
     });
     // If this SendMessage fails the step is retried from the old state and the command is
     // sent again: pre-termination commands must tolerate running twice.
-    const next: StepState = { ...decision.next, ssm: { commandId, sentAtMs: this.deps.clock() } };
-    await rechecks.schedule(encodeRecheck(this.action, next), decision.delaySeconds);
+    const next: StepState = {
+      ...decision.next,
+      lastHeartbeatMs: heartbeatAtMs,
+      heartbeats: decision.next.heartbeats + 1,
+      ssm: {
+        commandId,
+        sentAtMs,
+        documentName: ssm.documentName,
+        timeoutSeconds: ssm.timeoutSeconds,
+      },
+    };
+    await this.deadline.run('SendMessage', (signal) =>
+      rechecks.schedule(encodeRecheck(this.action, next), decision.delaySeconds, { signal }),
+    );
+    this.progress.committed = true;
     return this.outcome('held', decision, { delaySeconds: decision.delaySeconds });
   }
 
   /** Complete the lifecycle action (in a dry run: only say what would happen). */
   async finish(decision: Extract<Decision, { kind: TerminalKind }>): Promise<StepOutcome> {
     const event = NOTICE_FOR[decision.kind];
+    let reason = decision.reason;
     if (this.dryRun) {
-      const notice = await this.notify(event, {
-        reason: decision.reason,
-        result: decision.result,
-      });
+      const notice = await this.publishOutcome(event, { reason, result: decision.result });
       return this.outcome('observed', decision, notice ? { notice } : {});
     }
-    const answer = await this.deps.lifecycle.complete(this.ref, decision.result);
-    if (answer === 'gone') return this.gone(decision);
+    if (decision.cancelCommand && this.state.ssm) reason += await this.cancelCommand();
+    const answer = await this.deadline.run('CompleteLifecycleAction', (signal) =>
+      this.deps.lifecycle.complete(this.ref, decision.result, { signal }),
+    );
+    if (answer === 'gone') return this.ended(decision);
     this.deps.log.info('lifecycle action completed', {
       instanceId: this.action.instanceId,
       group: this.action.groupName,
       hook: this.action.hookName,
       decision: decision.kind,
       result: decision.result,
-      reason: decision.reason,
+      reason,
       waitedSeconds: this.waitedSeconds(),
       attempt: this.state.attempt,
     });
-    const notice = await this.notify(event, { reason: decision.reason, result: decision.result });
-    return this.outcome('completed', decision, notice ? { notice } : {});
+    const notice = await this.publishOutcome(event, { reason, result: decision.result });
+    return this.outcome('completed', { ...decision, reason }, notice ? { notice } : {});
+  }
+
+  /** Cancel the command in flight (best effort); the words to add to the reason. */
+  private async cancelCommand(): Promise<string> {
+    const ssm = this.state.ssm;
+    const commands = this.deps.commands;
+    if (!ssm || !commands) return '';
+    try {
+      await this.deadline
+        .within(CALL_ALLOWANCE_MS)
+        .run('CancelCommand', (signal) =>
+          commands.cancel(ssm.commandId, this.action.instanceId, { signal }),
+        );
+      return `; themis cancelled command ${ssm.commandId}`;
+    } catch (err) {
+      this.deps.log.warn('pre-termination command not cancelled', {
+        instanceId: this.action.instanceId,
+        commandId: ssm.commandId,
+        error: errorMessage(err),
+      });
+      return `; cancelling command ${ssm.commandId} failed (${errorMessage(err)}), it may still be running`;
+    }
   }
 
   /**
-   * Publish a notice; a failure is logged and never fails the step. Returns the event when a
-   * Publish was attempted (undefined without a topic).
+   * The action ended without this step ('gone'): find out why, tell operators, stop.
+   * `cause` when already known (the hook was missing on the first step).
    */
-  async notify(event: NoticeEvent, extra: Partial<NoticeFacts>): Promise<NoticeEvent | undefined> {
-    const { notifications, log } = this.deps;
-    const facts: NoticeFacts = {
+  async ended(
+    decision: Pick<Decision, 'kind' | 'reason'>,
+    known?: GoneCause,
+  ): Promise<StepOutcome> {
+    let cause = known;
+    if (!cause) {
+      let hookExists: boolean | undefined;
+      try {
+        const hook = await this.deadline
+          .less(2 * CALL_ALLOWANCE_MS)
+          .run('DescribeLifecycleHooks', (signal) =>
+            this.deps.lifecycle.describeHook(this.action.groupName, this.action.hookName, {
+              signal,
+            }),
+          );
+        hookExists = hook !== undefined;
+      } catch (err) {
+        // Without the answer the timing still tells an outage from a completion.
+        this.deps.log.warn('hook not described', {
+          instanceId: this.action.instanceId,
+          error: errorMessage(err),
+        });
+      }
+      cause = goneCause(this.state, hookExists, this.deps.clock());
+    }
+    const reason = GONE_REASON[cause];
+    this.deps.log.warn('gate stopped', {
+      instanceId: this.action.instanceId,
+      group: this.action.groupName,
+      hook: this.action.hookName,
+      decision: decision.kind,
+      cause,
+      reason,
+      attempt: this.state.attempt,
+    });
+    const notice = await this.publishOutcome('ended', {
+      reason,
+      cause,
+      decided: `${decision.kind} (${decision.reason})`,
+    });
+    return { ...this.outcome('gone', decision, notice ? { notice } : {}), reason, cause };
+  }
+
+  private facts_(event: NoticeEvent, extra: Partial<NoticeFacts>): NoticeFacts {
+    return {
       event,
       groupName: this.action.groupName,
       instanceId: this.action.instanceId,
@@ -362,48 +631,81 @@ class Step {
       ...this.facts,
       ...extra,
     };
+  }
+
+  /**
+   * Publish an outcome notice, durably: when Publish fails, the notice goes on the recheck
+   * queue and is retried from there (notice-retry.ts); when that fails too, the step throws
+   * (its retry finds the action ended and notices). Returns the event (undefined without a
+   * topic: outcomes are then only logged).
+   */
+  async publishOutcome(
+    event: NoticeEvent,
+    extra: Partial<NoticeFacts>,
+  ): Promise<NoticeEvent | undefined> {
+    const { notifications, log } = this.deps;
     if (!notifications) return undefined;
+    const notice = buildNotice(this.facts_(event, { ...extra, outcomeId: outcomeId(this.ref) }));
     try {
-      await notifications.publish(buildNotice(facts));
+      await this.deadline
+        .less(CALL_ALLOWANCE_MS)
+        .run('Publish', (signal) => notifications.publish(notice, { signal }));
+      return event;
     } catch (err) {
-      log.error('notification not sent; the lifecycle decision stands', {
+      log.error('notification not sent; retrying it through the recheck queue', {
         instanceId: this.action.instanceId,
         group: this.action.groupName,
         event,
         error: errorMessage(err),
       });
     }
+    const rechecks = requireRechecks(this.deps);
+    const pending = { notice, attempts: 1, firstFailedMs: this.deps.clock() };
+    await this.deadline.run('SendMessage', (signal) =>
+      rechecks.schedule(encodePendingNotice(pending), noticeRetryDelaySeconds(1), { signal }),
+    );
     return event;
   }
 
+  /**
+   * Publish a notice that is not an outcome ("holding", "error"), within `deadline`; a
+   * failure is logged and never fails the step. true when it was published (or there is no
+   * topic to publish to).
+   */
+  async tryNotify(
+    event: NoticeEvent,
+    extra: Partial<NoticeFacts>,
+    deadline: Deadline,
+  ): Promise<boolean> {
+    const { notifications, log } = this.deps;
+    if (!notifications) return true;
+    try {
+      const notice = buildNotice(this.facts_(event, extra));
+      await deadline.run('Publish', (signal) => notifications.publish(notice, { signal }));
+      return true;
+    } catch (err) {
+      log.error('notification not sent', {
+        instanceId: this.action.instanceId,
+        group: this.action.groupName,
+        event,
+        error: errorMessage(err),
+      });
+      return false;
+    }
+  }
+
   private async heartbeat(): Promise<'recorded' | 'gone'> {
-    return this.deps.lifecycle.recordHeartbeat(this.ref);
-  }
-
-  private gone(decision: Decision): StepOutcome {
-    const reason = 'the lifecycle action has already ended (completed elsewhere or timed out)';
-    this.deps.log.info('gate stopped', {
-      instanceId: this.action.instanceId,
-      group: this.action.groupName,
-      hook: this.action.hookName,
-      decision: decision.kind,
-      reason,
-      attempt: this.state.attempt,
-    });
-    return { ...this.outcome('gone', decision), reason };
-  }
-}
-
-function probeBudgetMs(timeoutMs: number, remainingMs?: () => number): number {
-  if (!remainingMs) return timeoutMs;
-  const budget = remainingMs() - STEP_RESERVE_MS;
-  if (budget < MIN_PROBE_MS) {
-    throw new OutOfTimeError(
-      `only ${remainingMs()} ms left in this invocation; leaving the step for a retry`,
+    return this.deadline.run('RecordLifecycleActionHeartbeat', (signal) =>
+      this.deps.lifecycle.recordHeartbeat(this.ref, { signal }),
     );
   }
-  return Math.min(timeoutMs, budget);
 }
+
+const GONE_REASON: Record<GoneCause, string> = {
+  'hook-deleted': 'the lifecycle hook no longer exists',
+  'timed-out': "the lifecycle action timed out (no heartbeat within the hook's timeout)",
+  'ended-elsewhere': 'the lifecycle action had already been completed',
+};
 
 function requireRechecks(deps: GateDeps): Rechecks {
   if (!deps.rechecks) {

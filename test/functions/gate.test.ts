@@ -141,7 +141,7 @@ describe('functions/gate', () => {
           group: fleet.groupName,
           hook: 'themis',
           instanceId,
-          token: 'fn-token',
+          token: '0f0e0d0c-0b0a-4000-8000-000000000f17',
           region: moto.region,
           id: 'fn-1',
         }),

@@ -14,6 +14,7 @@ import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { PublishCommand, SNSClient, SNSServiceException } from '@aws-sdk/client-sns';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import {
+  CancelCommandCommand,
   DescribeDocumentCommand,
   DescribeInstanceInformationCommand,
   GetCommandInvocationCommand,
@@ -24,6 +25,7 @@ import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
 import { expect } from 'chai';
 import { createAwsClients, destroyAwsClients, type AwsClients } from '../../lib/aws/clients.js';
 import { createGatePorts } from '../../lib/gate/aws-ports.js';
+import { outcomeId } from '../../lib/gate/notices.js';
 import { createGateHandler, type SqsBatchResponse } from '../../lib/gate/handler.js';
 import { gateStep, type GateDeps } from '../../lib/gate/step.js';
 import { createRecordingLog } from '../../lib/log.js';
@@ -141,8 +143,8 @@ describe('gate over the SDK adapters', () => {
     const [send] = sqs.commandCalls(SendMessageCommand);
     const input = send!.args[0].input;
     expect(input.QueueUrl).to.equal(QUEUE_URL);
-    // Half of the hook's 40 s HeartbeatTimeout, below the 30 s default.
-    expect(input.DelaySeconds).to.equal(20);
+    // THEMIS_RECHECK_SECONDS' default, below half of the hook's 40 s HeartbeatTimeout.
+    expect(input.DelaySeconds).to.equal(10);
     expect(JSON.parse(input.MessageBody!)).to.deep.equal(
       firstRecheck({ heartbeatTimeoutSeconds: 40, globalTimeoutSeconds: 4000 }),
     );
@@ -176,11 +178,20 @@ describe('gate over the SDK adapters', () => {
       MessageAttributes: {
         event: { DataType: 'String', StringValue: 'released' },
         group: { DataType: 'String', StringValue: GROUP },
+        'outcome-id': {
+          DataType: 'String',
+          StringValue: outcomeId({
+            groupName: GROUP,
+            hookName: HOOK,
+            instanceId: INSTANCE,
+            token: TOKEN,
+          }),
+        },
       },
     });
   });
 
-  it('treats "No active Lifecycle Action found" on complete as done: no error, no notice', async () => {
+  it('treats "No active Lifecycle Action found" on complete as an end elsewhere: no error, one "ended" notice', async () => {
     worker.set({ kind: 'answer', body: 'IDLE' });
     asg
       .on(CompleteLifecycleActionCommand)
@@ -192,7 +203,9 @@ describe('gate over the SDK adapters', () => {
       );
     const outcome = await gateStep(terminateEvent(), deps());
     expect(outcome.outcome).to.equal('gone');
-    expect(sns.commandCalls(PublishCommand)).to.have.length(0);
+    const published = sns.commandCalls(PublishCommand);
+    expect(published).to.have.length(1);
+    expect(published[0]!.args[0].input.MessageAttributes!.event!.StringValue).to.equal('ended');
   });
 
   it('treats "No active Lifecycle Action found" on heartbeat as done: the chain stops', async () => {
@@ -206,7 +219,7 @@ describe('gate over the SDK adapters', () => {
     expect(sqs.commandCalls(SendMessageCommand)).to.have.length(0);
   });
 
-  it('completes even when SNS refuses the notice', async () => {
+  it('completes even when SNS refuses the notice, and queues the notice for a retry within a minute', async () => {
     worker.set({ kind: 'answer', body: 'IDLE' });
     sns.on(PublishCommand).rejects(
       new SNSServiceException({
@@ -220,6 +233,11 @@ describe('gate over the SDK adapters', () => {
     expect(outcome.outcome).to.equal('completed');
     expect(asg.commandCalls(CompleteLifecycleActionCommand)).to.have.length(1);
     expect(sns.commandCalls(PublishCommand)).to.have.length(1);
+    const [queued] = sqs.commandCalls(SendMessageCommand);
+    expect(queued!.args[0].input.DelaySeconds).to.be.at.most(60);
+    const body = JSON.parse(queued!.args[0].input.MessageBody!);
+    expect(body).to.include({ themis: 'notice', attempts: 1 });
+    expect(body.notice.attributes).to.include({ event: 'released' });
   });
 
   it('sends the pre-termination command and tracks it by the id carried in the recheck', async () => {
@@ -259,6 +277,67 @@ describe('gate over the SDK adapters', () => {
     expect(asg.commandCalls(CompleteLifecycleActionCommand)[0]!.args[0].input).to.include({
       LifecycleActionResult: 'CONTINUE',
     });
+  });
+
+  // Issue 8, item 2: on main, a recheck carrying a command id failed with a ConfigError on
+  // every delivery once THEMIS_SSM_DOCUMENT was removed (createGatePorts built no SSM port).
+  it('follows a command sent before THEMIS_SSM_DOCUMENT was removed to its end', async () => {
+    worker.set({ kind: 'answer', body: 'IDLE' });
+    ssm.on(DescribeDocumentCommand).resolves({ Document: { Name: 'Backup-Logs' } });
+    ssm.on(DescribeInstanceInformationCommand).resolves({
+      InstanceInformationList: [{ InstanceId: INSTANCE, PingStatus: 'Online' }],
+    });
+    ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-42' } });
+    ssm.on(GetCommandInvocationCommand).resolves({ Status: 'InProgress' });
+    await gateStep(terminateEvent(), deps({ THEMIS_SSM_DOCUMENT: 'Backup-Logs' }));
+    const recheck = sqs.commandCalls(SendMessageCommand)[0]!.args[0].input.MessageBody!;
+
+    // Redeployed without the document: the command in flight is still followed.
+    const redeployed = deps();
+    const handler = createGateHandler(redeployed);
+    clock.advance(10);
+    const waiting = (await handler(sqsEvent([{ id: 'r1', body: recheck }]))) as SqsBatchResponse;
+    expect(waiting.batchItemFailures).to.deep.equal([]);
+    expect(asg.commandCalls(CompleteLifecycleActionCommand)).to.have.length(0);
+    const next = sqs.commandCalls(SendMessageCommand)[1]!.args[0].input.MessageBody!;
+    expect(JSON.parse(next).ssm).to.include({ commandId: 'cmd-42', documentName: 'Backup-Logs' });
+
+    ssm.on(GetCommandInvocationCommand).resolves({ Status: 'Success' });
+    clock.advance(10);
+    const done = (await handler(sqsEvent([{ id: 'r2', body: next }]))) as SqsBatchResponse;
+    expect(done.batchItemFailures).to.deep.equal([]);
+    expect(ssm.commandCalls(GetCommandInvocationCommand)).to.have.length(2);
+    expect(asg.commandCalls(CompleteLifecycleActionCommand)[0]!.args[0].input).to.include({
+      LifecycleActionResult: 'CONTINUE',
+    });
+    expect(sns.commandCalls(PublishCommand).at(-1)!.args[0].input.Subject).to.contain('released');
+  });
+
+  it('cancels a command still running after THEMIS_SSM_TIMEOUT_SECONDS, and says so', async () => {
+    worker.set({ kind: 'answer', body: 'IDLE' });
+    ssm.on(DescribeDocumentCommand).resolves({ Document: { Name: 'Backup-Logs' } });
+    ssm.on(DescribeInstanceInformationCommand).resolves({
+      InstanceInformationList: [{ InstanceId: INSTANCE, PingStatus: 'Online' }],
+    });
+    ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-42' } });
+    ssm.on(GetCommandInvocationCommand).resolves({ Status: 'InProgress' });
+    ssm.on(CancelCommandCommand).resolves({});
+    const d = deps({ THEMIS_SSM_DOCUMENT: 'Backup-Logs', THEMIS_SSM_TIMEOUT_SECONDS: '60' });
+    await gateStep(terminateEvent(), d);
+    const recheck = sqs.commandCalls(SendMessageCommand)[0]!.args[0].input.MessageBody!;
+    clock.advance(61);
+    const outcome = await gateStep(recheck, d);
+    expect(outcome).to.include({ decision: 'ssm-failed' });
+    expect(ssm.commandCalls(CancelCommandCommand)[0]!.args[0].input).to.deep.equal({
+      CommandId: 'cmd-42',
+      InstanceIds: [INSTANCE],
+    });
+    const cancelled = ssm.commandCalls(CancelCommandCommand)[0]!;
+    const completed = asg.commandCalls(CompleteLifecycleActionCommand)[0]!;
+    expect(cancelled.calledBefore(completed)).to.equal(true);
+    expect(sns.commandCalls(PublishCommand).at(-1)!.args[0].input.Message).to.contain(
+      'themis cancelled command cmd-42',
+    );
   });
 
   it('applies THEMIS_ON_SSM_FAILURE when DescribeDocument says the document does not exist', async () => {

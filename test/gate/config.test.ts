@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { DEFAULT_HEARTBEAT_MARGIN_SECONDS } from '../../lib/gate/budget.js';
 import { parseGateEnv } from '../../lib/gate/config.js';
 import { ConfigError } from '../../lib/errors.js';
 import { QUEUE_URL, TOPIC_ARN } from './fakes.js';
@@ -20,10 +21,11 @@ describe('gate config', () => {
     const config = parseGateEnv(base);
     expect(config).to.deep.equal({
       recheckQueueUrl: QUEUE_URL,
-      recheckSeconds: 30,
+      recheckSeconds: 10,
       unknownLimit: 3,
       onDeadline: 'CONTINUE',
       onSsmFailure: 'CONTINUE',
+      heartbeatMarginSeconds: DEFAULT_HEARTBEAT_MARGIN_SECONDS,
       settings: {},
     });
   });
@@ -44,8 +46,10 @@ describe('gate config', () => {
       THEMIS_METRICS_PORT: '9100',
       THEMIS_BUSY_URL: 'status',
       THEMIS_DRY_RUN: 'true',
+      THEMIS_HEARTBEAT_MARGIN_SECONDS: '420',
     });
     expect(config).to.deep.include({
+      heartbeatMarginSeconds: 420,
       topicArn: TOPIC_ARN,
       recheckSeconds: 60,
       maxWaitSeconds: 7200,

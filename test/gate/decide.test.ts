@@ -1,10 +1,18 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import {
+  AFTER_PROBE_RESERVE_MS,
+  DELIVERY_LAG_SECONDS,
+  heartbeatMarginSeconds,
+} from '../../lib/gate/budget.js';
+import {
+  actionPhase,
   DEADLINE_MARGIN_SECONDS,
   deadlineMs,
   decide,
   formatSeconds,
+  goneCause,
+  heartbeatDue,
   recheckDelaySeconds,
   type DecideInput,
   type Decision,
@@ -28,6 +36,8 @@ function state(changes: Partial<StepState> = {}): StepState {
     holdingNotified: false,
     // HeartbeatTimeout 300 s → global timeout 30000 s → deadline 29700 s without maxWait.
     hook: { heartbeatTimeoutSeconds: 300, globalTimeoutSeconds: 30_000 },
+    lastHeartbeatMs: T0,
+    heartbeats: 0,
     ...changes,
   };
 }
@@ -40,6 +50,7 @@ function run(input: Partial<DecideInput> & { env?: Record<string, string> }): De
     dryRun: false,
     nowMs: at(10),
     random: 0,
+    phase: 0,
     ...rest,
   });
 }
@@ -55,14 +66,14 @@ describe('gate decide', () => {
       check?: (d: Decision) => void;
     }[] = [
       {
-        name: 'busy on the first step holds, tells operators, and asks again in 30 s',
+        name: 'busy on the first step holds, tells operators, and asks again in 10 s',
         input: { probe: busy },
         kind: 'hold',
         check: (d) => {
           if (d.kind !== 'hold') return;
           expect(d.notifyHolding).to.equal(true);
-          expect(d.delaySeconds).to.equal(30);
-          expect(d.next).to.include({ attempt: 2, unknowns: 0, holdingNotified: true });
+          expect(d.delaySeconds).to.equal(10);
+          expect(d.next).to.include({ attempt: 2, unknowns: 0 });
         },
       },
       {
@@ -94,7 +105,8 @@ describe('gate decide', () => {
         check: (d) => {
           if (d.kind !== 'run-ssm') return;
           expect(d.next.ssm).to.equal(undefined);
-          expect(d.delaySeconds).to.equal(30);
+          expect(d.delaySeconds).to.equal(10);
+          expect(d.heartbeat).to.equal(true);
         },
       },
       {
@@ -248,6 +260,8 @@ describe('gate decide', () => {
       const d = run({ probe: busy, nowMs: at(590), env });
       expect(d.kind).to.equal('hold');
       expect(d.kind === 'hold' && d.delaySeconds).to.equal(10);
+      const closer = run({ probe: busy, nowMs: at(595), env });
+      expect(closer.kind === 'hold' && closer.delaySeconds).to.equal(5);
     });
 
     it('rounds a fraction of a second up so the next step lands at or after it', () => {
@@ -298,7 +312,7 @@ describe('gate decide', () => {
         result: 'ABANDON',
       },
       {
-        name: 'still pending after THEMIS_SSM_TIMEOUT_SECONDS is a failure (timeout)',
+        name: 'still pending after THEMIS_SSM_TIMEOUT_SECONDS is a failure (timeout), and the command is cancelled',
         command: { state: 'pending' },
         nowMs: at(220),
         kind: 'ssm-failed',
@@ -316,13 +330,31 @@ describe('gate decide', () => {
         expect(d.kind).to.equal(row.kind);
         if (row.result) expect('result' in d && d.result).to.equal(row.result);
         if (row.reason) expect(d.reason).to.contain(row.reason);
+        expect('cancelCommand' in d && d.cancelCommand === true).to.equal(
+          row.name.includes('cancelled'),
+        );
       });
     }
 
+    it('follows a command under the limit it was sent with, whatever the configuration says now', () => {
+      const own = state({
+        ssm: { commandId: 'c1', sentAtMs: at(100), documentName: 'drain', timeoutSeconds: 60 },
+      });
+      // The configuration has no command any more (THEMIS_SSM_DOCUMENT removed).
+      const pending = run({ state: own, command: { state: 'pending' }, nowMs: at(150) });
+      expect(pending.kind).to.equal('wait-ssm');
+      expect(pending.reason).to.contain('drain');
+      const late = run({ state: own, command: { state: 'pending' }, nowMs: at(160) });
+      expect(late).to.include({ kind: 'ssm-failed', cancelCommand: true });
+      expect(late.reason).to.contain('drain did not finish within 60 s');
+      const done = run({ state: own, command: { state: 'success' }, nowMs: at(150) });
+      expect(done).to.include({ kind: 'release', result: 'CONTINUE' });
+    });
+
     it('waits no longer than the command has left before its time limit', () => {
-      const d = run({ state: sent, command: { state: 'pending' }, nowMs: at(205), env: SSM });
+      const d = run({ state: sent, command: { state: 'pending' }, nowMs: at(214), env: SSM });
       expect(d.kind).to.equal('wait-ssm');
-      expect(d.kind === 'wait-ssm' && d.delaySeconds).to.equal(15);
+      expect(d.kind === 'wait-ssm' && d.delaySeconds).to.equal(6);
       expect(d.kind === 'wait-ssm' && d.next.ssm).to.deep.equal(sent.ssm);
     });
 
@@ -332,8 +364,10 @@ describe('gate decide', () => {
   });
 
   describe('a dry run', () => {
-    it('keeps observing while the hook would still hold the instance', () => {
-      expect(run({ probe: busy, dryRun: true, nowMs: at(299) }).kind).to.equal('hold');
+    it('keeps observing while the hook would still hold the instance, and never heartbeats', () => {
+      const d = run({ probe: busy, dryRun: true, nowMs: at(299) });
+      expect(d.kind).to.equal('hold');
+      expect(d.kind === 'hold' && d.heartbeat).to.equal(false);
     });
 
     it('stops once the HeartbeatTimeout has passed, since nothing heartbeats in a dry run', () => {
@@ -359,6 +393,7 @@ describe('gate decide', () => {
         run({
           probe: busy,
           state: state({ hook: { heartbeatTimeoutSeconds: 30, globalTimeoutSeconds: 3000 } }),
+          env: { THEMIS_RECHECK_SECONDS: '30' },
         }),
       ).to.have.property('delaySeconds', 15);
     });
@@ -369,6 +404,7 @@ describe('gate decide', () => {
     });
 
     it('is shortened by a little jitter taken from the injected random number', () => {
+      expect(recheckDelaySeconds(10, 300, 0.99)).to.equal(9);
       expect(recheckDelaySeconds(30, 300, 0.99)).to.equal(28);
       expect(recheckDelaySeconds(300, 3600, 0.5)).to.equal(285);
     });
@@ -421,6 +457,7 @@ describe('gate decide', () => {
               dryRun: false,
               nowMs,
               random: r.random,
+              phase: r.random,
             });
             const deadline = deadlineMs(s, config);
             if (d.kind === 'hold' || d.kind === 'run-ssm' || d.kind === 'wait-ssm') {
@@ -436,6 +473,165 @@ describe('gate decide', () => {
         ),
         { numRuns: 2000 },
       );
+    });
+  });
+
+  describe('heartbeats', () => {
+    // HeartbeatTimeout 300 s with a 100 s margin: a heartbeat is due 200 s after the last.
+    const env = { THEMIS_HEARTBEAT_MARGIN_SECONDS: '100' };
+    const beat = (changes: Partial<StepState>, nowS: number, extra: Partial<DecideInput> = {}) => {
+      const d = run({ probe: busy, state: state(changes), nowMs: at(nowS), env, ...extra });
+      if (d.kind !== 'hold') throw new Error(`expected hold, got ${d.kind}`);
+      return d.heartbeat;
+    };
+
+    it('is not recorded while the HeartbeatTimeout is further away than the margin', () => {
+      expect(beat({ lastHeartbeatMs: at(0), heartbeats: 1 }, 10)).to.equal(false);
+      expect(beat({ lastHeartbeatMs: at(0), heartbeats: 1 }, 199)).to.equal(false);
+    });
+
+    it('is recorded once the HeartbeatTimeout comes within the margin', () => {
+      expect(beat({ lastHeartbeatMs: at(0), heartbeats: 1 }, 200)).to.equal(true);
+      expect(beat({ lastHeartbeatMs: at(50), heartbeats: 3 }, 251)).to.equal(true);
+    });
+
+    it('is recorded on every step when the margin is as long as the HeartbeatTimeout', () => {
+      const d = run({
+        probe: busy,
+        state: state({ lastHeartbeatMs: at(9), heartbeats: 1 }),
+        env: { THEMIS_HEARTBEAT_MARGIN_SECONDS: '300' },
+      });
+      expect(d.kind === 'hold' && d.heartbeat).to.equal(true);
+    });
+
+    it("comes early, by the action's own phase, the first time only", () => {
+      // Phase 0.5: the first heartbeat is due at 200 × (1 − 0.25) = 150 s.
+      expect(beat({}, 149, { phase: 0.5 })).to.equal(false);
+      expect(beat({}, 150, { phase: 0.5 })).to.equal(true);
+      expect(beat({ lastHeartbeatMs: at(0), heartbeats: 1 }, 150, { phase: 0.5 })).to.equal(false);
+    });
+
+    it('spreads the first heartbeats of a large scale-in over half the spacing', () => {
+      const tokens = Array.from(
+        { length: 200 },
+        (_, i) => `${String(i).padStart(8, '0')}-07e2-4ed2-a9e2-ef8258911ade`,
+      );
+      const phases = tokens.map(actionPhase);
+      for (const p of phases) expect(p).to.be.at.least(0).and.below(1);
+      // In each tenth of [0, 1) some actions, none with most of them.
+      const deciles = Array.from(
+        { length: 10 },
+        (_, d) => phases.filter((p) => Math.floor(p * 10) === d).length,
+      );
+      for (const count of deciles) expect(count).to.be.within(5, 50);
+      expect(actionPhase(tokens[0]!)).to.equal(actionPhase(tokens[0]!));
+    });
+
+    it('is never due in a dry run', () => {
+      expect(heartbeatDue(state(), at(10_000), 100, 0)).to.equal(true);
+      const d = run({ probe: busy, state: state(), nowMs: at(250), env, dryRun: true });
+      expect(d.kind === 'hold' && d.heartbeat).to.equal(false);
+    });
+
+    it('keeps the hook alive through two failed steps whenever its HeartbeatTimeout exceeds the margin', () => {
+      // A chain of steps under the worst the budget allows: each step takes up to the function
+      // timeout, its SendMessage comes up to AFTER_PROBE_RESERVE_MS after its decision, the
+      // delay is up to recheckSeconds, delivery lags up to DELIVERY_LAG_SECONDS, and up to two
+      // deliveries in a row fail, each costing the visibility timeout. Auto Scaling must hear
+      // a heartbeat before HeartbeatTimeout has passed since the last one it heard.
+      fc.assert(
+        fc.property(
+          fc.record({
+            recheck: fc.integer({ min: 5, max: 60 }),
+            functionTimeout: fc.integer({ min: 15, max: 120 }),
+            visibility: fc.integer({ min: 30, max: 900 }),
+            extra: fc.integer({ min: 1, max: 2000 }),
+            phaseSeed: fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }),
+            steps: fc.array(
+              fc.record({
+                work: fc.double({ min: 0, max: 1, noNaN: true }),
+                after: fc.double({ min: 0, max: 1, noNaN: true }),
+                delay: fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }),
+                lag: fc.double({ min: 0, max: 1, noNaN: true }),
+                failures: fc.integer({ min: 0, max: 2 }),
+              }),
+              { minLength: 1, maxLength: 80 },
+            ),
+          }),
+          (r) => {
+            const timing = {
+              recheckSeconds: r.recheck,
+              functionTimeoutSeconds: r.functionTimeout,
+              visibilityTimeoutSeconds: r.visibility,
+              maxProbeTimeoutMs: 2000,
+              failedStepsRidden: 2,
+            };
+            const margin = heartbeatMarginSeconds(timing);
+            const heartbeatTimeout = Math.min(7200, margin + r.extra);
+            const hook = {
+              heartbeatTimeoutSeconds: heartbeatTimeout,
+              globalTimeoutSeconds: 172_800,
+            };
+            const config = gateConfig({
+              THEMIS_RECHECK_SECONDS: String(r.recheck),
+              THEMIS_HEARTBEAT_MARGIN_SECONDS: String(margin),
+            });
+            let s: StepState = state({ hook });
+            let heardMs = s.lastHeartbeatMs; // when Auto Scaling last restarted its timer
+            let deliveredMs = T0;
+            for (const step of r.steps) {
+              const afterMs = AFTER_PROBE_RESERVE_MS * step.after;
+              const decidedMs =
+                deliveredMs + (r.functionTimeout * 1000 - AFTER_PROBE_RESERVE_MS) * step.work;
+              const d = decide({
+                state: s,
+                probe: busy,
+                config,
+                dryRun: false,
+                nowMs: decidedMs,
+                random: step.delay,
+                phase: r.phaseSeed,
+              });
+              if (d.kind !== 'hold') return; // the deadline ended the chain
+              if (d.heartbeat) {
+                expect(decidedMs + afterMs - heardMs).to.be.at.most(heartbeatTimeout * 1000);
+                heardMs = decidedMs + afterMs;
+                s = { ...d.next, lastHeartbeatMs: decidedMs, heartbeats: s.heartbeats + 1 };
+              } else {
+                s = d.next;
+              }
+              deliveredMs =
+                decidedMs +
+                afterMs +
+                d.delaySeconds * 1000 +
+                DELIVERY_LAG_SECONDS * 1000 * step.lag +
+                step.failures * r.visibility * 1000;
+              // The step that finally runs must still find the action alive.
+              expect(deliveredMs - heardMs).to.be.below(heartbeatTimeout * 1000);
+            }
+          },
+        ),
+        { numRuns: 500 },
+      );
+    });
+  });
+
+  describe('why an action ended without the gate', () => {
+    const s = state({ lastHeartbeatMs: at(100), heartbeats: 1 });
+    it('is a deleted hook when the hook no longer exists', () => {
+      expect(goneCause(s, false, at(150))).to.equal('hook-deleted');
+    });
+    it('is a timeout when no heartbeat came for longer than the HeartbeatTimeout (an outage)', () => {
+      expect(goneCause(s, true, at(401))).to.equal('timed-out');
+      expect(goneCause(s, undefined, at(401))).to.equal('timed-out');
+    });
+    it('is a timeout once the global timeout has passed', () => {
+      expect(goneCause(state({ lastHeartbeatMs: at(29_990) }), true, at(30_000))).to.equal(
+        'timed-out',
+      );
+    });
+    it('is a completion elsewhere while the hook was kept alive', () => {
+      expect(goneCause(s, true, at(399))).to.equal('ended-elsewhere');
     });
   });
 

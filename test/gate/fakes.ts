@@ -46,6 +46,8 @@ export class FakeLifecycle implements LifecycleActions {
   /** Heartbeat failures for one instance only. */
   readonly failHeartbeatFor = new Map<string, Error>();
   failComplete?: Error;
+  /** DescribeLifecycleHooks never answers (a hung connection). */
+  hangDescribe = false;
   describeCalls = 0;
 
   constructor(heartbeatTimeoutSeconds = 300) {
@@ -83,6 +85,7 @@ export class FakeLifecycle implements LifecycleActions {
 
   async describeHook(groupName: string, hookName: string): Promise<HookInfo | undefined> {
     this.describeCalls++;
+    if (this.hangDescribe) return new Promise(() => {});
     return this.hooks.get(`${groupName}/${hookName}`);
   }
 }
@@ -133,10 +136,13 @@ export class FakeRechecks implements Rechecks {
 export class FakeNotifications implements Notifications {
   readonly published: Notice[] = [];
   fail?: Error;
+  /** Publish never answers (SNS unreachable, a connection that hangs). */
+  hang = false;
   attempts = 0;
 
   async publish(notice: Notice): Promise<void> {
     this.attempts++;
+    if (this.hang) return new Promise(() => {});
     if (this.fail) throw this.fail;
     this.published.push(notice);
   }
@@ -156,6 +162,7 @@ export class FakeCommands implements RemoteCommands {
     timeoutSeconds: number;
   }[] = [];
   readonly statusCalls: string[] = [];
+  readonly cancelled: { commandId: string; instanceId: string }[] = [];
   state: CommandState = 'pending';
   detail?: string;
 
@@ -181,15 +188,20 @@ export class FakeCommands implements RemoteCommands {
     this.statusCalls.push(commandId);
     return { state: this.state, ...(this.detail ? { detail: this.detail } : {}) };
   }
+
+  async cancel(commandId: string, instanceId: string): Promise<void> {
+    this.cancelled.push({ commandId, instanceId });
+  }
 }
 
 /** The recheck body a first busy step at the fake clock's start sends for terminateEvent(). */
 export function firstRecheck(
   hook = { heartbeatTimeoutSeconds: 300, globalTimeoutSeconds: 30_000 },
+  changes: Record<string, unknown> = {},
 ) {
   return {
     themis: 'recheck',
-    v: 1,
+    v: 2,
     action: {
       groupName: GROUP,
       hookName: HOOK,
@@ -198,10 +210,15 @@ export function firstRecheck(
       transition: 'autoscaling:EC2_INSTANCE_TERMINATING',
     },
     firstSeen: '2024-05-01T12:00:00.000Z',
+    // The default margin exceeds a 300 s HeartbeatTimeout: every step heartbeats.
+    lastHeartbeat: '2024-05-01T12:00:00.000Z',
+    heartbeats: 1,
     attempt: 2,
     unknowns: 0,
     holdingNotified: true,
+    dryRun: false,
     hook,
+    ...changes,
   };
 }
 

@@ -1,7 +1,10 @@
 import { expect } from 'chai';
+import sinon from 'sinon';
+import { INVOCATION_RESERVE_MS } from '../../lib/gate/budget.js';
 import { createGateHandler, type SqsBatchResponse } from '../../lib/gate/handler.js';
-import { encodeRecheck, initialState } from '../../lib/gate/state.js';
+import { encodeRecheck, initialState, type StepState } from '../../lib/gate/state.js';
 import type { StepOutcome } from '../../lib/gate/step.js';
+import { DeadlineExceededError } from '../../lib/time.js';
 import { startWorker, type Worker } from '../helpers/http-workers.js';
 import {
   awsError,
@@ -185,6 +188,204 @@ describe('gate handler', () => {
       })) as StepOutcome;
       expect(outcome.outcome).to.equal('ignored');
       expect(world.lifecycle.describeCalls).to.equal(0);
+    });
+  });
+
+  describe('time', () => {
+    let timers: sinon.SinonFakeTimers;
+    const REMAINING_MS = 30_000;
+
+    beforeEach(() => {
+      timers = sinon.useFakeTimers({ now: 0, toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    });
+    afterEach(() => timers.restore());
+
+    /** A Lambda context whose remaining time runs down on the (fake) clock. */
+    function context() {
+      const endsAt = Date.now() + REMAINING_MS;
+      return { getRemainingTimeInMillis: () => endsAt - Date.now() };
+    }
+
+    /** Run the handler on fake time; when it settled, in ms after the start. */
+    async function settleOnFakeTime<T>(
+      work: Promise<T>,
+    ): Promise<{ value?: T; error?: unknown; atMs: number }> {
+      const started = Date.now();
+      let settled: { value?: T; error?: unknown; atMs: number } | undefined;
+      work.then(
+        (value) => (settled = { value, atMs: Date.now() - started }),
+        (error: unknown) => (settled = { error, atMs: Date.now() - started }),
+      );
+      // Far past the function's timeout: the handler must have settled long before.
+      await timers.tickAsync(REMAINING_MS * 3);
+      if (!settled) throw new Error('the handler never settled');
+      return settled;
+    }
+
+    /** A recheck whose command has succeeded: the step needs no probe (no network on fake time). */
+    function commandDoneRecheck(instanceId: string): string {
+      const state: StepState = {
+        ...initialState(Date.parse('2024-05-01T11:58:00Z'), {
+          heartbeatTimeoutSeconds: 300,
+          globalTimeoutSeconds: 30_000,
+        }),
+        dryRun: false,
+        ssm: { commandId: 'cmd-1', sentAtMs: Date.parse('2024-05-01T11:59:00Z') },
+      };
+      world.commands.state = 'success';
+      return encodeRecheck(
+        {
+          groupName: GROUP,
+          hookName: HOOK,
+          instanceId,
+          token: TOKEN,
+          transition: 'autoscaling:EC2_INSTANCE_TERMINATING',
+        },
+        state,
+      );
+    }
+
+    // Broken variant tried: DescribeLifecycleHooks awaited without deadline.run → the handler
+    // never settles and this test fails with 'the handler never settled'.
+    it('returns before the function times out, with a record whose DescribeLifecycleHooks never answers in batchItemFailures', async () => {
+      world.lifecycle.hangDescribe = true;
+      const { value, atMs } = await settleOnFakeTime(
+        createGateHandler(world.deps)(
+          sqsEvent([
+            { id: 'hangs', body: JSON.stringify(terminateEvent()) },
+            { id: 'test', body: JSON.stringify(TEST_NOTIFICATION_MESSAGE) },
+            { id: 'done', body: commandDoneRecheck(OTHER) },
+          ]),
+          context(),
+        ),
+      );
+      expect((value as SqsBatchResponse).batchItemFailures).to.deep.equal([
+        { itemIdentifier: 'hangs' },
+      ]);
+      expect(atMs).to.be.at.most(REMAINING_MS - INVOCATION_RESERVE_MS);
+      expect(world.lifecycle.completions.map((c) => c.ref.instanceId)).to.deep.equal([OTHER]);
+      const failed = world.log.lines.find((l) => l.message.startsWith('gate step failed'));
+      expect(failed?.fields).to.include({ messageId: 'hangs', error: 'DeadlineExceededError' });
+    });
+
+    // Broken variant tried: Publish awaited without a deadline → never settles.
+    it('completes a record whose Publish never answers in time, and queues its notice for a retry', async () => {
+      world.notifications.hang = true;
+      const { value, atMs } = await settleOnFakeTime(
+        createGateHandler(world.deps)(
+          sqsEvent([{ id: 'r', body: commandDoneRecheck(INSTANCE) }]),
+          context(),
+        ),
+      );
+      expect((value as SqsBatchResponse).batchItemFailures).to.deep.equal([]);
+      expect(atMs).to.be.below(REMAINING_MS - INVOCATION_RESERVE_MS);
+      expect(world.lifecycle.completions).to.have.length(1);
+      expect(world.rechecks.last()).to.include({ themis: 'notice', attempts: 1 });
+    });
+
+    it('leaves a record for redelivery, in time, when neither SNS nor the queue answers after the completion', async () => {
+      world.notifications.hang = true;
+      world.rechecks.fail = awsError(
+        'AWS.SimpleQueueService.NonExistentQueue',
+        'gone',
+        'SendMessage',
+      );
+      const { value, atMs } = await settleOnFakeTime(
+        createGateHandler(world.deps)(
+          sqsEvent([{ id: 'r', body: commandDoneRecheck(INSTANCE) }]),
+          context(),
+        ),
+      );
+      expect((value as SqsBatchResponse).batchItemFailures).to.deep.equal([
+        { itemIdentifier: 'r' },
+      ]);
+      expect(atMs).to.be.below(REMAINING_MS - INVOCATION_RESERVE_MS);
+    });
+
+    it('gives a direct invocation the same deadline: a hung call throws in time, so Lambda retries it', async () => {
+      world.lifecycle.hangDescribe = true;
+      const { error, atMs } = await settleOnFakeTime(
+        createGateHandler(world.deps)(terminateEvent(), context()),
+      );
+      expect(error).to.be.instanceOf(DeadlineExceededError);
+      expect(atMs).to.be.at.most(REMAINING_MS - INVOCATION_RESERVE_MS);
+    });
+  });
+
+  describe('an SNS topic invoking the gate', () => {
+    const snsRecord = (message: unknown) => ({
+      EventSource: 'aws:sns',
+      EventVersion: '1.0',
+      EventSubscriptionArn: 'arn:aws:sns:us-east-1:123456789012:lifecycle:1',
+      Sns: { ...snsEnvelope(message), MessageAttributes: {} },
+    });
+
+    it('handles the hook notification in the SNS event like the SQS forms', async () => {
+      const outcomes = (await createGateHandler(world.deps)({
+        Records: [snsRecord(hookMessage())],
+      })) as StepOutcome[];
+      expect(outcomes.map((o) => o.outcome)).to.deep.equal(['held']);
+      expect(world.lifecycle.heartbeats.map((h) => h.token)).to.deep.equal([TOKEN]);
+      expect(world.rechecks.scheduled).to.have.length(1);
+    });
+
+    it('drops the test notification in the SNS event', async () => {
+      const outcomes = (await createGateHandler(world.deps)({
+        Records: [snsRecord(TEST_NOTIFICATION_MESSAGE)],
+      })) as StepOutcome[];
+      expect(outcomes.map((o) => o.outcome)).to.deep.equal(['ignored']);
+      expect(world.lifecycle.describeCalls).to.equal(0);
+    });
+
+    it('throws a retryable failure so Lambda retries the SNS delivery', async () => {
+      world.lifecycle.failHeartbeat = awsError(
+        'Throttling',
+        'Rate exceeded',
+        'RecordLifecycleActionHeartbeat',
+      );
+      let thrown: unknown;
+      await createGateHandler(world.deps)({ Records: [snsRecord(hookMessage())] }).catch(
+        (err: unknown) => (thrown = err),
+      );
+      expect(thrown).to.have.property('name', 'UpstreamError');
+    });
+  });
+
+  describe('recheck messages that fail the schema', () => {
+    it('are batch item failures and touch no instance', async () => {
+      const good = JSON.parse(
+        encodeRecheck(
+          {
+            groupName: GROUP,
+            hookName: HOOK,
+            instanceId: INSTANCE,
+            token: TOKEN,
+            transition: 'autoscaling:EC2_INSTANCE_TERMINATING',
+          },
+          initialState(Date.parse('2024-05-01T11:58:00Z'), {
+            heartbeatTimeoutSeconds: 300,
+            globalTimeoutSeconds: 30_000,
+          }),
+        ),
+      );
+      const response = (await createGateHandler(world.deps)(
+        sqsEvent([
+          {
+            id: 'wildcard-id',
+            body: JSON.stringify({ ...good, action: { ...good.action, instanceId: 'i-*' } }),
+          },
+          { id: 'future', body: JSON.stringify({ ...good, firstSeen: '2030-01-01T00:00:00Z' }) },
+          { id: 'huge-count', body: JSON.stringify({ ...good, unknowns: 1e9 }) },
+        ]),
+      )) as SqsBatchResponse;
+      expect(response.batchItemFailures.map((f) => f.itemIdentifier)).to.have.members([
+        'wildcard-id',
+        'future',
+        'huge-count',
+      ]);
+      expect(world.lifecycle.heartbeats).to.deep.equal([]);
+      expect(world.lifecycle.completions).to.deep.equal([]);
+      expect(worker.requests).to.deep.equal([]);
     });
   });
 });

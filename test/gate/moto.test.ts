@@ -35,7 +35,7 @@ import {
 import { asSqsEvent, createQueue, receiveAndDelete } from './sqs-wire.js';
 
 const HOOK = 'themis-wire';
-const TOKEN = 'a1b2c3d4-0000-4000-8000-00000000wire';
+const TOKEN = 'a1b2c3d4-0000-4000-8000-000000000a1e';
 
 interface Intercepted {
   command: string;
@@ -207,7 +207,7 @@ describe('gate over the wire (moto) @slow', function () {
     const [recheck] = await receiveAndDelete(clients.sqs, rechecks.url, 1);
     expect(recheck, 'the recheck message').to.not.equal(undefined);
     const body = JSON.parse(recheck!.Body!);
-    expect(body).to.deep.include({ themis: 'recheck', v: 1, attempt: 2, unknowns: 0 });
+    expect(body).to.deep.include({ themis: 'recheck', v: 2, attempt: 2, unknowns: 0 });
     expect(body.action).to.include({ instanceId, token: TOKEN, hookName: HOOK });
     // DescribeLifecycleHooks over the wire: HeartbeatTimeout 60 → global timeout 6000.
     expect(body.hook).to.deep.equal({ heartbeatTimeoutSeconds: 60, globalTimeoutSeconds: 6000 });

@@ -50,14 +50,25 @@ describe('gate settings', () => {
     expect(problems[0]!.message).to.contain('typo');
   });
 
-  for (const metadata of ['back up /var/log first', '[9000]', '42']) {
-    it(`reports metadata that is not a JSON object (${metadata}) and keeps the other layers`, () => {
+  // AWS's own examples put plain text in NotificationMetadata: it is not ours to judge.
+  for (const metadata of ['back up /var/log first', '[9000]', '42', '"text"']) {
+    it(`treats metadata that is not a JSON object (${metadata}) as opaque text, without a problem`, () => {
       const { settings, problems } = resolveGateSettings({ metricsPort: 9100 }, {}, metadata);
       expect(settings.metricsPort).to.equal(9100);
-      expect(problems).to.have.length(1);
-      expect(problems[0]).to.include({ source: 'metadata', field: 'NotificationMetadata' });
+      expect(problems).to.deep.equal([]);
     });
   }
+
+  it('reports metadata that starts like a JSON object but is broken, and keeps the other layers', () => {
+    const { settings, problems } = resolveGateSettings(
+      { metricsPort: 9100 },
+      {},
+      '{"metricsPort": 9200',
+    );
+    expect(settings.metricsPort).to.equal(9100);
+    expect(problems).to.have.length(1);
+    expect(problems[0]).to.include({ source: 'metadata', field: 'NotificationMetadata' });
+  });
 
   it('treats blank metadata as none', () => {
     expect(resolveGateSettings({}, {}, '  ').problems).to.deep.equal([]);

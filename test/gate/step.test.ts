@@ -1,6 +1,9 @@
 import { expect } from 'chai';
 import { ConfigError, InvalidEventError } from '../../lib/errors.js';
+import { AFTER_PROBE_RESERVE_MS } from '../../lib/gate/budget.js';
+import { outcomeId } from '../../lib/gate/notices.js';
 import { gateStep, OutOfTimeError, type StepOutcome } from '../../lib/gate/step.js';
+import { Deadline } from '../../lib/time.js';
 import { closedPort, startWorker, type Worker } from '../helpers/http-workers.js';
 import {
   awsError,
@@ -59,13 +62,13 @@ describe('gate step', () => {
         { groupName: GROUP, hookName: HOOK, instanceId: INSTANCE, token: TOKEN },
       ]);
       expect(world.rechecks.scheduled).to.have.length(1);
-      expect(world.rechecks.scheduled[0]!.delaySeconds).to.equal(30);
+      expect(world.rechecks.scheduled[0]!.delaySeconds).to.equal(10);
       expect(world.rechecks.last()).to.deep.equal(firstRecheck());
       expect(world.lifecycle.completions).to.deep.equal([]);
       expect(outcome).to.include({
         outcome: 'held',
         decision: 'hold',
-        delaySeconds: 30,
+        delaySeconds: 10,
         attempt: 1,
       });
     });
@@ -84,11 +87,11 @@ describe('gate step', () => {
     });
 
     it('reads the hook once, on the first step, and carries its timing in the rechecks', async () => {
-      setUp({}, { heartbeatTimeoutSeconds: 40 });
+      setUp({ THEMIS_RECHECK_SECONDS: '30' }, { heartbeatTimeoutSeconds: 40 });
       await gateStep(terminateEvent(), world.deps);
       await deliverRecheck();
       expect(world.lifecycle.describeCalls).to.equal(1);
-      // Half the 40 s HeartbeatTimeout, below the 30 s default.
+      // Half the 40 s HeartbeatTimeout, below THEMIS_RECHECK_SECONDS.
       expect(world.rechecks.scheduled.map((r) => r.delaySeconds)).to.deep.equal([20, 20]);
     });
 
@@ -106,15 +109,22 @@ describe('gate step', () => {
       expect(world.notifications.published).to.deep.equal([]);
     });
 
-    it('stops the chain quietly when the action has already ended', async () => {
+    it('stops the chain with a notice when the action has already ended elsewhere', async () => {
       setUp();
       world.lifecycle.ended = true;
       const outcome = await gateStep(terminateEvent(), world.deps);
-      expect(outcome.outcome).to.equal('gone');
+      expect(outcome).to.include({ outcome: 'gone', cause: 'ended-elsewhere' });
       expect(world.rechecks.scheduled).to.deep.equal([]);
-      expect(world.notifications.published).to.deep.equal([]);
+      expect(world.notifications.events()).to.deep.equal(['ended']);
+      const notice = world.notifications.published[0]!;
+      expect(notice.subject).to.contain('already completed');
+      expect(notice.message).to.contain('themis had decided: hold (busy)');
       const stopped = world.log.lines.find((l) => l.message === 'gate stopped');
-      expect(stopped?.fields).to.include({ instanceId: INSTANCE, group: GROUP });
+      expect(stopped?.fields).to.include({
+        instanceId: INSTANCE,
+        group: GROUP,
+        cause: 'ended-elsewhere',
+      });
     });
 
     it('throws when the recheck cannot be sent (after a successful heartbeat)', async () => {
@@ -154,7 +164,16 @@ describe('gate step', () => {
       expect(outcome).to.include({ outcome: 'completed', decision: 'release', result: 'CONTINUE' });
       const released = world.notifications.published.at(-1)!;
       expect(released.subject).to.equal(`themis: released ${INSTANCE} in ${GROUP} after 42 min`);
-      expect(released.attributes).to.deep.equal({ event: 'released', group: GROUP });
+      expect(released.attributes).to.deep.equal({
+        event: 'released',
+        group: GROUP,
+        'outcome-id': outcomeId({
+          groupName: GROUP,
+          hookName: HOOK,
+          instanceId: INSTANCE,
+          token: TOKEN,
+        }),
+      });
     });
 
     it('is released on the first step when it is idle already', async () => {
@@ -166,14 +185,16 @@ describe('gate step', () => {
       expect(world.notifications.events()).to.deep.equal(['released']);
     });
 
-    it('produces one "released" notice when the same event is delivered twice', async () => {
+    it('produces one "released" notice when the same event is delivered twice, and a recognisable duplicate', async () => {
       setUp();
       worker.set(IDLE);
       const first = await gateStep(terminateEvent(), world.deps);
       const second = await gateStep(terminateEvent(), world.deps);
       expect([first.outcome, second.outcome]).to.deep.equal(['completed', 'gone']);
       expect(world.lifecycle.completions).to.have.length(2);
-      expect(world.notifications.events()).to.deep.equal(['released']);
+      expect(world.notifications.events()).to.deep.equal(['released', 'ended']);
+      const ids = world.notifications.published.map((n) => n.attributes['outcome-id']);
+      expect(ids[0]).to.be.a('string').and.equal(ids[1]);
     });
 
     it('is still released when the notice cannot be published', async () => {
@@ -259,7 +280,7 @@ describe('gate step', () => {
     it('completes with THEMIS_ON_DEADLINE and warns operators when the instance is still busy', async () => {
       setUp({ THEMIS_MAX_WAIT_SECONDS: '600', THEMIS_ON_DEADLINE: 'ABANDON' });
       await gateStep(terminateEvent(), world.deps);
-      for (let i = 0; i < 19; i++) await deliverRecheck();
+      for (let i = 0; i < 59; i++) await deliverRecheck();
       expect(world.lifecycle.completions).to.deep.equal([]);
       const outcome = await deliverRecheck();
       expect(outcome).to.include({ outcome: 'completed', decision: 'deadline', result: 'ABANDON' });
@@ -311,16 +332,15 @@ describe('gate step', () => {
       expect(world.rechecks.last().ssm).to.deep.equal({
         commandId: 'cmd-1',
         sentAt: '2024-05-01T12:00:00.000Z',
+        documentName: 'AWS-RunShellScript',
+        timeoutSeconds: 300,
       });
       expect(world.lifecycle.completions).to.deep.equal([]);
 
       const waiting = await deliverRecheck();
       expect(waiting).to.include({ outcome: 'held', decision: 'wait-ssm' });
       expect(world.lifecycle.heartbeats).to.have.length(2);
-      expect(world.rechecks.last().ssm).to.deep.equal({
-        commandId: 'cmd-1',
-        sentAt: '2024-05-01T12:00:00.000Z',
-      });
+      expect(world.rechecks.last().ssm).to.include({ commandId: 'cmd-1' });
 
       world.commands.state = 'success';
       const done = await deliverRecheck();
@@ -350,11 +370,18 @@ describe('gate step', () => {
       setUp(SSM);
       worker.set(IDLE);
       await gateStep(terminateEvent(), world.deps);
-      for (let i = 0; i < 9; i++) await deliverRecheck();
+      for (let i = 0; i < 29; i++) await deliverRecheck();
       expect(world.lifecycle.completions).to.deep.equal([]);
+      expect(world.commands.cancelled).to.deep.equal([]);
       const outcome = await deliverRecheck();
       expect(outcome).to.include({ decision: 'ssm-failed', result: 'ABANDON' });
       expect(outcome.reason).to.contain('did not finish within 5 min');
+      expect(world.commands.cancelled).to.deep.equal([
+        { commandId: 'cmd-1', instanceId: INSTANCE },
+      ]);
+      expect(world.notifications.published.at(-1)!.message).to.contain(
+        'themis cancelled command cmd-1',
+      );
     });
 
     it('is not sent when the document does not exist: the failure policy applies at once', async () => {
@@ -404,12 +431,15 @@ describe('gate step', () => {
       expect(world.lifecycle.completions).to.deep.equal([]);
       expect(world.notifications.published.map((n) => n.subject)).to.deep.equal([
         `[dry run] themis: would be holding ${INSTANCE} in ${GROUP} (busy)`,
-        `[dry run] themis: would have released ${INSTANCE} in ${GROUP} after 30 s`,
+        `[dry run] themis: would have released ${INSTANCE} in ${GROUP} after 10 s`,
       ]);
     });
 
     it('stops watching once the hook has timed out on its own', async () => {
-      setUp({ THEMIS_DRY_RUN: 'true' }, { heartbeatTimeoutSeconds: 60 });
+      setUp(
+        { THEMIS_DRY_RUN: 'true', THEMIS_RECHECK_SECONDS: '30' },
+        { heartbeatTimeoutSeconds: 60 },
+      );
       await gateStep(terminateEvent(), world.deps);
       await deliverRecheck();
       const outcome = await deliverRecheck();
@@ -513,7 +543,7 @@ describe('gate step', () => {
     it('leaves the step for a retry when the invocation has too little time left', async () => {
       setUp();
       let thrown: unknown;
-      await gateStep(terminateEvent(), world.deps, { remainingMs: () => 3000 }).catch(
+      await gateStep(terminateEvent(), world.deps, { deadline: Deadline.after(3000) }).catch(
         (err: unknown) => (thrown = err),
       );
       expect(thrown).to.be.instanceOf(OutOfTimeError);
@@ -521,11 +551,15 @@ describe('gate step', () => {
       expect(world.lifecycle.heartbeats).to.deep.equal([]);
     });
 
-    it('shortens the probe to the time the invocation has left', async () => {
+    it('shortens the probe so the calls after it still fit in the step', async () => {
       setUp();
       worker.set({ kind: 'hang' });
-      const outcome = await gateStep(terminateEvent(), world.deps, { remainingMs: () => 5400 });
-      expect(outcome.reason).to.contain('timeout after 400 ms');
+      const outcome = await gateStep(terminateEvent(), world.deps, {
+        deadline: Deadline.after(AFTER_PROBE_RESERVE_MS + 400),
+      });
+      const ms = Number(/timeout after (\d+) ms/.exec(outcome.reason)?.[1]);
+      expect(ms).to.be.within(300, 400);
+      expect(outcome.outcome).to.equal('held');
     });
 
     it('logs one decision line with instance, group and reason, and never the token', async () => {
@@ -542,10 +576,191 @@ describe('gate step', () => {
         reason: 'busy',
         probe: 'busy',
         attempt: 1,
-        delaySeconds: 30,
+        delaySeconds: 10,
       });
       expect(JSON.stringify(world.log.lines)).to.not.contain(TOKEN);
       expect(JSON.stringify(world.notifications.published)).to.not.contain(TOKEN);
+    });
+  });
+
+  describe('heartbeats only when needed', () => {
+    // HeartbeatTimeout 300 s, margin 200 s: a heartbeat at most every 100 s of hold.
+    const env = { THEMIS_HEARTBEAT_MARGIN_SECONDS: '200' };
+
+    it('probes every recheck but heartbeats only when the HeartbeatTimeout comes within the margin', async () => {
+      setUp(env);
+      await gateStep(terminateEvent(), world.deps);
+      for (let i = 0; i < 35; i++) await deliverRecheck();
+      // 36 probes over 360 s of hold; heartbeats when 100 s have passed since the last one
+      // (the first one earlier by the action's phase).
+      expect(worker.requests).to.have.length(36);
+      expect(world.lifecycle.heartbeats.length).to.be.within(3, 4);
+      const last = world.rechecks.last();
+      expect(Date.parse(last.lastHeartbeat as string)).to.be.above(
+        Date.parse('2024-05-01T12:04:00Z'),
+      );
+      expect(last.heartbeats).to.equal(world.lifecycle.heartbeats.length);
+    });
+
+    it('does not heartbeat on the first step (the hook has just started its timer)', async () => {
+      setUp(env);
+      await gateStep(terminateEvent(), world.deps);
+      expect(world.lifecycle.heartbeats).to.deep.equal([]);
+      expect(world.rechecks.last()).to.include({
+        lastHeartbeat: '2024-05-01T12:00:00.000Z',
+        heartbeats: 0,
+      });
+    });
+  });
+
+  // Issue 8, item 4: on main, tagging a live group themis:dry-run=true while a busy instance
+  // had been held past its HeartbeatTimeout ended the chain with a false "hook timed out";
+  // nothing heartbeated any more and the busy instance was terminated.
+  describe('a mode change mid-hold', () => {
+    it('keeps a live hold live when the group is tagged dry-run', async () => {
+      setUp({}, { heartbeatTimeoutSeconds: 60 });
+      await gateStep(terminateEvent(), world.deps);
+      for (let i = 0; i < 10; i++) await deliverRecheck(); // 100 s: past the 60 s timeout
+      world.groups.tags.set(GROUP, { 'themis:dry-run': 'true' });
+      const beats = world.lifecycle.heartbeats.length;
+      const outcome = await deliverRecheck();
+      expect(outcome).to.include({ outcome: 'held', decision: 'hold', dryRun: false });
+      expect(world.lifecycle.heartbeats.length).to.equal(beats + 1);
+      expect(world.notifications.events()).to.not.include('deadline');
+      worker.set(IDLE);
+      const released = await deliverRecheck();
+      expect(released).to.include({ outcome: 'completed', decision: 'release' });
+      expect(world.lifecycle.completions).to.have.length(1);
+    });
+
+    it('keeps a dry run a dry run when the tag is removed', async () => {
+      setUp({ THEMIS_DRY_RUN: 'true' });
+      await gateStep(terminateEvent(), world.deps);
+      world.deps.config = {
+        ...world.deps.config,
+        settings: { ...world.deps.config.settings, dryRun: false },
+      };
+      worker.set(IDLE);
+      const outcome = await deliverRecheck();
+      expect(outcome).to.include({ outcome: 'observed', dryRun: true });
+      expect(world.lifecycle.completions).to.deep.equal([]);
+      expect(world.lifecycle.heartbeats).to.deep.equal([]);
+    });
+  });
+
+  describe('an action that ends without the gate', () => {
+    it('says the hook was deleted when it no longer exists mid-hold', async () => {
+      setUp();
+      await gateStep(terminateEvent(), world.deps);
+      world.lifecycle.hooks.clear();
+      world.lifecycle.ended = true;
+      const outcome = await deliverRecheck();
+      expect(outcome).to.include({ outcome: 'gone', cause: 'hook-deleted' });
+      const notice = world.notifications.published.at(-1)!;
+      expect(notice.attributes.event).to.equal('ended');
+      expect(notice.subject).to.contain('hook deleted');
+    });
+
+    it('says the action timed out when the gate was away longer than the HeartbeatTimeout', async () => {
+      setUp();
+      await gateStep(terminateEvent(), world.deps);
+      world.lifecycle.ended = true;
+      const outcome = await deliverRecheck(400); // an outage: 400 s > 300 s HeartbeatTimeout
+      expect(outcome).to.include({ outcome: 'gone', cause: 'timed-out' });
+      const notice = world.notifications.published.at(-1)!;
+      expect(notice.subject).to.contain('TIMED OUT');
+      expect(notice.message).to.contain('its work may have been cut');
+    });
+
+    it('says the hook was deleted before the first step, instead of stopping silently', async () => {
+      setUp();
+      world.lifecycle.hooks.clear();
+      const outcome = await gateStep(terminateEvent(), world.deps);
+      expect(outcome).to.include({ outcome: 'gone', cause: 'hook-deleted' });
+      expect(world.notifications.events()).to.deep.equal(['ended']);
+      expect(worker.requests).to.deep.equal([]);
+    });
+
+    it('follows a step that died after CompleteLifecycleAction with a notice from its retry', async () => {
+      setUp();
+      worker.set(IDLE);
+      world.notifications.fail = awsError('InternalError', 'SNS is down', 'Publish');
+      world.rechecks.fail = awsError('InternalError', 'SQS is down', 'SendMessage');
+      const event = terminateEvent();
+      const err = await gateStep(event, world.deps).catch((e: unknown) => e);
+      expect(err).to.have.property('name', 'UpstreamError');
+      expect(world.lifecycle.completions).to.have.length(1);
+      delete world.notifications.fail;
+      delete world.rechecks.fail;
+      const retried = await gateStep(event, world.deps);
+      expect(retried).to.include({ outcome: 'gone', cause: 'ended-elsewhere' });
+      expect(world.notifications.events()).to.deep.equal(['ended']);
+      expect(world.notifications.published[0]!.message).to.contain('earlier attempt of this step');
+    });
+  });
+
+  describe('a notice SNS does not take', () => {
+    it('is retried through the recheck queue with growing delays until SNS takes it', async () => {
+      setUp();
+      worker.set(IDLE);
+      world.notifications.fail = awsError('InternalError', 'SNS is down', 'Publish');
+      const outcome = await gateStep(terminateEvent(), world.deps);
+      expect(outcome.outcome).to.equal('completed');
+      const delays = [world.rechecks.scheduled[0]!.delaySeconds];
+      // 15 minutes of SNS outage and more.
+      for (let i = 0; i < 6; i++) {
+        const again = await deliverRecheck();
+        expect(again.outcome).to.equal('notice-pending');
+        delays.push(world.rechecks.scheduled.at(-1)!.delaySeconds);
+      }
+      expect(delays).to.deep.equal([30, 60, 120, 240, 480, 900, 900]);
+      delete world.notifications.fail;
+      const delivered = await deliverRecheck();
+      expect(delivered.outcome).to.equal('notified');
+      expect(world.notifications.events()).to.deep.equal(['released']);
+      expect(world.notifications.published[0]!.attributes['outcome-id']).to.be.a('string');
+    });
+
+    it('is left to the dead-letter queue once past the retry limit, never dropped', async () => {
+      setUp();
+      worker.set(IDLE);
+      world.notifications.fail = awsError('InternalError', 'SNS is down', 'Publish');
+      await gateStep(terminateEvent(), world.deps);
+      const err = await deliverRecheck(25 * 3600).catch((e: unknown) => e);
+      expect(err).to.have.property('name', 'NoticeUndeliverableError');
+    });
+
+    it('of a holding notice is tried again on the next step, without failing this one', async () => {
+      setUp();
+      world.notifications.hang = true;
+      const first = await gateStep(terminateEvent(), world.deps, {
+        deadline: Deadline.after(AFTER_PROBE_RESERVE_MS + 3000),
+      });
+      expect(first.outcome).to.equal('held');
+      expect(world.rechecks.last()).to.include({ holdingNotified: false });
+      world.notifications.hang = false;
+      await deliverRecheck();
+      expect(world.notifications.events()).to.deep.equal(['holding']);
+      expect(world.rechecks.last()).to.include({ holdingNotified: true });
+    });
+  });
+
+  describe('untrusted text', () => {
+    it('reaches a notice without control characters and bounded, from a probe body', async () => {
+      setUp({ THEMIS_UNKNOWN_LIMIT: '1' });
+      worker.set({
+        kind: 'answer',
+        body: `evil\u001b[31m\r\nSubject: x${'y'.repeat(5000)}`,
+        status: 500,
+      });
+      await gateStep(terminateEvent(), world.deps);
+      const notice = world.notifications.published.at(-1)!;
+      const [prose, facts] = notice.message.split('\n\nFacts:\n');
+      // eslint-disable-next-line no-control-regex -- looking for control characters is the point
+      expect(prose).to.not.match(/[\u0000-\u0009\u000b-\u001f\u007f]/);
+      expect(prose!.split('\n').some((line) => line.startsWith('Subject:'))).to.equal(false);
+      expect(notice.message.length).to.be.below(4000);
+      expect(JSON.parse(facts!).reason.length).to.be.at.most(1000);
     });
   });
 });
