@@ -5,10 +5,11 @@
  *
  *  busy-terminated   No instance is let go while busy, unless the gate's deadline had
  *                    passed — and then its "deadline" notice was sent.
- *  outcome-notice    Every lifecycle action ends with exactly one outcome notice (released,
- *                    released-unreachable, deadline, ssm-failed). A Publish that failed
- *                    still counts: the gate sent it and SNS lost it (a failed Publish never
- *                    blocks the decision, by design).
+ *  outcome-notice    Every lifecycle action the gate completes ends with at least one
+ *                    outcome notice that SNS accepted (released, released-unreachable,
+ *                    deadline, ssm-failed, ended), and all of an action's outcome notices
+ *                    carry one `outcome-id` (duplicates are recognisable). A failed Publish
+ *                    does not count: the gate retries it through the recheck queue.
  *  idle-held         An idle instance is released within one recheck interval plus one step
  *                    (event latency, rounding), plus the redelivery delays of steps that
  *                    failed meanwhile, plus — with a pre-termination command — its run time
@@ -43,6 +44,7 @@ export const OUTCOME_EVENTS = [
   'released-unreachable',
   'deadline',
   'ssm-failed',
+  'ended',
 ] as const;
 
 export type ViolationKind =
@@ -90,9 +92,13 @@ export function checkInvariants(sim: Simulation): CheckResult {
   const faultExcused: string[] = [];
   const outcomeSet = new Set<string>(OUTCOME_EVENTS);
 
+  // Notices SNS accepted: a failed Publish is retried by the gate, so it does not count.
   const outcomesOf = (instanceId: string) =>
     sim.topic.published.filter(
-      (p) => p.instanceId === instanceId && outcomeSet.has(p.notice.attributes.event ?? ''),
+      (p) =>
+        p.delivered &&
+        p.instanceId === instanceId &&
+        outcomeSet.has(p.notice.attributes.event ?? ''),
     );
   const deadLetteredChain = (instanceId: string) =>
     sim.events.deadLetters.some((d) => d.instanceId === instanceId) ||
@@ -124,7 +130,11 @@ export function checkInvariants(sim: Simulation): CheckResult {
             s.verdict === 'crashed' &&
             s.crashedAfter === 'CompleteLifecycleAction',
         );
+        // A crash between Complete and Publish is no excuse any more: the redelivered step
+        // finds the action gone and sends an "ended" notice. Counted for the report.
         if (crashed) lostNotices.push(id);
+        // Its chain in a dead-letter queue: the DLQ alarm is the operators' notice.
+        if (deadLetteredChain(id)) deadLettered.push(id);
         else {
           violations.push({
             kind: 'outcome-notice',
@@ -133,12 +143,12 @@ export function checkInvariants(sim: Simulation): CheckResult {
             message: `${id} was completed (${ended.result}) at ${when(ended.at)} but no outcome notice was sent`,
           });
         }
-      } else if (outcomes.length > 1) {
+      } else if (new Set(outcomes.map((o) => o.notice.attributes['outcome-id'])).size > 1) {
         violations.push({
           kind: 'outcome-notice',
           instanceId: id,
           at: ended.at,
-          message: `${id} got ${outcomes.length} outcome notices: ${events.join(', ')}`,
+          message: `${id} got ${outcomes.length} outcome notices with different outcome ids: ${events.join(', ')}`,
         });
       }
     } else {
@@ -153,7 +163,8 @@ export function checkInvariants(sim: Simulation): CheckResult {
           message: `${id}: the hook's ${ended.by} applied ${ended.result} at ${when(ended.at)} (started ${when(action.startedAt)}, ${action.heartbeats} heartbeats) while the gate's chain was alive, after only ${failures} failed step${failures === 1 ? '' : 's'} in a row`,
         });
       }
-      if (outcomes.length > 0) {
+      // The gate may find out and say so ("ended"); it must not claim it completed the action.
+      if (outcomes.some((o) => o.notice.attributes.event !== 'ended')) {
         violations.push({
           kind: 'outcome-notice',
           instanceId: id,

@@ -329,6 +329,9 @@ export function createSimPorts(world: SimWorld, ctx: PortContext = {}): SimPorts
         throw err;
       }
     },
+    // Added for the gate's CancelCommand: the simulated command runs to its own end (one past
+    // its limit reports TimedOut anyway), so cancelling changes nothing here.
+    async cancel() {},
   };
 
   return { groups, addresses, protection, lifecycle, notifications, rechecks, commands };
