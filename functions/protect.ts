@@ -25,5 +25,7 @@ export const handler = createProtectHandler({
       namespace: process.env.POWERTOOLS_METRICS_NAMESPACE || DEFAULT_METRICS_NAMESPACE,
       serviceName: 'themis-protect',
     }),
+    // Sub-minute scans: per-group metrics at high resolution (10-second policies and alarms).
+    { highResolution: config.scansPerInvocation > 1 },
   ),
 });

@@ -21,6 +21,11 @@ export interface TargetSettings extends ProbeSettings {
    * and the busy signal is their tasks (lib/ecs), not an HTTP probe. Absent: HTTP mode.
    */
   ecsCluster?: string;
+  /**
+   * The group's work queue (an SQS queue URL): each protect scan publishes its backlog per
+   * InService instance (lib/protect/backlog.ts). Absent: no backlog metrics.
+   */
+  queueUrl?: string;
 }
 
 export interface Target extends TargetSettings {
@@ -145,6 +150,20 @@ export const ecsClusterName = z
     'must be an ECS cluster name or ARN',
   );
 
+/**
+ * An SQS queue URL: http(s)://host[:port]/<12-digit account>/<queue name>. The host only
+ * names the queue here: the SQS client sends to its own regional endpoint (or
+ * AWS_ENDPOINT_URL), never to a host a tag chose (lib/aws/sqs-backlog.ts).
+ */
+export const sqsQueueUrl = z
+  .string()
+  .trim()
+  .max(1024)
+  .regex(
+    /^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?\/\d{12}\/[A-Za-z0-9_-]{1,80}(\.fifo)?$/,
+    'must be an SQS queue URL such as https://sqs.us-east-1.amazonaws.com/123456789012/work',
+  );
+
 const settingsShape = {
   metricsPort: intLike(1, 65535),
   busyURL: probePath,
@@ -154,6 +173,7 @@ const settingsShape = {
   dryRun: boolLike,
   protectUnknown: boolLike,
   ecsCluster: ecsClusterName,
+  queueUrl: sqsQueueUrl,
 };
 
 export type SettingsKey = keyof TargetSettings;
@@ -169,6 +189,7 @@ export const SETTINGS_ENV: Record<SettingsKey, string> = {
   dryRun: 'THEMIS_DRY_RUN',
   protectUnknown: 'THEMIS_PROTECT_UNKNOWN',
   ecsCluster: 'THEMIS_ECS_CLUSTER',
+  queueUrl: 'THEMIS_QUEUE_URL',
 };
 
 /** Group tag for each setting (per-group overrides). */
@@ -181,6 +202,7 @@ export const SETTINGS_TAGS: Record<SettingsKey, string> = {
   dryRun: 'themis:dry-run',
   protectUnknown: 'themis:protect-unknown',
   ecsCluster: 'themis:ecs-cluster',
+  queueUrl: 'themis:queue-url',
 };
 
 export const ENABLED_TAG = 'themis:enabled';
@@ -298,6 +320,7 @@ export const targetInput = z
     dryRun: true,
     protectUnknown: true,
     ecsCluster: true,
+    queueUrl: true,
   });
 
 export type TargetInput = z.output<typeof targetInput>;

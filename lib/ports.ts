@@ -132,6 +132,14 @@ export interface LifecycleHolds {
   warmPoolInstances(groupName: string, opts?: CallOptions): Promise<GroupInstance[]>;
 }
 
+/**
+ * A worker group's work queue (sqs:GetQueueAttributes ApproximateNumberOfMessages): the
+ * messages visible (waiting), approximate as SQS says.
+ */
+export interface QueueBacklog {
+  visibleMessages(queueUrl: string, opts?: CallOptions): Promise<number>;
+}
+
 /** An outcome for operators (sns:Publish). */
 export interface Notice {
   /** ≤ 100 characters (SNS e-mail subject limit). */

@@ -5,6 +5,7 @@ import { AutoScalingAdapter } from '../aws/auto-scaling.js';
 import { clientConfig } from '../aws/clients.js';
 import { Ec2Addresses } from '../aws/ec2.js';
 import { EcsAdapter } from '../aws/ecs.js';
+import { lazySqsClient, SqsBacklog } from '../aws/sqs-backlog.js';
 import type { RegionalPorts } from './handler.js';
 
 /**
@@ -23,5 +24,7 @@ export function createRegionalPorts(region?: string): RegionalPorts & {
     protection: autoScaling,
     addresses: new Ec2Addresses(new EC2Client(clientConfig(region))),
     ecs: new EcsAdapter(new ECSClient(clientConfig(region))),
+    // The SQS client is built (and its SDK loaded) only when a group names a queue.
+    backlog: new SqsBacklog(lazySqsClient(region)),
   };
 }

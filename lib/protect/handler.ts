@@ -25,8 +25,11 @@ import type {
   InstanceProtection,
   Log,
   Prober,
+  QueueBacklog,
 } from '../ports.js';
 import { probeDescriptorShare } from '../probe.js';
+import type { Timers } from '../time.js';
+import { startBacklog } from './backlog.js';
 import { AddressCache, type AddressCacheOptions } from './addresses.js';
 import type { ProtectConfig } from './config.js';
 import { parseProtectEvent } from './event.js';
@@ -42,6 +45,8 @@ export interface RegionalPorts {
   protection: InstanceProtection;
   /** For groups in ECS mode. */
   ecs?: EcsClusterState;
+  /** For groups that name a work queue (backlog metrics). */
+  backlog?: QueueBacklog;
 }
 
 export interface ProtectHandlerDeps {
@@ -59,6 +64,8 @@ export interface ProtectHandlerDeps {
   groupConcurrency?: number;
   /** The per-region cache of instance addresses kept by a warm container. */
   addressCache?: AddressCacheOptions;
+  /** Timers for deadlines (default: real ones). */
+  timers?: Timers;
 }
 
 /** The part of the Lambda context themis uses. */
@@ -117,6 +124,8 @@ export function createProtectHandler(
     const { target, listing } = resolved;
     const addresses = addressesFor(target.region);
     const listed: PriorListing = { ...(listing ? { snapshot: listing } : {}), tookMs: listingMs };
+    // Beside the scan: the group's work-queue backlog, when it names a queue.
+    const addBacklog = startBacklog(target, portsFor(target.region).backlog, log, deps.timers);
     const report = await scanTarget(
       target,
       {
@@ -132,7 +141,7 @@ export function createProtectHandler(
     );
     const members = knownMembers(report);
     if (members) addresses.retainGroup(target.asgName, members);
-    return report;
+    return addBacklog(report);
   };
 
   /**

@@ -8,6 +8,7 @@
  * guard (AddressNotAllowedError), which must stop everything loudly.
  */
 import type { Target } from '../config.js';
+import type { BacklogReport } from './backlog.js';
 import { AddressNotAllowedError, errorMessage } from '../errors.js';
 import { observeByTasks } from '../ecs/protect-source.js';
 import type {
@@ -99,6 +100,8 @@ export interface GroupReport {
   skipped: SkippedInstance[];
   probes: InstanceProbe[];
   durationMs: number;
+  /** For a group that names its work queue (queueUrl): the backlog read beside the scan. */
+  backlog?: BacklogReport;
 }
 
 function emptyReport(target: { asgName: string; region: string; dryRun?: boolean }): GroupReport {
