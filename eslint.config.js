@@ -19,7 +19,18 @@ const noSimImports = {
 };
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.serverless/', '.esbuild/', '.venv/', '.build/', 'dist/'] },
+  {
+    ignores: [
+      'node_modules/',
+      '.serverless/',
+      '.esbuild/',
+      '.venv/',
+      '.build/',
+      'dist/',
+      '.stryker-tmp/',
+      'reports/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
