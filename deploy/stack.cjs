@@ -1,5 +1,5 @@
 'use strict';
-/* global module */
+/* global module, require */
 /**
  * The per-stage parts of serverless.yml that YAML alone cannot express: lists parsed from
  * params, the lifecycle hook per group, the e-mail subscription only when an address is set,
@@ -13,6 +13,9 @@
  * A bad param is an error that names it (`param "recheckSeconds": …`), raised while the
  * template is built, before anything reaches AWS.
  */
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- CommonJS, loaded by osls
+const { addEcsResources, parseEcsParams, scaleFunction } = require('./ecs.cjs');
 
 /** Param names and their defaults; serverless.yml's `params.default` holds the same values. */
 const PARAM_NAMES = [
@@ -421,14 +424,20 @@ module.exports = async ({ resolveVariable, resolveConfigurationProperty }) => {
   if (!/^[A-Za-z0-9-]{1,40}$/.test(stage)) {
     throw new Error(`stage "${stage}": use at most 40 letters, digits and "-"`);
   }
+  // ECS mode and the opt-in scale function (deploy/ecs.cjs).
+  const ecs = parseEcsParams({
+    clustersFile: await resolveVariable('param:clustersFile'),
+    ecsClusters: await resolveVariable('param:ecsClusters'),
+  });
   return {
     targets: JSON.stringify(p.groups.map((asgName) => ({ asgName }))),
+    scaleFunction: scaleFunction(ecs),
     tagDiscovery: String(p.tagDiscovery),
     // null: the functions run outside any VPC (osls drops VpcConfig).
     vpc: inVpc(p) ? { subnetIds: p.subnetIds, securityGroupIds: p.securityGroupIds } : null,
     eventPattern: eventPattern(p),
     gateRuleLogicalId: gateRuleLogicalId(stage),
-    resources: resources(p, stage),
+    resources: addEcsResources(resources(p, stage), ecs, inVpc(p) ? vpcStatement() : undefined),
   };
 };
 
