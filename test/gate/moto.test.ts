@@ -12,17 +12,20 @@
  * semantics are the fleet simulator's job.
  */
 import { PutLifecycleHookCommand } from '@aws-sdk/client-auto-scaling';
-import { CreateTopicCommand, SubscribeCommand } from '@aws-sdk/client-sns';
+import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import { ReceiveMessageCommand, type Message } from '@aws-sdk/client-sqs';
 import { CreateDocumentCommand } from '@aws-sdk/client-ssm';
 import { expect } from 'chai';
 import { createGatePorts } from '../../lib/gate/aws-ports.js';
+import { SnsNotifications } from '../../lib/aws/sns.js';
 import { parseGateEnv } from '../../lib/gate/config.js';
 import { createGateHandler, type SqsBatchResponse } from '../../lib/gate/handler.js';
+import { outcomeId } from '../../lib/gate/notices.js';
 import type { GateDeps, StepOutcome } from '../../lib/gate/step.js';
 import { createRecordingLog } from '../../lib/log.js';
 import { createHttpProber, isLoopbackAddress } from '../../lib/probe.js';
 import { startWorker, type Worker } from '../helpers/http-workers.js';
+import { startSnsOutageProxy } from '../helpers/sns-outage-proxy.js';
 import { lifecycleEvent } from '../helpers/events.js';
 import {
   createLoopbackFleet,
@@ -300,5 +303,64 @@ describe('gate over the wire (moto) @slow', function () {
     const [notice] = notices(await receiveAndDelete(clients.sqs, inbox.url, 1));
     expect(notice!.event).to.equal('ssm-failed');
     expect(notice!.message).to.contain('does not exist');
+  });
+
+  // Issue 8's proof: an SNS outage over the wire. Publish answers 500 (the outage proxy in
+  // front of moto) when the gate completes the action; the notice goes on the real recheck
+  // queue and reaches the subscriber once SNS is back. The queue's DelaySeconds are recorded
+  // (30 s, then 60 s) but the messages are sent without delay, so the test does not wait
+  // minutes; every other part is the real path.
+  it('delivers the outcome notice after an SNS outage, with its outcome id', async () => {
+    const proxy = await startSnsOutageProxy(moto.endpoint);
+    const sns = new SNSClient({ ...moto.clientConfig, endpoint: proxy.url, maxAttempts: 2 });
+    try {
+      worker.set({ kind: 'answer', body: 'IDLE' });
+      const gate = deps();
+      const queue = gate.rechecks!;
+      const delays: number[] = [];
+      gate.rechecks = {
+        schedule: (body, delaySeconds, opts) => {
+          delays.push(delaySeconds);
+          return queue.schedule(body, 0, opts);
+        },
+      };
+      gate.notifications = new SnsNotifications(sns, topicArn);
+      const handler = createGateHandler(gate);
+      proxy.start();
+
+      const completed = (await handler(event())) as StepOutcome;
+      expect(completed).to.include({ outcome: 'completed', decision: 'release' });
+      expect(lifecycleCalls.map((c) => c.command)).to.deep.equal(['CompleteLifecycleAction']);
+      expect(proxy.failedPublishes()).to.be.at.least(1);
+
+      // Still down: the pending notice is published in vain and scheduled once more.
+      const [pending] = await receiveAndDelete(clients.sqs, rechecks.url, 1);
+      expect(JSON.parse(pending!.Body!)).to.include({ themis: 'notice', attempts: 1 });
+      const again = (await handler(asSqsEvent([pending!]))) as SqsBatchResponse;
+      expect(again.batchItemFailures).to.deep.equal([]);
+      expect(delays).to.deep.equal([30, 60]);
+
+      proxy.end();
+      const [retry] = await receiveAndDelete(clients.sqs, rechecks.url, 1);
+      const delivered = (await handler(asSqsEvent([retry!]))) as SqsBatchResponse;
+      expect(delivered.batchItemFailures).to.deep.equal([]);
+      expect(proxy.forwardedPublishes()).to.equal(1);
+
+      const messages = await receiveAndDelete(clients.sqs, inbox.url, 1);
+      const [released] = notices(messages);
+      expect(released).to.include({ event: 'released', group: fleet.groupName });
+      const attributes = (
+        JSON.parse(messages[0]!.Body!) as {
+          MessageAttributes: Record<string, { Value: string }>;
+        }
+      ).MessageAttributes;
+      expect(attributes['outcome-id']!.Value).to.equal(
+        outcomeId({ groupName: fleet.groupName, hookName: HOOK, instanceId, token: TOKEN }),
+      );
+      expect(await receiveAndDelete(clients.sqs, rechecks.url, 1, 1)).to.deep.equal([]);
+    } finally {
+      sns.destroy();
+      await proxy.close();
+    }
   });
 });
