@@ -1,5 +1,11 @@
 import { expect } from 'chai';
-import { buildNotice, MAX_SUBJECT_LENGTH, type NoticeFacts } from '../../lib/gate/notices.js';
+import {
+  buildNotice,
+  MAX_REASON_CHARS,
+  MAX_SUBJECT_LENGTH,
+  plainText,
+  type NoticeFacts,
+} from '../../lib/gate/notices.js';
 
 const facts: NoticeFacts = {
   event: 'released',
@@ -69,5 +75,47 @@ describe('gate notices', () => {
   it('keeps the subject printable ASCII', () => {
     const notice = buildNotice({ ...facts, groupName: 'Zikkurat-ü\n' });
     expect(notice.subject).to.match(/^[\x20-\x7e]+$/);
+  });
+
+  describe('untrusted text', () => {
+    // SSM stderr, a probe body, a tag value: each may carry terminal escapes, line breaks
+    // that forge headers or lines in an e-mail, and megabytes.
+    const hostile = `ok\u001b[2J\r\nSubject: forged\u0000\u0085\u2028${'x'.repeat(5000)}`;
+    const notice = buildNotice({
+      ...facts,
+      event: 'ssm-failed',
+      reason: `command failed: ${hostile}`,
+      probe: { status: 'unknown', reason: hostile },
+    });
+    // eslint-disable-next-line no-control-regex -- looking for control characters is the point
+    const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029]/;
+
+    it('reaches the body stripped of control characters, line by line', () => {
+      const [prose, json] = notice.message.split('\n\nFacts:\n');
+      expect(prose).to.not.match(CONTROL);
+      expect(prose!.split('\n').some((line) => line.startsWith('Subject:'))).to.equal(false);
+      const parsed = JSON.parse(json!) as { reason: string; probe: { reason: string } };
+      expect(parsed.reason).to.not.match(CONTROL);
+      expect(parsed.probe.reason).to.not.match(CONTROL);
+    });
+
+    it('is bounded in length, in the body as in the subject', () => {
+      const parsed = JSON.parse(notice.message.split('\n\nFacts:\n')[1]!) as {
+        reason: string;
+        probe: { reason: string };
+      };
+      expect(Array.from(parsed.reason).length).to.be.at.most(MAX_REASON_CHARS);
+      expect(Array.from(parsed.probe.reason).length).to.be.at.most(MAX_REASON_CHARS);
+      expect(notice.message.length).to.be.below(6 * MAX_REASON_CHARS);
+      expect(notice.subject.length).to.be.at.most(MAX_SUBJECT_LENGTH);
+    });
+
+    it('keeps ordinary text as it was', () => {
+      expect(plainText('Failed (exit 2); stderr: no space left', 100)).to.equal(
+        'Failed (exit 2); stderr: no space left',
+      );
+      expect(plainText('a\tb\nc', 100)).to.equal('a b c');
+      expect(plainText('😀'.repeat(10), 5)).to.equal('😀😀😀😀…');
+    });
   });
 });
