@@ -242,16 +242,18 @@ function exchangeUntilAborted(
 ): Promise<ProbeReply> {
   if (!caller) return transport({ ...exchange, signal: deadlineSignal });
   const controller = new AbortController();
-  const onDeadline = () => controller.abort(deadlineSignal.reason);
-  deadlineSignal.addEventListener('abort', onDeadline, { once: true });
   return new Promise<ProbeReply>((resolve, reject) => {
-    const onCaller = () => {
+    const stopWatching = whenAborted(caller, () => {
       controller.abort(caller.reason);
       reject(new ProbeAborted());
+    });
+    const onDeadline = () => {
+      stopWatching();
+      controller.abort(deadlineSignal.reason);
     };
-    caller.addEventListener('abort', onCaller, { once: true });
+    deadlineSignal.addEventListener('abort', onDeadline, { once: true });
     const cleanUp = () => {
-      caller.removeEventListener('abort', onCaller);
+      stopWatching();
       deadlineSignal.removeEventListener('abort', onDeadline);
     };
     transport({ ...exchange, signal: controller.signal }).then(
@@ -265,6 +267,36 @@ function exchangeUntilAborted(
       },
     );
   });
+}
+
+/**
+ * The probes waiting on each caller's signal. One listener per signal, not one per probe:
+ * a scan passes the same signal to hundreds of probes, and Node warns of a leak past ten
+ * listeners on one AbortSignal.
+ */
+const watchers = new WeakMap<AbortSignal, Set<() => void>>();
+
+/** Call `fn` once when `signal` aborts; the returned function stops watching. */
+function whenAborted(signal: AbortSignal, fn: () => void): () => void {
+  let waiting = watchers.get(signal);
+  if (!waiting) {
+    const set = new Set<() => void>();
+    waiting = set;
+    watchers.set(signal, set);
+    signal.addEventListener(
+      'abort',
+      () => {
+        watchers.delete(signal);
+        for (const f of set) f();
+      },
+      { once: true },
+    );
+  }
+  waiting.add(fn);
+  const set = waiting;
+  return () => {
+    set.delete(fn);
+  };
 }
 
 class BodyTooLarge extends Error {}

@@ -210,6 +210,27 @@ describe('probe', () => {
     expect(w.requests).to.deep.equal([]);
   });
 
+  it('lets one signal abort many probes at once, without a listener per probe', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const controller = new AbortController();
+      const deaf = createHttpProber({ transport: () => new Promise(() => {}) });
+      const pending = Array.from({ length: 40 }, () =>
+        deaf.probe('127.0.0.1', settingsFor(9, { timeoutMs: 5000 }), { signal: controller.signal }),
+      );
+      await new Promise((resolve) => setImmediate(resolve));
+      controller.abort();
+      const results = await Promise.all(pending);
+      expect(results.every((r) => r.reason === 'aborted')).to.equal(true);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings).to.deep.equal([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('still answers when its caller passes a signal that never fires', async () => {
     const w = await worker({ kind: 'answer', body: 'BUSY' });
     const result = await prober.probe(w.address, settingsFor(w.port), {
