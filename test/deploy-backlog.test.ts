@@ -1,0 +1,165 @@
+/**
+ * deploy/backlog.cjs: the target-tracking policy per queue-driven group and the protect
+ * role's read of the work queues — its params, and the stack `serverless package` builds
+ * with them (cfn-lint included).
+ */
+import { createRequire } from 'node:module';
+import { expect } from 'chai';
+import { GROUP_DIMENSION } from '../lib/protect/metrics.js';
+import { cfnLint } from './packaging/cfn-lint.js';
+import {
+  packageStack,
+  props,
+  resource,
+  resourcesOfType,
+  type PackagedStack,
+  type Template,
+} from './packaging/package-stack.js';
+
+const require = createRequire(import.meta.url);
+const backlog = require('../deploy/backlog.cjs') as {
+  parseParams(raw: Record<string, unknown>): {
+    targets: Array<{ group: string; target: number }>;
+    queueArns: string[];
+    subMinute: boolean;
+  };
+  METRIC_NAME: string;
+  GROUP_DIMENSION: string;
+};
+
+const QUEUE_ARN = 'arn:aws:sqs:us-east-1:123456789012:jobs';
+
+describe('deploy/backlog.cjs params', () => {
+  it('reads group=target pairs and the queues protect may read', () => {
+    expect(
+      backlog.parseParams({
+        backlogTargets: 'workers=20, render_farm=2.5',
+        backlogQueueArns: `${QUEUE_ARN},arn:aws:sqs:us-east-1:123456789012:frames.fifo`,
+        scansPerInvocation: '6',
+      }),
+    ).to.deep.equal({
+      targets: [
+        { group: 'workers', target: 20 },
+        { group: 'render_farm', target: 2.5 },
+      ],
+      queueArns: [QUEUE_ARN, 'arn:aws:sqs:us-east-1:123456789012:frames.fifo'],
+      subMinute: true,
+    });
+  });
+
+  const refusals: Array<[string, Record<string, string>, string]> = [
+    [
+      'a target that is not a positive number',
+      { backlogTargets: 'workers=0', backlogQueueArns: QUEUE_ARN },
+      'param "backlogTargets": the target of workers must be a positive number, not "0"',
+    ],
+    [
+      'an entry without a target',
+      { backlogTargets: 'workers', backlogQueueArns: QUEUE_ARN },
+      'param "backlogTargets": "workers" is not <group>=<messages per instance>',
+    ],
+    [
+      'the same group twice',
+      { backlogTargets: 'w=1,w=2', backlogQueueArns: QUEUE_ARN },
+      'param "backlogTargets": names a group twice',
+    ],
+    [
+      'a queue URL where an ARN belongs',
+      { backlogQueueArns: 'https://sqs.us-east-1.amazonaws.com/123456789012/jobs' },
+      'param "backlogQueueArns": "https://sqs.us-east-1.amazonaws.com/123456789012/jobs" is not an SQS queue ARN',
+    ],
+    [
+      'targets with no queue protect may read (the metric would never be published)',
+      { backlogTargets: 'workers=20' },
+      'param "backlogQueueArns": must name the work queues when backlogTargets is set',
+    ],
+  ];
+  for (const [what, raw, message] of refusals) {
+    it(`refuses ${what}, naming the param`, () => {
+      expect(() => backlog.parseParams({ scansPerInvocation: '1', ...raw })).to.throw(message);
+    });
+  }
+
+  it('names the metric and dimension protect publishes', () => {
+    expect(backlog.GROUP_DIMENSION).to.equal(GROUP_DIMENSION);
+    expect(backlog.METRIC_NAME).to.equal('BacklogPerInstance');
+  });
+});
+
+describe('deploy/backlog.cjs packaged @slow', function () {
+  this.timeout(300_000);
+  let stack: PackagedStack;
+  let t: Template;
+  before(async () => {
+    stack = await packageStack({
+      stage: 'ci',
+      params: {
+        groups: 'workers',
+        scansPerInvocation: '6',
+        queueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/jobs',
+        backlogQueueArns: QUEUE_ARN,
+        backlogTargets: 'workers=20,render=3',
+      },
+    });
+    t = stack.template;
+  });
+  after(async () => {
+    await stack?.cleanup();
+  });
+
+  it('adds a target-tracking policy on BacklogPerInstance per group, read every 10 s', () => {
+    const policies = resourcesOfType(t, 'AWS::AutoScaling::ScalingPolicy').map(([, r]) => props(r));
+    expect(policies).to.have.length(2);
+    const workers = policies.find((p) => p.AutoScalingGroupName === 'workers')!;
+    expect(workers).to.deep.equal({
+      AutoScalingGroupName: 'workers',
+      PolicyType: 'TargetTrackingScaling',
+      TargetTrackingConfiguration: {
+        TargetValue: 20,
+        CustomizedMetricSpecification: {
+          Namespace: 'themis',
+          MetricName: 'BacklogPerInstance',
+          // Powertools puts the service on every metric: the policy must name it too.
+          Dimensions: [
+            { Name: 'service', Value: 'themis-protect' },
+            { Name: 'AutoScalingGroupName', Value: 'workers' },
+          ],
+          Statistic: 'Average',
+          Period: 10,
+        },
+      },
+    });
+  });
+
+  it('lets protect read the named queues, and only with GetQueueAttributes', () => {
+    const policies = resourcesOfType(t, 'AWS::IAM::Policy');
+    expect(policies).to.have.length(1);
+    const policy = props(policies[0]![1]);
+    expect(policy.Roles).to.deep.equal([{ Ref: 'ProtectRole' }]);
+    expect(policy.PolicyDocument).to.deep.equal({
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Sid: 'ReadWorkQueueDepth',
+          Effect: 'Allow',
+          Action: ['sqs:GetQueueAttributes'],
+          Resource: [QUEUE_ARN],
+        },
+      ],
+    });
+  });
+
+  it('gives protect THEMIS_QUEUE_URL from the queueUrl param', () => {
+    const env = props(resource(t, 'ProtectLambdaFunction')).Environment as {
+      Variables: Record<string, unknown>;
+    };
+    expect(env.Variables.THEMIS_QUEUE_URL).to.equal(
+      'https://sqs.us-east-1.amazonaws.com/123456789012/jobs',
+    );
+  });
+
+  it('passes cfn-lint with no errors', async () => {
+    const findings = await cfnLint(stack.templatePath);
+    expect(findings.filter((f) => f.level === 'Error')).to.deep.equal([]);
+  });
+});
