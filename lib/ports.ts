@@ -257,6 +257,8 @@ export interface EcsTask {
   desiredStatus: string;
   containerInstanceArn?: string;
   taskDefinitionArn?: string;
+  /** When it stopped (epoch ms), once it has. */
+  stoppedAtMs?: number;
   /** The task-level reservation, when the task (definition) sets one. */
   cpu?: number;
   memoryMb?: number;

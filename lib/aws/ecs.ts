@@ -335,6 +335,7 @@ function toTask(task: Task): EcsTask | undefined {
     desiredStatus: task.desiredStatus ?? 'UNKNOWN',
     ...(task.containerInstanceArn ? { containerInstanceArn: task.containerInstanceArn } : {}),
     ...(task.taskDefinitionArn ? { taskDefinitionArn: task.taskDefinitionArn } : {}),
+    ...(task.stoppedAt ? { stoppedAtMs: task.stoppedAt.getTime() } : {}),
     ...(cpu !== undefined ? { cpu } : {}),
     ...(memoryMb !== undefined ? { memoryMb } : {}),
   };

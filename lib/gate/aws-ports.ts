@@ -1,6 +1,8 @@
+import { ECSClient } from '@aws-sdk/client-ecs';
 import { AutoScalingAdapter } from '../aws/auto-scaling.js';
-import type { AwsClients } from '../aws/clients.js';
+import { clientConfig, type AwsClients } from '../aws/clients.js';
 import { Ec2Addresses } from '../aws/ec2.js';
+import { EcsAdapter } from '../aws/ecs.js';
 import { SnsNotifications } from '../aws/sns.js';
 import { SqsRechecks } from '../aws/sqs.js';
 import { SsmCommands } from '../aws/ssm.js';
@@ -9,7 +11,7 @@ import type { GateDeps } from './step.js';
 
 export type GatePorts = Pick<
   GateDeps,
-  'groups' | 'addresses' | 'lifecycle' | 'notifications' | 'rechecks' | 'commands'
+  'groups' | 'addresses' | 'lifecycle' | 'notifications' | 'rechecks' | 'commands' | 'ecs'
 >;
 
 /**
@@ -18,9 +20,15 @@ export type GatePorts = Pick<
  * its end even after the document setting was removed — but cost nothing until first used
  * (the SSM SDK is loaded then; see createAwsClients).
  */
-export function createGatePorts(config: GateConfig, clients: AwsClients): GatePorts {
+export function createGatePorts(
+  config: GateConfig,
+  clients: AwsClients,
+  /** For groups in ECS mode (lib/ecs); built here unless given. */
+  ecsClient: ECSClient = new ECSClient(clientConfig()),
+): GatePorts {
   const autoScaling = new AutoScalingAdapter(clients.autoScaling);
   return {
+    ecs: new EcsAdapter(ecsClient),
     groups: autoScaling,
     lifecycle: autoScaling,
     addresses: new Ec2Addresses(clients.ec2),

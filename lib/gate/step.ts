@@ -23,10 +23,13 @@
  *                    without this step. The chain stops with an `ended` notice saying why
  *                    (hook deleted, timed out during an outage, completed elsewhere).
  */
+import { observeForGate } from '../ecs/gate-source.js';
 import { ConfigError, ThemisError, errorMessage } from '../errors.js';
 import type {
   Clock,
   CommandState,
+  EcsClusterControl,
+  EcsClusterState,
   GroupDirectory,
   InstanceAddresses,
   LifecycleActions,
@@ -77,6 +80,8 @@ export interface GateDeps {
   /** Needed only when a pre-termination command is configured. */
   commands?: RemoteCommands;
   prober: Prober;
+  /** ECS mode (a group naming its cluster): container instances and tasks. */
+  ecs?: EcsClusterState & EcsClusterControl;
   log: Log;
   clock: Clock;
   /** [0, 1), for the recheck jitter. */
@@ -252,7 +257,18 @@ export async function gateStep(
   }
   let probe: ProbeResult | undefined;
   if (!state.ssm) {
-    probe = await probeInstance(deps, action.instanceId, settings, deadline);
+    // ECS mode: the instance's tasks (DRAINING it first), not an HTTP probe (lib/ecs).
+    probe = settings.ecsCluster
+      ? await observeForGate({
+          cluster: settings.ecsCluster,
+          instanceId: action.instanceId,
+          ecs: deps.ecs,
+          dryRun,
+          sinceMs: state.firstSeenMs,
+          deadline: deadline.less(AFTER_PROBE_RESERVE_MS),
+          now: deps.clock,
+        })
+      : await probeInstance(deps, action.instanceId, settings, deadline);
     step.facts.probe = { status: probe.status, ...(probe.reason ? { reason: probe.reason } : {}) };
   }
 
