@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -195,5 +195,23 @@ describe('scale/config', () => {
       expect(err.field).to.equal('THEMIS_CLUSTERS_FILE');
       expect(err.message).to.include('missing.yml');
     });
+  });
+
+  it('accepts the commented example of docs/ecs.md', () => {
+    const doc = readFileSync('docs/ecs.md', 'utf8');
+    const example = /```yaml\n([\s\S]*?)```/.exec(doc)?.[1];
+    expect(example, 'docs/ecs.md has a yaml example').to.be.a('string');
+
+    const clusters = parseClusters(
+      substituteEnv(
+        example!,
+        { JOBS_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/1/jobs' },
+        'docs',
+      ),
+      'docs',
+    );
+
+    expect(clusters.map((c) => c.name)).to.deep.equal(['jobs', 'reports']);
+    expect(Object.keys(clusters[0]!.services)).to.deep.equal(['worker', 'web']);
   });
 });
