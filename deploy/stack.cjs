@@ -1,5 +1,5 @@
 'use strict';
-/* global module, require */
+/* global module, require, __filename */
 /**
  * The per-stage parts of serverless.yml that YAML alone cannot express: lists parsed from
  * params, the lifecycle hook per group, the e-mail subscription only when an address is set,
@@ -12,6 +12,10 @@
  *
  * A bad param is an error that names it (`param "recheckSeconds": …`), raised while the
  * template is built, before anything reaches AWS.
+ *
+ * The heartbeat budget is lib/gate/budget.ts's arithmetic, the same the gate runs with: this
+ * file loads that TypeScript module through tsx (a dev dependency, present wherever osls
+ * runs), so the deploy and the gate can never disagree on the formula.
  */
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- CommonJS, loaded by osls
@@ -32,18 +36,30 @@ const PARAM_NAMES = [
   'recheckSeconds',
 ];
 
-/** Failed gate steps in a row that a held instance must survive (see sim/invariants.ts). */
-const TOLERATED_FAILED_STEPS = 2;
+// osls loads this file with require(); tsx's require compiles the TypeScript module.
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- CommonJS on purpose (above)
+const budget = require('tsx/cjs/api').require('../lib/gate/budget.ts', __filename);
 
-/** Where serverless.yml sets the recheck queue's visibility timeout. */
-const VISIBILITY_TIMEOUT_PATH = [
-  'resources',
-  '0',
-  'Resources',
-  'RecheckQueue',
-  'Properties',
-  'VisibilityTimeout',
-];
+/**
+ * AWS's guidance for an SQS event source: a queue visibility timeout of at least six times
+ * the function's timeout, so that Lambda's retries of a throttled batch do not make a record
+ * visible again while a step may still be running on it.
+ */
+const VISIBILITY_PER_FUNCTION_TIMEOUT = 6;
+
+/** Where serverless.yml sets the numbers the heartbeat budget is computed from. */
+const STACK_NUMBER_PATHS = {
+  visibilityTimeoutSeconds: [
+    'resources',
+    '0',
+    'Resources',
+    'RecheckQueue',
+    'Properties',
+    'VisibilityTimeout',
+  ],
+  functionTimeoutSeconds: ['functions', 'gate', 'timeout'],
+  batchSize: ['functions', 'gate', 'events', '1', 'sqs', 'batchSize'],
+};
 
 const ENABLED_TAG = 'themis:enabled';
 const GROUP_NAME_TAG = 'aws:autoscaling:groupName';
@@ -90,10 +106,11 @@ function matching(name, values, pattern, what) {
 }
 
 /**
- * Parse and cross-check the params this file builds resources from.
- * `visibilityTimeoutSeconds` is the recheck queue's, as serverless.yml sets it.
+ * Parse and cross-check the params this file builds resources from. `stack` holds the
+ * numbers serverless.yml sets: the recheck queue's visibility timeout, the gate function's
+ * timeout and the recheck queue's batch size (see STACK_NUMBER_PATHS).
  */
-function parseParams(raw, visibilityTimeoutSeconds) {
+function parseParams(raw, stack) {
   const groups = list('groups', raw.groups);
   for (const g of groups) {
     // Auto Scaling group names: 1–255 characters; a group name ends up in ARNs and an
@@ -130,19 +147,7 @@ function parseParams(raw, visibilityTimeoutSeconds) {
   if (!/^[A-Za-z0-9\-_/]{1,255}$/.test(p.hookName)) {
     fail('hookName', 'must be 1–255 letters, digits, "-", "_" or "/"');
   }
-  // The gate heartbeats once per recheck. A step that fails is redelivered by SQS only when
-  // the recheck queue's visibility timeout has passed, so the hook must outlast the interval
-  // plus that delay for each failure themis rides out in a row; otherwise one failed step
-  // lets Auto Scaling apply the default result to a busy instance.
-  const needed = p.recheckSeconds + TOLERATED_FAILED_STEPS * visibilityTimeoutSeconds;
-  if (p.heartbeatTimeout <= needed) {
-    fail(
-      'heartbeatTimeout',
-      `must be longer than recheckSeconds + ${TOLERATED_FAILED_STEPS} × the recheck queue's ` +
-        `visibility timeout (${p.recheckSeconds} + ${TOLERATED_FAILED_STEPS} × ` +
-        `${visibilityTimeoutSeconds} = ${needed} s), not ${p.heartbeatTimeout}`,
-    );
-  }
+  p.heartbeatMarginSeconds = checkTiming(p, stack);
   if ((p.subnetIds.length === 0) !== (p.securityGroupIds.length === 0)) {
     fail(
       p.subnetIds.length ? 'securityGroupIds' : 'subnetIds',
@@ -156,6 +161,53 @@ function parseParams(raw, visibilityTimeoutSeconds) {
     fail('ssmDocument', `"${p.ssmDocument}" is not an SSM document name`);
   }
   return p;
+}
+
+const sumText = ({ seconds, terms }) =>
+  `${terms.map((t) => `${t.label}: ${t.seconds} s`).join(' + ')} = ${seconds} s`;
+
+/**
+ * The stack's timing, checked: SQS's visibility guidance, a function timeout that fits a
+ * batch of worst-case steps (the largest probe a tag can ask for included), and a hook
+ * HeartbeatTimeout longer than the heartbeat margin — the longest a busy instance can go
+ * without a heartbeat when `budget.FAILED_STEPS_RIDDEN` steps in a row fail. Returns the
+ * margin, which the gate receives as THEMIS_HEARTBEAT_MARGIN_SECONDS.
+ */
+function checkTiming(p, stack) {
+  const timing = {
+    recheckSeconds: p.recheckSeconds,
+    functionTimeoutSeconds: stack.functionTimeoutSeconds,
+    visibilityTimeoutSeconds: stack.visibilityTimeoutSeconds,
+    maxProbeTimeoutMs: budget.MAX_PROBE_TIMEOUT_MS,
+    failedStepsRidden: budget.FAILED_STEPS_RIDDEN,
+    batchSize: stack.batchSize,
+  };
+  const minimumVisibility = VISIBILITY_PER_FUNCTION_TIMEOUT * timing.functionTimeoutSeconds;
+  if (timing.visibilityTimeoutSeconds < minimumVisibility) {
+    throw new Error(
+      `serverless.yml: the recheck queue's VisibilityTimeout (${timing.visibilityTimeoutSeconds} s) ` +
+        `must be at least ${VISIBILITY_PER_FUNCTION_TIMEOUT} × the gate function's timeout ` +
+        `(${VISIBILITY_PER_FUNCTION_TIMEOUT} × ${timing.functionTimeoutSeconds} = ${minimumVisibility} s), ` +
+        `as AWS advises for an SQS event source; shorter, a record is delivered again while its step may still run`,
+    );
+  }
+  const functionNeeds = budget.requiredFunctionTimeoutSeconds(timing);
+  if (timing.functionTimeoutSeconds < functionNeeds.seconds) {
+    throw new Error(
+      `serverless.yml: the gate function's timeout (${timing.functionTimeoutSeconds} s) is shorter ` +
+        `than a batch of ${timing.batchSize} records needs: ${sumText(functionNeeds)}`,
+    );
+  }
+  const hookNeeds = budget.requiredHeartbeatTimeoutSeconds(timing);
+  if (p.heartbeatTimeout <= hookNeeds.seconds) {
+    fail(
+      'heartbeatTimeout',
+      `must be longer than the gate's heartbeat margin, the longest a busy instance can go ` +
+        `without a heartbeat when ${timing.failedStepsRidden} steps in a row fail ` +
+        `(${sumText(hookNeeds)}), not ${p.heartbeatTimeout}`,
+    );
+  }
+  return budget.heartbeatMarginSeconds(timing);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -413,11 +465,15 @@ function eventPattern(p) {
 module.exports = async ({ resolveVariable, resolveConfigurationProperty }) => {
   const raw = {};
   for (const name of PARAM_NAMES) raw[name] = await resolveVariable(`param:${name}`);
-  const visibilityTimeout = Number(await resolveConfigurationProperty(VISIBILITY_TIMEOUT_PATH));
-  if (!Number.isInteger(visibilityTimeout) || visibilityTimeout <= 0) {
-    throw new Error(`serverless.yml: ${VISIBILITY_TIMEOUT_PATH.join('.')} must be set in seconds`);
+  const stack = {};
+  for (const [name, path] of Object.entries(STACK_NUMBER_PATHS)) {
+    const value = Number(await resolveConfigurationProperty(path));
+    if (!Number.isInteger(value) || value <= 0) {
+      throw new Error(`serverless.yml: ${path.join('.')} must be set to a whole number`);
+    }
+    stack[name] = value;
   }
-  const p = parseParams(raw, visibilityTimeout);
+  const p = parseParams(raw, stack);
   const stage = await resolveVariable('sls:stage');
   // Names built from the stage must fit AWS's limits: the rule name
   // (themis-<stage>-lifecycle-action) has 64 characters at most.
@@ -437,6 +493,7 @@ module.exports = async ({ resolveVariable, resolveConfigurationProperty }) => {
     vpc: inVpc(p) ? { subnetIds: p.subnetIds, securityGroupIds: p.securityGroupIds } : null,
     eventPattern: eventPattern(p),
     gateRuleLogicalId: gateRuleLogicalId(stage),
+    heartbeatMarginSeconds: String(p.heartbeatMarginSeconds),
     resources: addEcsResources(resources(p, stage), ecs, inVpc(p) ? vpcStatement() : undefined),
   };
 };

@@ -5,8 +5,21 @@
  * (tag discovery only). Each takes seconds, hence @slow.
  */
 import { createRequire } from 'node:module';
-import { rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect } from 'chai';
+import YAML from 'yaml';
+import {
+  DEFAULT_GATE_TIMING,
+  DEFAULT_HEARTBEAT_MARGIN_SECONDS,
+  FAILED_STEPS_RIDDEN,
+  heartbeatMarginSeconds,
+  MAX_PROBE_TIMEOUT_MS,
+  requiredFunctionTimeoutSeconds,
+  type GateTiming,
+} from '../lib/gate/budget.js';
 import { cfnLint, type CfnLintFinding } from './packaging/cfn-lint.js';
 import {
   ALLOWED_ACTIONS,
@@ -34,22 +47,56 @@ import {
 import { exerciseGateBundle, exerciseProtectBundle } from './packaging/bundle-checks.js';
 
 const require = createRequire(import.meta.url);
+interface StackNumbers {
+  visibilityTimeoutSeconds: number;
+  functionTimeoutSeconds: number;
+  batchSize: number;
+}
 const { parseParams: parseStackParams } = require('../deploy/stack.cjs') as {
-  parseParams: (
-    raw: Record<string, unknown>,
-    visibilityTimeoutSeconds: number,
-  ) => Record<string, unknown>;
+  parseParams: (raw: Record<string, unknown>, stack: StackNumbers) => Record<string, unknown>;
 };
-/** The recheck queue's visibility timeout serverless.yml sets. */
-const VISIBILITY_TIMEOUT = 120;
-const parseParams = (raw: Record<string, unknown>) => parseStackParams(raw, VISIBILITY_TIMEOUT);
+
+/** serverless.yml as written (CloudFormation tags read as plain values). */
+function serverlessYml(): {
+  params: { default: Record<string, string> };
+  functions: { gate: { timeout: number; events: { sqs?: { batchSize: number } }[] } };
+  resources: { Resources?: Record<string, { Properties: Record<string, unknown> }> }[];
+} {
+  return YAML.parse(readFileSync('serverless.yml', 'utf8'), { logLevel: 'silent' });
+}
+
+/** The numbers serverless.yml sets that the heartbeat budget depends on. */
+function stackNumbers(): StackNumbers {
+  const yml = serverlessYml();
+  const queue = yml.resources.map((r) => r.Resources?.RecheckQueue).find(Boolean)!;
+  return {
+    visibilityTimeoutSeconds: Number(queue.Properties.VisibilityTimeout),
+    functionTimeoutSeconds: Number(yml.functions.gate.timeout),
+    batchSize: Number(yml.functions.gate.events.find((e) => e.sqs)!.sqs!.batchSize),
+  };
+}
+const STACK = stackNumbers();
+const parseParams = (raw: Record<string, unknown>, stack: StackNumbers = STACK) =>
+  parseStackParams(raw, stack);
+
+/** The gate timing a stack with these numbers and `recheckSeconds` runs with. */
+function timingOf(stack: StackNumbers, recheckSeconds: number): GateTiming {
+  return {
+    recheckSeconds,
+    functionTimeoutSeconds: stack.functionTimeoutSeconds,
+    visibilityTimeoutSeconds: stack.visibilityTimeoutSeconds,
+    maxProbeTimeoutMs: MAX_PROBE_TIMEOUT_MS,
+    failedStepsRidden: FAILED_STEPS_RIDDEN,
+    batchSize: stack.batchSize,
+  };
+}
 
 const FULL_PARAMS = {
   groups: 'workers-a,workers_b',
   subnetIds: 'subnet-0a1b2c3d4e5f60718,subnet-0123abcd',
   securityGroupIds: 'sg-0a1b2c3d4e5f60718',
   notifyEmail: 'ops@example.com',
-  heartbeatTimeout: '600',
+  heartbeatTimeout: '3600',
   hookDefaultResult: 'ABANDON',
   recheckSeconds: '45',
   maxWaitSeconds: '7200',
@@ -83,6 +130,7 @@ const GATE_ENV = [
   'THEMIS_SSM_PARAMETERS',
   'THEMIS_SSM_TIMEOUT_SECONDS',
   'THEMIS_ON_SSM_FAILURE',
+  'THEMIS_HEARTBEAT_MARGIN_SECONDS',
 ];
 const SHARED_ENV = [
   'THEMIS_METRICS_PORT',
@@ -177,7 +225,7 @@ describe('deploy stack params', () => {
     tagDiscovery: 'false',
     installHooks: 'true',
     hookName: 'themis',
-    heartbeatTimeout: '300',
+    heartbeatTimeout: '1800',
     hookDefaultResult: 'CONTINUE',
     subnetIds: '',
     securityGroupIds: '',
@@ -188,6 +236,15 @@ describe('deploy stack params', () => {
   const error = (overrides: Record<string, unknown>) => {
     try {
       parseParams({ ...ok, ...overrides });
+    } catch (err) {
+      return (err as Error).message;
+    }
+    return 'no error';
+  };
+  /** The error for the default params on a serverless.yml with other numbers. */
+  const error2 = (stack: StackNumbers) => {
+    try {
+      parseParams(ok, stack);
     } catch (err) {
       return (err as Error).message;
     }
@@ -214,12 +271,91 @@ describe('deploy stack params', () => {
     expect(error({ hookName: 'has space' })).to.match(/^param "hookName"/);
   });
 
-  it('refuses a heartbeat timeout that two failed rechecks in a row would outlast', () => {
-    // recheckSeconds + 2 × the queue's visibility timeout: 60 + 240 = 300.
-    expect(error({ heartbeatTimeout: '300', recheckSeconds: '60' })).to.match(
-      /^param "heartbeatTimeout": must be longer than .*\(60 \+ 2 × 120 = 300 s\)/,
+  // Broken variant tried: the old budget (recheckSeconds + 2 × visibility timeout, blind to
+  // the step's own time and to AWS's 6 × guidance) — it accepted 271 s with 30 s rechecks
+  // against a 120 s queue, and these tests fail against it.
+  it('refuses heartbeatTimeout=271 with recheckSeconds=30, naming every number of the sum', () => {
+    const margin = heartbeatMarginSeconds(timingOf(STACK, 30));
+    const message = error({ heartbeatTimeout: '271', recheckSeconds: '30' });
+
+    expect(message).to.match(
+      /^param "heartbeatTimeout": must be longer than the gate's heartbeat margin/,
     );
-    expect(error({ heartbeatTimeout: '301', recheckSeconds: '60' })).to.equal('no error');
+    expect(message).to.contain(`= ${margin} s), not 271`);
+    expect(message).to.contain('(recheckSeconds): 30 s');
+    expect(message).to.contain(
+      `${FAILED_STEPS_RIDDEN} failed steps × the visibility timeout (${STACK.visibilityTimeoutSeconds} s): ${FAILED_STEPS_RIDDEN * STACK.visibilityTimeoutSeconds} s`,
+    );
+    expect(message).to.contain(`(the function timeout): ${STACK.functionTimeoutSeconds} s`);
+  });
+
+  it('refuses every heartbeat timeout the margin would outlast, and accepts one second more', () => {
+    const cases: [heartbeatTimeout: number, recheckSeconds: number][] = [
+      [300, 30],
+      [600, 5],
+      [1800, 900],
+    ];
+    for (const [heartbeatTimeout, recheckSeconds] of cases) {
+      expect(
+        error({
+          heartbeatTimeout: String(heartbeatTimeout),
+          recheckSeconds: String(recheckSeconds),
+        }),
+        `${heartbeatTimeout} s with ${recheckSeconds} s rechecks`,
+      ).to.match(new RegExp(`^param "heartbeatTimeout": .*not ${heartbeatTimeout}$`));
+    }
+    for (const recheckSeconds of [5, 30, 300]) {
+      const margin = heartbeatMarginSeconds(timingOf(STACK, recheckSeconds));
+      const at = { recheckSeconds: String(recheckSeconds) };
+      expect(error({ ...at, heartbeatTimeout: String(margin) })).to.match(
+        /^param "heartbeatTimeout"/,
+      );
+      expect(error({ ...at, heartbeatTimeout: String(margin + 1) })).to.equal('no error');
+    }
+  });
+
+  it('refuses a recheck queue whose visibility timeout is shorter than a step, or than 6 × the function timeout', () => {
+    for (const visibilityTimeoutSeconds of [60, 6 * STACK.functionTimeoutSeconds - 1]) {
+      const message = error2({ ...STACK, visibilityTimeoutSeconds });
+      expect(message).to.equal(
+        `serverless.yml: the recheck queue's VisibilityTimeout (${visibilityTimeoutSeconds} s) must be at least 6 × the gate function's timeout (6 × ${STACK.functionTimeoutSeconds} = ${6 * STACK.functionTimeoutSeconds} s), as AWS advises for an SQS event source; shorter, a record is delivered again while its step may still run`,
+      );
+    }
+  });
+
+  it('refuses a gate function timeout that a step probing for 60 s would not fit', () => {
+    const needs = requiredFunctionTimeoutSeconds(
+      timingOf({ ...STACK, functionTimeoutSeconds: 30 }, 30),
+    );
+    const message = error2({ ...STACK, functionTimeoutSeconds: 30, visibilityTimeoutSeconds: 180 });
+    expect(message).to.match(
+      /^serverless.yml: the gate function's timeout \(30 s\) is shorter than/,
+    );
+    expect(message).to.contain('a 60 s probe').and.contain(`= ${needs.seconds} s`);
+  });
+
+  it('deploys by default the timing the gate assumes when no margin is given', () => {
+    const defaults = serverlessYml().params.default;
+    const timing = timingOf(STACK, Number(defaults.recheckSeconds));
+    expect(timing).to.deep.equal(DEFAULT_GATE_TIMING);
+    expect(parseParams({ ...ok, ...defaults }).heartbeatMarginSeconds).to.equal(
+      DEFAULT_HEARTBEAT_MARGIN_SECONDS,
+    );
+    // With margin: the default hook outlasts the two failed steps' margin by minutes.
+    expect(Number(defaults.heartbeatTimeout) - DEFAULT_HEARTBEAT_MARGIN_SECONDS).to.be.at.least(
+      300,
+    );
+  });
+
+  it('is shown in docs/deploy.md as the deploy computes it: the default sum and the refusal', () => {
+    const docs = readFileSync('docs/deploy.md', 'utf8');
+    const flat = docs.replace(/\s+/g, ' ');
+    expect(docs).to.match(
+      new RegExp(
+        `\\| \\*\\*heartbeat margin\\*\\* +\\| \\*\\*${DEFAULT_HEARTBEAT_MARGIN_SECONDS}\\*\\* +\\|`,
+      ),
+    );
+    expect(flat).to.contain(error({ heartbeatTimeout: '271', recheckSeconds: '30' }));
   });
 
   it('refuses subnets without security groups, and the reverse', () => {
@@ -379,8 +515,8 @@ describe('deployment packaging @slow', function () {
       const queue = props(resource(t, 'RecheckQueue'));
       expect(queue.FifoQueue).to.equal(undefined);
       const gateTimeout = props(resource(t, 'GateLambdaFunction')).Timeout as number;
-      expect(queue.VisibilityTimeout as number).to.be.at.least(gateTimeout);
-      expect(queue.VisibilityTimeout).to.equal(VISIBILITY_TIMEOUT);
+      // AWS's guidance for an SQS event source.
+      expect(queue.VisibilityTimeout as number).to.be.at.least(6 * gateTimeout);
       const redrive = queue.RedrivePolicy as {
         deadLetterTargetArn: unknown;
         maxReceiveCount: number;
@@ -409,10 +545,32 @@ describe('deployment packaging @slow', function () {
           AutoScalingGroupName: props(hook).AutoScalingGroupName,
           LifecycleHookName: 'themis',
           LifecycleTransition: 'autoscaling:EC2_INSTANCE_TERMINATING',
-          HeartbeatTimeout: 600,
+          HeartbeatTimeout: 3600,
           DefaultResult: 'ABANDON',
         });
         expect(dependsOn(hook), id).to.include.members(['GateLambdaFunction', ruleId]);
+      }
+    });
+
+    it('gives the gate the heartbeat margin of the template’s own numbers, which each hook outlasts', () => {
+      const [, mapping] = resourcesOfType(t, 'AWS::Lambda::EventSourceMapping')[0]!;
+      const timing = timingOf(
+        {
+          visibilityTimeoutSeconds: props(resource(t, 'RecheckQueue')).VisibilityTimeout as number,
+          functionTimeoutSeconds: props(resource(t, 'GateLambdaFunction')).Timeout as number,
+          batchSize: props(mapping).BatchSize as number,
+        },
+        Number(FULL_PARAMS.recheckSeconds),
+      );
+      const margin = heartbeatMarginSeconds(timing);
+      expect(env(t, 'GateLambdaFunction').THEMIS_HEARTBEAT_MARGIN_SECONDS).to.equal(String(margin));
+      expect(requiredFunctionTimeoutSeconds(timing).seconds).to.be.at.most(
+        timing.functionTimeoutSeconds,
+      );
+      const hooks = resourcesOfType(t, 'AWS::AutoScaling::LifecycleHook');
+      expect(hooks).to.have.length(FULL_GROUPS.length);
+      for (const [id, hook] of hooks) {
+        expect(props(hook).HeartbeatTimeout as number, id).to.be.greaterThan(margin);
       }
     });
 
@@ -596,6 +754,48 @@ describe('deployment packaging @slow', function () {
     it('ships a protect bundle that, imported from its zip, protects a tagged group’s busy instance and frees its idle one', async () => {
       await exerciseProtectBundle(stack);
     });
+  });
+
+  it('stops before packaging when the hook cannot outlast the heartbeat margin, naming the numbers', async () => {
+    let failure: unknown;
+    try {
+      const stack = await packageStack({
+        stage: 'ci',
+        params: { heartbeatTimeout: '271', recheckSeconds: '30' },
+      });
+      await stack.cleanup();
+    } catch (err) {
+      failure = err;
+    }
+    expect(failure).to.be.instanceOf(PackageError);
+    const margin = heartbeatMarginSeconds(timingOf(STACK, 30));
+    expect((failure as PackageError).output)
+      .to.include('param "heartbeatTimeout"')
+      .and.include(`= ${margin} s), not 271`);
+  });
+
+  it('stops before packaging a serverless.yml whose recheck queue hides a record for less than a step', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'themis-yml-'));
+    const variant = join(dir, 'serverless.yml');
+    await writeFile(
+      variant,
+      readFileSync('serverless.yml', 'utf8').replace(
+        /VisibilityTimeout: \d+/,
+        'VisibilityTimeout: 60',
+      ),
+    );
+    let failure: unknown;
+    try {
+      const stack = await packageStack({ stage: 'ci', overlay: { 'serverless.yml': variant } });
+      await stack.cleanup();
+    } catch (err) {
+      failure = err;
+    }
+    expect(failure).to.be.instanceOf(PackageError);
+    expect((failure as PackageError).output).to.include(
+      `VisibilityTimeout (60 s) must be at least 6 × the gate function's timeout (6 × ${STACK.functionTimeoutSeconds}`,
+    );
+    await rm(dir, { recursive: true, force: true });
   });
 
   it('stops before packaging when a param is wrong, naming it', async () => {

@@ -147,10 +147,10 @@ export function heartbeatsPerHour(heartbeatTimeoutSeconds: number, t: GateTiming
 /**
  * The timing of the default stack (serverless.yml's defaults). The gate's default
  * THEMIS_HEARTBEAT_MARGIN_SECONDS is computed from it; the deploy sets the variable from the
- * real numbers.
+ * real numbers; test/packaging.test.ts checks that this is serverless.yml's default timing.
  */
 export const DEFAULT_GATE_TIMING: Readonly<GateTiming> = Object.freeze({
-  recheckSeconds: 10,
+  recheckSeconds: 30,
   functionTimeoutSeconds: 80,
   visibilityTimeoutSeconds: 480,
   maxProbeTimeoutMs: MAX_PROBE_TIMEOUT_MS,
