@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { expect } from 'chai';
 import { GROUP_DIMENSION } from '../lib/protect/metrics.js';
 import { cfnLint } from './packaging/cfn-lint.js';
+import { roleStatements } from './packaging/iam.js';
 import {
   packageStack,
   props,
@@ -28,6 +29,14 @@ const backlog = require('../deploy/backlog.cjs') as {
 };
 
 const QUEUE_ARN = 'arn:aws:sqs:us-east-1:123456789012:jobs';
+const RECIPE_PARAMETERS = JSON.stringify({
+  sourceType: 'S3',
+  sourceInfo: JSON.stringify({
+    path: 'https://s3.amazonaws.com/my-scripts-bucket/themis/pre-termination.sh',
+  }),
+  commandLine: 'pre-termination.sh',
+  executionTimeout: '600',
+});
 
 describe('deploy/backlog.cjs params', () => {
   it('reads group=target pairs and the queues protect may read', () => {
@@ -99,6 +108,9 @@ describe('deploy/backlog.cjs packaged @slow', function () {
         queueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/jobs',
         backlogQueueArns: QUEUE_ARN,
         backlogTargets: 'workers=20,render=3',
+        // docs/s3-script.md's recipe, in the same stack.
+        ssmDocument: 'AWS-RunRemoteScript',
+        ssmParameters: RECIPE_PARAMETERS,
       },
     });
     t = stack.template;
@@ -156,6 +168,23 @@ describe('deploy/backlog.cjs packaged @slow', function () {
     expect(env.Variables.THEMIS_QUEUE_URL).to.equal(
       'https://sqs.us-east-1.amazonaws.com/123456789012/jobs',
     );
+  });
+
+  it("lets the gate send the S3-script recipe's AWS-RunRemoteScript (docs/s3-script.md)", () => {
+    const gate = roleStatements(t, 'GateRole');
+    const run = gate.find((st) => st.Sid === 'RunConfiguredDocument')!;
+    expect(run.Action).to.deep.equal(['ssm:SendCommand', 'ssm:DescribeDocument']);
+    // AWS-owned documents have no account in their ARN.
+    expect(run.Resource).to.deep.equal({
+      'Fn::Sub': 'arn:${AWS::Partition}:ssm:${AWS::Region}::document/AWS-RunRemoteScript',
+    });
+    const env = props(resource(t, 'GateLambdaFunction')).Environment as {
+      Variables: Record<string, unknown>;
+    };
+    expect(env.Variables).to.include({
+      THEMIS_SSM_DOCUMENT: 'AWS-RunRemoteScript',
+      THEMIS_SSM_PARAMETERS: RECIPE_PARAMETERS,
+    });
   });
 
   it('passes cfn-lint with no errors', async () => {
