@@ -12,6 +12,9 @@ export const PROJECT_ROOT = resolve(import.meta.dirname, '..');
 
 interface DeployedEsbuild {
   minify?: boolean;
+  sourcemap?: boolean | 'linked' | 'inline' | 'external' | 'both';
+  sourcesContent?: boolean;
+  treeShaking?: boolean;
   keepNames?: boolean;
   format?: Format;
   platform?: Platform;
@@ -51,6 +54,10 @@ export async function bundleEntry(entry: string, outDir: string): Promise<string
     bundle: true,
     minify: s.minify ?? false,
     keepNames: s.keepNames ?? false,
+    // The map too: with NODE_OPTIONS=--enable-source-maps Node reads it at load, which costs.
+    ...(s.sourcemap !== undefined ? { sourcemap: s.sourcemap } : {}),
+    ...(s.sourcesContent !== undefined ? { sourcesContent: s.sourcesContent } : {}),
+    ...(s.treeShaking !== undefined ? { treeShaking: s.treeShaking } : {}),
     format: s.format ?? 'esm',
     platform: s.platform ?? 'node',
     ...(s.target ? { target: s.target } : {}),

@@ -4,7 +4,7 @@
  *
  *   npm run bench                      everything, probe timeout 2000 ms (about 4 minutes)
  *   npm run bench -- --quick           probe timeout 1000 ms, one run per scan (about 2 minutes)
- *   npm run bench -- --only scan,gate  some sections: scan, calls, gate, package
+ *   npm run bench -- --only scan,gate  some sections: lambda, scan, calls, gate, package
  *
  * Prints a table, then notes; writes every figure as JSON to bench/results.json (not
  * committed). Loopback only. Every child process and server is stopped at the end, on
@@ -20,9 +20,10 @@ import { renderNotes, renderTable, type Row } from './report.js';
 import { benchAwsCalls } from './aws-calls.js';
 import { benchGateHold } from './gate-hold.js';
 import { benchPackage } from './package.js';
+import { benchLambdaScan } from './lambda-scan.js';
 import { benchScan } from './scan.js';
 
-const SECTIONS = ['scan', 'calls', 'gate', 'package'] as const;
+const SECTIONS = ['lambda', 'scan', 'calls', 'gate', 'package'] as const;
 type Section = (typeof SECTIONS)[number];
 
 /** The default probe timeout (lib/config.ts); the sequential baseline costs ~100 of them. */
@@ -35,6 +36,8 @@ interface Options {
   timeoutMs?: number;
   repeats?: number;
   json: string;
+  memory?: number[];
+  cpuProf?: string;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -53,6 +56,15 @@ function parseArgs(argv: string[]): Options {
     )
     .option('--timeout-ms <ms>', 'probe timeout for both sides of the scan', (v) => Number(v))
     .option('--repeats <n>', 'runs of each concurrent scan (median reported)', (v) => Number(v))
+    .option('--memory <sizes>', 'lambda: memory sizes in MB, comma-separated', (v) =>
+      v.split(',').map((m) => {
+        const n = Number(m);
+        if (!Number.isInteger(n) || n < 128 || n > 10240)
+          throw new InvalidArgumentError(`not a Lambda memory size: ${JSON.stringify(m)}`);
+        return n;
+      }),
+    )
+    .option('--cpu-prof <dir>', 'lambda: write a V8 CPU profile of each function process there')
     .option(
       '--json <path>',
       'where to write the figures',
@@ -87,6 +99,20 @@ async function main(): Promise<void> {
   const before = machine();
   const rows: Row[] = [];
   try {
+    if (wanted.has('lambda')) {
+      rows.push(
+        ...(
+          await benchLambdaScan({
+            timeoutMs,
+            repeats,
+            workDir,
+            log,
+            ...(o.memory ? { memorySizes: o.memory } : {}),
+            ...(o.cpuProf ? { cpuProfDir: o.cpuProf } : {}),
+          })
+        ).rows,
+      );
+    }
     if (wanted.has('scan')) {
       rows.push(
         ...(await benchScan({

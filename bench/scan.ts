@@ -43,21 +43,30 @@ export interface ScanBenchOptions {
   log: (line: string) => void;
 }
 
-interface Fleet {
+export interface Fleet {
   port: number;
   addresses: string[];
+  /** Each address and what it does (bench/fleet-servers.ts roles). */
+  members: Array<{ address: string; role: string }>;
   expected: Record<ProbeStatus, number>;
   /** Members that accept and never answer: each costs the sequential scan a whole timeout. */
   hangs: number;
   stop(): Promise<void>;
 }
 
-async function startFleet(size: number): Promise<Fleet> {
+/** A fleet of `size` at 127.0.1.1…, or at the given (loopback) addresses. */
+export async function startFleet(size: number | readonly string[]): Promise<Fleet> {
   const { child, done } = startChild(
     process.execPath,
-    ['--import', 'tsx', join(PROJECT_ROOT, 'bench', 'fleet-servers.ts'), String(size)],
+    [
+      '--import',
+      'tsx',
+      join(PROJECT_ROOT, 'bench', 'fleet-servers.ts'),
+      typeof size === 'number' ? String(size) : '-',
+    ],
     { cwd: PROJECT_ROOT },
   );
+  if (typeof size !== 'number') child.stdin!.end(JSON.stringify(size));
   const stop = () => stopChild(child);
   try {
     const ready = await new Promise<{ port: number; fleet: { address: string; role: string }[] }>(
@@ -87,6 +96,7 @@ async function startFleet(size: number): Promise<Fleet> {
     return {
       port: ready.port,
       addresses: ready.fleet.map((m) => m.address),
+      members: ready.fleet,
       expected,
       hangs: ready.fleet.filter((m) => m.role === 'hang').length,
       stop,
