@@ -3,21 +3,47 @@
  * temp copy of the project (test/packaging/package-stack.ts, the packaging tests' own
  * way) — its zip size, and its cold import time: the zip unzipped as Lambda's /var/task,
  * the handler module imported by a fresh plain `node` with the function's environment from
- * the template (NODE_OPTIONS included), several times, median. Baseline: the same fresh
- * process importing an empty ES module.
+ * the template (NODE_OPTIONS included), several times, median, in a cgroup holding it to one
+ * vCPU (bench/cgroup.ts; a 1,769 MB Lambda) so that other load on the machine weighs less.
+ * Baseline: the same fresh process importing an empty ES module. Then what the import is
+ * made of: the same without NODE_OPTIONS (source maps), and each heavy module the functions
+ * import, bundled alone with the deployed esbuild settings and imported the same way.
  */
-import { readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { functionEnv } from '../test/packaging/bundle-checks.js';
 import { packageStack } from '../test/packaging/package-stack.js';
 import { handlerModule, unzipArtefact } from '../test/packaging/run-bundle.js';
+import { PROJECT_ROOT, bundleEntry } from './bundle.js';
+import { createCpuLimit, LAMBDA_MB_PER_VCPU, type CpuLimit } from './cgroup.js';
 import { onInterrupt, startChild } from './children.js';
 import { median, type Row } from './report.js';
 
 /** Lambda's limit for a zip uploaded directly (a limit to compare with, not a measurement). */
 const LAMBDA_ZIP_LIMIT_MB = 50;
-/** Our goal for a cold import: a small share of the 10 s Lambda gives the init phase. */
-const GOAL_IMPORT_MS = 500;
+/** The issue's goal for a cold import at one vCPU. */
+const GOAL_IMPORT_MS = 150;
+
+/**
+ * The modules a function's cold start is made of, each bundled alone (shared code such as
+ * the SDK's core is counted in each one that needs it).
+ */
+const PARTS: Array<{ name: string; source: string }> = [
+  { name: 'Auto Scaling client + adapter', source: "export * from '../../lib/aws/auto-scaling.js';" },
+  { name: 'EC2 client + adapter', source: "export * from '../../lib/aws/ec2.js';" },
+  {
+    name: 'SNS + SQS clients + adapters',
+    source: "export * from '../../lib/aws/sns.js';\nexport * from '../../lib/aws/sqs.js';",
+  },
+  { name: 'SSM client + adapter', source: "export * from '../../lib/aws/ssm.js';" },
+  { name: 'Powertools Logger (lib/log.ts)', source: "export * from '../../lib/log.js';" },
+  {
+    name: 'Powertools Metrics',
+    source: "export { Metrics } from '@aws-lambda-powertools/metrics';",
+  },
+  { name: 'got (lib/probe.ts)', source: "export * from '../../lib/probe.js';" },
+  { name: 'zod (lib/config.ts)', source: "export * from '../../lib/config.js';" },
+];
 
 const FUNCTIONS = [
   { name: 'protect', handler: 'functions/protect.handler', logicalId: 'ProtectLambdaFunction' },
@@ -55,8 +81,11 @@ async function importOnce(
   file: string,
   cwd: string,
   env: Record<string, string>,
+  cpu?: CpuLimit,
 ): Promise<ImportRun> {
-  const { done } = startChild(process.execPath, ['--input-type=module', '-e', IMPORTER, file], {
+  const argv = [process.execPath, '--input-type=module', '-e', IMPORTER, file];
+  const { command, args } = cpu ? cpu.wrap(argv) : { command: argv[0]!, args: argv.slice(1) };
+  const { done } = startChild(command, args, {
     cwd,
     env: { PATH: process.env.PATH, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -81,15 +110,22 @@ export async function benchPackage(o: {
 }): Promise<Row[]> {
   o.log('serverless package --stage ci (offline, in a temp copy)');
   const stack = await packageStack({ stage: 'ci', params: { tagDiscovery: 'true' } });
+  const { limit: cpu, why } = await createCpuLimit(`themis-bench-${process.pid}-import`, 1);
   const taskDirs: string[] = [];
   const removeAll = () =>
-    Promise.all([...taskDirs.map((d) => rm(d, { recursive: true, force: true })), stack.cleanup()]);
+    Promise.all([
+      ...taskDirs.map((d) => rm(d, { recursive: true, force: true })),
+      stack.cleanup(),
+      cpu?.remove(),
+    ]);
   const forget = onInterrupt(removeAll);
   try {
     const empty = join(o.workDir, 'empty.mjs');
     await writeFile(empty, 'export {};\n');
     const rows: Row[] = [];
-    const section = 'Packaged functions (serverless package --stage ci)';
+    const at = cpu ? `1 vCPU (${LAMBDA_MB_PER_VCPU} MB), ${cpu.where}` : `UNLIMITED CPU: ${why}`;
+    const section = `Packaged functions (serverless package --stage ci); imports at ${at}`;
+    let sharedEnv: Record<string, string> = {};
     for (const fn of FUNCTIONS) {
       const zip = stack.zips[fn.name];
       if (!zip) throw new Error(`serverless package made no zip for ${fn.name}`);
@@ -108,16 +144,22 @@ export async function benchPackage(o: {
         AWS_SECRET_ACCESS_KEY: 'bench',
         AWS_EC2_METADATA_DISABLED: 'true',
       };
+      const withoutOptions = { ...env };
+      delete withoutOptions.NODE_OPTIONS;
+      sharedEnv = withoutOptions;
       // Interleaved, so a burst of load on the machine hits both sides alike.
       const imports: ImportRun[] = [];
+      const plain: ImportRun[] = [];
       const baselines: ImportRun[] = [];
       for (let i = 0; i < o.runs; i++) {
-        imports.push(await importOnce(file, taskDir, env));
+        imports.push(await importOnce(file, taskDir, env, cpu));
+        plain.push(await importOnce(file, taskDir, withoutOptions, cpu));
         baselines.push(
           await importOnce(
             empty,
             o.workDir,
             env.NODE_OPTIONS ? { NODE_OPTIONS: env.NODE_OPTIONS } : {},
+            cpu,
           ),
         );
       }
@@ -148,6 +190,41 @@ export async function benchPackage(o: {
         goal: { text: `≤ ${GOAL_IMPORT_MS} ms`, pass: importMs <= GOAL_IMPORT_MS },
         note: `median of ${o.runs} fresh processes with the function's environment (NODE_OPTIONS ${JSON.stringify(env.NODE_OPTIONS ?? '')}): ${imports.map((r) => Math.round(r.importMs)).join(', ')} ms; process start to handler ready ${Math.round(median(imports.map((r) => r.sinceStartMs)))} ms (empty module ${Math.round(median(baselines.map((r) => r.sinceStartMs)))} ms); RSS after import ${median(imports.map((r) => r.maxRssMB)).toFixed(1)} MB (empty ${median(baselines.map((r) => r.maxRssMB)).toFixed(1)} MB).`,
       });
+      const plainMs = median(plain.map((r) => r.importMs));
+      rows.push({
+        section,
+        name: `${fn.name}: cold import without NODE_OPTIONS`,
+        figure: { value: plainMs, unit: 'ms' },
+        baseline: { value: importMs, unit: 'ms', label: `with ${env.NODE_OPTIONS ?? 'none'}` },
+        ratio: { value: importMs - plainMs, label: 'ms for the options' },
+        note: `${plain.map((r) => Math.round(r.importMs)).join(', ')} ms; RSS after import ${median(plain.map((r) => r.maxRssMB)).toFixed(1)} MB.`,
+      });
+    }
+
+    // What the imports are made of: each heavy module alone, bundled as deployed.
+    const partsDir = join(PROJECT_ROOT, 'bench', `.parts-${process.pid}`);
+    await mkdir(partsDir, { recursive: true });
+    try {
+      for (const [i, part] of PARTS.entries()) {
+        const entry = join(partsDir, `part-${i}.ts`);
+        await writeFile(entry, `${part.source}\n`);
+        const bundled = await bundleEntry(relative(PROJECT_ROOT, entry), o.workDir);
+        const runs: ImportRun[] = [];
+        for (let k = 0; k < o.runs; k++)
+          runs.push(await importOnce(bundled, o.workDir, sharedEnv, cpu));
+        const ms = median(runs.map((r) => r.importMs));
+        const bytes = (await stat(bundled)).size;
+        rows.push({
+          section: `${section}: import cost of each part alone (no NODE_OPTIONS)`,
+          name: part.name,
+          figure: { value: ms, unit: 'ms' },
+          baseline: { value: bytes / 1024, unit: 'KB', label: 'bundled' },
+          ratio: { value: median(runs.map((r) => r.maxRssMB)), label: 'MB RSS' },
+          note: `${runs.map((r) => Math.round(r.importMs)).join(', ')} ms`,
+        });
+      }
+    } finally {
+      await rm(partsDir, { recursive: true, force: true });
     }
     return rows;
   } finally {
