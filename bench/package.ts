@@ -29,7 +29,10 @@ const GOAL_IMPORT_MS = 150;
  * the SDK's core is counted in each one that needs it).
  */
 const PARTS: Array<{ name: string; source: string }> = [
-  { name: 'Auto Scaling client + adapter', source: "export * from '../../lib/aws/auto-scaling.js';" },
+  {
+    name: 'Auto Scaling client + adapter',
+    source: "export * from '../../lib/aws/auto-scaling.js';",
+  },
   { name: 'EC2 client + adapter', source: "export * from '../../lib/aws/ec2.js';" },
   {
     name: 'SNS + SQS clients + adapters',
