@@ -1,17 +1,15 @@
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { EC2Client } from '@aws-sdk/client-ec2';
-import { ECSClient } from '@aws-sdk/client-ecs';
 import { AutoScalingAdapter } from '../aws/auto-scaling.js';
 import { clientConfig } from '../aws/clients.js';
 import { Ec2Addresses } from '../aws/ec2.js';
-import { EcsAdapter } from '../aws/ecs.js';
 import { lazySqsClient, SqsBacklog } from '../aws/sqs-backlog.js';
+import type { EcsClusterState } from '../ports.js';
 import type { RegionalPorts } from './handler.js';
 
 /**
- * The SDK-backed ports a scan needs in one region (only the two clients protect uses), with
- * the shared retry policy. `region` undefined: the SDK's own chain decides (AWS_REGION, the
- * profile) — the CLI's case.
+ * The SDK-backed ports a scan needs in one region, with the shared retry policy. `region`
+ * undefined: the SDK's own chain decides (AWS_REGION, the profile) — the CLI's case.
  */
 export function createRegionalPorts(region?: string): RegionalPorts & {
   autoScalingClient: AutoScalingClient;
@@ -23,8 +21,35 @@ export function createRegionalPorts(region?: string): RegionalPorts & {
     groups: autoScaling,
     protection: autoScaling,
     addresses: new Ec2Addresses(new EC2Client(clientConfig(region))),
-    ecs: new EcsAdapter(new ECSClient(clientConfig(region))),
+    ecs: ecsOnDemand(region),
     // The SQS client is built (and its SDK loaded) only when a group names a queue.
     backlog: new SqsBacklog(lazySqsClient(region)),
+  };
+}
+
+/**
+ * ECS mode's port, with the ECS SDK loaded (a dynamic import) and its client built on the
+ * first call: only groups with an ECS cluster configured ever call it, and a protect cold
+ * start without one should not pay for the client (bench/package.ts measures the import).
+ * A failed load is not remembered: the next call tries again.
+ */
+export function ecsOnDemand(region?: string): EcsClusterState {
+  let adapter: Promise<EcsClusterState> | undefined;
+  const load = (): Promise<EcsClusterState> => {
+    adapter ??= Promise.all([import('@aws-sdk/client-ecs'), import('../aws/ecs.js')]).then(
+      ([sdk, { EcsAdapter }]) => new EcsAdapter(new sdk.ECSClient(clientConfig(region))),
+      (err: unknown) => {
+        adapter = undefined;
+        throw err;
+      },
+    );
+    return adapter;
+  };
+  return {
+    containerInstances: async (...args) => (await load()).containerInstances(...args),
+    tasks: async (...args) => (await load()).tasks(...args),
+    services: async (...args) => (await load()).services(...args),
+    serviceArns: async (...args) => (await load()).serviceArns(...args),
+    taskReservation: async (...args) => (await load()).taskReservation(...args),
   };
 }
