@@ -21,7 +21,13 @@
  */
 import pLimit from 'p-limit';
 import { InvalidEventError, errorMessage } from '../errors.js';
-import type { CallOptions, GroupDirectory, GroupSnapshot } from '../ports.js';
+import type {
+  CallOptions,
+  GroupDirectory,
+  GroupSnapshot,
+  HookInfo,
+  LifecycleActions,
+} from '../ports.js';
 import { Deadline, realTimers } from '../time.js';
 import {
   CALL_ALLOWANCE_MS,
@@ -63,15 +69,20 @@ export function createGateHandler(deps: GateDeps): GateHandler {
     const invocation = context
       ? Deadline.after(context.getRemainingTimeInMillis() - INVOCATION_RESERVE_MS, timers)
       : Deadline.never(timers);
-    // Tags are read per invocation at most, never carried over to the next one.
-    const invocationDeps: GateDeps = { ...deps, groups: cacheGroups(deps.groups) };
+    // A group's tags are read once per invocation at most, and reused by the container's
+    // later invocations for GROUP_TAGS_TTL_MS (see cacheGroups).
+    const invocationDeps: GateDeps = {
+      ...deps,
+      groups: cacheGroups(deps.groups, { store: container(deps.config).groups, clock: deps.clock }),
+    };
+    const describeHook = cacheHooks(deps.lifecycle, container(deps.config).hooks, deps.clock);
 
     /** One input, inside its own budget; `progress` says how far it got. */
     const runOne = (input: unknown, progress: StepProgress, viaSns = false) => {
       const deadline = invocation.within(RECORD_BUDGET_MS);
       // The step's own awaits all run against `deadline`; this is the guarantee on top.
       return deadline.run('gate step', () =>
-        gateStep(input, invocationDeps, { deadline, progress, viaSns }),
+        gateStep(input, invocationDeps, { deadline, progress, viaSns, describeHook }),
       );
     };
 
@@ -228,15 +239,82 @@ async function reportUnreadable(
 }
 
 /**
- * describeGroups answered once per group name for the life of one invocation. The first
- * caller's signal goes with the call; every caller races it against its own deadline anyway.
+ * How long a container reuses a group's tags (and a hook's timing). Every step needs them (probe settings), and
+ * DescribeAutoScalingGroups counts against the account's Auto Scaling rate limit like a
+ * heartbeat does: read per step, 200 held instances would cost 72,000 calls an hour at a
+ * 10 s recheck. Reused for a minute, a tag change still takes effect within a minute.
  */
-export function cacheGroups(groups: GroupDirectory): GroupDirectory {
+export const GROUP_TAGS_TTL_MS = 60_000;
+
+interface KnownGroup {
+  atMs: number;
+  group: GroupSnapshot | undefined;
+}
+
+interface ContainerMemory {
+  groups: Map<string, KnownGroup>;
+  /** Hooks that exist, by `group/hook` (a missing hook is never remembered). */
+  hooks: Map<string, { atMs: number; hook: HookInfo }>;
+}
+
+/**
+ * The container's answers, kept per configuration object: a container parses its
+ * configuration once at cold start and keeps it, so this lives as long as the container
+ * (and a test or a simulation with its own configuration has its own).
+ */
+const containers = new WeakMap<object, ContainerMemory>();
+
+function container(config: object): ContainerMemory {
+  let memory = containers.get(config);
+  if (!memory) containers.set(config, (memory = { groups: new Map(), hooks: new Map() }));
+  return memory;
+}
+
+/**
+ * DescribeLifecycleHooks for a first step, answered from the container's answers up to
+ * GROUP_TAGS_TTL_MS old: a scale-in of 200 instances asks once, not 200 times. Only a hook
+ * that exists is remembered, so a hook created meanwhile is never taken for a deleted one.
+ */
+function cacheHooks(
+  lifecycle: LifecycleActions,
+  store: ContainerMemory['hooks'],
+  clock: () => number,
+): LifecycleActions['describeHook'] {
+  return async (groupName, hookName, opts) => {
+    const key = `${groupName}/${hookName}`;
+    const fresh = store.get(key);
+    if (fresh && clock() - fresh.atMs < GROUP_TAGS_TTL_MS) return fresh.hook;
+    const hook = await lifecycle.describeHook(groupName, hookName, opts);
+    if (hook) store.set(key, { atMs: clock(), hook });
+    return hook;
+  };
+}
+
+/**
+ * describeGroups answered once per group name for the life of one invocation, and — with
+ * `known` — from answers up to GROUP_TAGS_TTL_MS old. Only settled answers are kept beyond
+ * the invocation: a call that hangs is never awaited by a later one. The first caller's
+ * signal goes with the call; every caller races it against its own deadline anyway.
+ */
+export function cacheGroups(
+  groups: GroupDirectory,
+  known?: { store: Map<string, KnownGroup>; clock: () => number },
+): GroupDirectory {
   const cache = new Map<string, Promise<GroupSnapshot | undefined>>();
   const one = (name: string, opts?: CallOptions) => {
+    const fresh = known?.store.get(name);
+    if (fresh && known && known.clock() - fresh.atMs < GROUP_TAGS_TTL_MS) {
+      return Promise.resolve(fresh.group);
+    }
     let hit = cache.get(name);
     if (!hit) {
-      hit = groups.describeGroups([name], opts).then((found) => found.find((g) => g.name === name));
+      hit = groups
+        .describeGroups([name], opts)
+        .then((found) => found.find((g) => g.name === name))
+        .then((group) => {
+          known?.store.set(name, { atMs: known.clock(), group });
+          return group;
+        });
       // A failed call is not cached: the next record asks again.
       hit.catch(() => cache.delete(name));
       cache.set(name, hit);

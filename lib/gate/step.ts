@@ -104,6 +104,12 @@ export interface StepOptions {
   progress?: StepProgress;
   /** The input is the message of an SNS event that invoked the gate directly. */
   viaSns?: boolean;
+  /**
+   * How the first step reads the hook's timing; the handler passes one that reuses the
+   * container's recent answers (hooks are the same for every action of a scale-in). Default:
+   * `deps.lifecycle.describeHook`. Never used to tell why an action ended (always asked).
+   */
+  describeHook?: LifecycleActions['describeHook'];
 }
 
 export interface StepProgress {
@@ -207,8 +213,9 @@ export async function gateStep(
   let state = parsed.state;
   let hookDeleted = false;
   if (!state) {
+    const describeHook = options.describeHook ?? deps.lifecycle.describeHook.bind(deps.lifecycle);
     const hook = await deadline.run('DescribeLifecycleHooks', (signal) =>
-      deps.lifecycle.describeHook(action.groupName, action.hookName, { signal }),
+      describeHook(action.groupName, action.hookName, { signal }),
     );
     const firstSeenMs = Math.min(parsed.eventTimeMs ?? startedMs, startedMs);
     hookDeleted = !hook;

@@ -129,7 +129,55 @@ describe('gate handler', () => {
       );
       await handler(batch);
       expect(world.groups.describeCalls).to.have.length(1);
-      await handler(batch);
+    });
+
+    it("reuses a group's tags for a minute across the container's invocations, then reads them again", async () => {
+      const handler = createGateHandler(world.deps);
+      const one = sqsEvent([{ id: 'a', body: JSON.stringify(terminateEvent()) }]);
+      await handler(one);
+      world.clock.advance(59);
+      await handler(one);
+      expect(world.groups.describeCalls).to.have.length(1);
+      world.groups.tags.set(GROUP, { 'themis:busy-url': '/other' });
+      world.clock.advance(1);
+      await handler(one);
+      expect(world.groups.describeCalls).to.have.length(2);
+      expect(worker.requests.at(-1)).to.equal('/other');
+    });
+
+    it('reads a hook once for the first steps of a whole scale-in, but never remembers a missing hook', async () => {
+      const handler = createGateHandler(world.deps);
+      for (const id of [INSTANCE, OTHER, THIRD]) {
+        await handler(sqsEvent([{ id, body: JSON.stringify(terminateEvent({ instanceId: id })) }]));
+      }
+      expect(world.lifecycle.describeCalls).to.equal(1);
+      const other = { ...world.deps, config: { ...world.deps.config } };
+      const fresh = createGateHandler(other);
+      world.lifecycle.hooks.clear();
+      await fresh(sqsEvent([{ id: 'a', body: JSON.stringify(terminateEvent()) }]));
+      await fresh(
+        sqsEvent([{ id: 'b', body: JSON.stringify(terminateEvent({ instanceId: OTHER })) }]),
+      );
+      expect(world.lifecycle.describeCalls).to.equal(3);
+    });
+
+    it('does not keep a failed DescribeAutoScalingGroups for later invocations', async () => {
+      const handler = createGateHandler(world.deps);
+      const describe = world.groups.describeGroups.bind(world.groups);
+      let fail = true;
+      world.groups.describeGroups = async (names) => {
+        if (fail) {
+          world.groups.describeCalls.push([...names]);
+          throw awsError('Throttling', 'Rate exceeded', 'DescribeAutoScalingGroups');
+        }
+        return describe(names);
+      };
+      const one = sqsEvent([{ id: 'a', body: JSON.stringify(terminateEvent()) }]);
+      const failed = (await handler(one)) as SqsBatchResponse;
+      expect(failed.batchItemFailures).to.have.length(1);
+      fail = false;
+      const ok = (await handler(one)) as SqsBatchResponse;
+      expect(ok.batchItemFailures).to.deep.equal([]);
       expect(world.groups.describeCalls).to.have.length(2);
     });
 
