@@ -18,6 +18,7 @@ import type {
   ScalingActivity,
 } from '../ports.js';
 import { toHookInfo } from './auto-scaling.js';
+import { nextToken as next, sendUnder } from './util.js';
 
 /** DescribeScalingActivities and DescribeWarmPool return at most 100 records per page. */
 const MAX_RECORDS_PER_PAGE = 100;
@@ -27,9 +28,8 @@ export class AutoScalingHolds implements LifecycleHolds {
 
   async listHooks(groupName: string, opts?: CallOptions): Promise<HookInfo[]> {
     try {
-      const out = await this.client.send(
-        new DescribeLifecycleHooksCommand({ AutoScalingGroupName: groupName }),
-        { abortSignal: opts?.signal },
+      const out = await sendUnder(opts, (o) =>
+        this.client.send(new DescribeLifecycleHooksCommand({ AutoScalingGroupName: groupName }), o),
       );
       return (out.LifecycleHooks ?? []).map((h) => toHookInfo(h, groupName));
     } catch (cause) {
@@ -46,13 +46,13 @@ export class AutoScalingHolds implements LifecycleHolds {
     let nextToken: string | undefined;
     try {
       do {
-        const out = await this.client.send(
-          new DescribeScalingActivitiesCommand({
-            AutoScalingGroupName: groupName,
-            MaxRecords: Math.min(MAX_RECORDS_PER_PAGE, maxCount - activities.length),
-            ...(nextToken ? { NextToken: nextToken } : {}),
-          }),
-          { abortSignal: opts?.signal },
+        const input = {
+          AutoScalingGroupName: groupName,
+          MaxRecords: Math.min(MAX_RECORDS_PER_PAGE, maxCount - activities.length),
+          ...(nextToken ? { NextToken: nextToken } : {}),
+        };
+        const out = await sendUnder(opts, (o) =>
+          this.client.send(new DescribeScalingActivitiesCommand(input), o),
         );
         for (const a of out.Activities ?? []) {
           activities.push({
@@ -61,7 +61,8 @@ export class AutoScalingHolds implements LifecycleHolds {
             ...(a.StartTime ? { startTimeMs: a.StartTime.getTime() } : {}),
           });
         }
-        nextToken = out.NextToken;
+        // A token handed back unchanged would page for ever: an error instead.
+        nextToken = next(nextToken, out.NextToken);
       } while (nextToken && activities.length < maxCount);
     } catch (cause) {
       throw new UpstreamError(`DescribeScalingActivities ${groupName}`, { cause });
@@ -74,13 +75,13 @@ export class AutoScalingHolds implements LifecycleHolds {
     let nextToken: string | undefined;
     try {
       do {
-        const out = await this.client.send(
-          new DescribeWarmPoolCommand({
-            AutoScalingGroupName: groupName,
-            MaxRecords: MAX_RECORDS_PER_PAGE,
-            ...(nextToken ? { NextToken: nextToken } : {}),
-          }),
-          { abortSignal: opts?.signal },
+        const input = {
+          AutoScalingGroupName: groupName,
+          MaxRecords: MAX_RECORDS_PER_PAGE,
+          ...(nextToken ? { NextToken: nextToken } : {}),
+        };
+        const out = await sendUnder(opts, (o) =>
+          this.client.send(new DescribeWarmPoolCommand(input), o),
         );
         for (const i of out.Instances ?? []) {
           if (!i.InstanceId) continue;
@@ -92,7 +93,7 @@ export class AutoScalingHolds implements LifecycleHolds {
             protectedFromScaleIn: i.ProtectedFromScaleIn ?? false,
           });
         }
-        nextToken = out.NextToken;
+        nextToken = next(nextToken, out.NextToken);
       } while (nextToken);
     } catch (cause) {
       throw new UpstreamError(`DescribeWarmPool ${groupName}`, { cause });

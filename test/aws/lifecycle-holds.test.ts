@@ -58,7 +58,7 @@ describe('aws/lifecycle-holds', () => {
     }));
     asg
       .on(DescribeScalingActivitiesCommand)
-      .callsFake((input: DescribeScalingActivitiesCommandInput) => {
+      .callsFake(async (input: DescribeScalingActivitiesCommandInput) => {
         const start = Number(input.NextToken ?? 0);
         const end = start + (input.MaxRecords ?? 100);
         return {
@@ -140,5 +140,26 @@ describe('aws/lifecycle-holds', () => {
     expect(((call.args as unknown[])[1] as { abortSignal?: AbortSignal }).abortSignal).to.equal(
       controller.signal,
     );
+  });
+
+  it('fails instead of paging for ever when the service repeats a token', async () => {
+    asg.on(DescribeWarmPoolCommand).resolves({ Instances: [], NextToken: 'same' });
+    const err = await holds.warmPoolInstances('workers').catch((e: unknown) => e);
+    expect((err as Error).message).to.match(
+      /^DescribeWarmPool workers failed: .*same NextToken twice/,
+    );
+    expect(asg.commandCalls(DescribeWarmPoolCommand)).to.have.length(2);
+  });
+
+  it('makes no call under a signal that has already aborted', async () => {
+    const controller = new AbortController();
+    controller.abort(new Error('deadline passed'));
+    const err = await holds
+      .recentActivities('workers', 100, { signal: controller.signal })
+      .catch((e: unknown) => e);
+    expect((err as Error).message).to.equal(
+      'DescribeScalingActivities workers failed: Error: deadline passed',
+    );
+    expect(asg.commandCalls(DescribeScalingActivitiesCommand)).to.have.length(0);
   });
 });

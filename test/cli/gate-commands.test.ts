@@ -133,7 +133,7 @@ describe('cli gate commands (holds, release)', () => {
     asg.on(CompleteLifecycleActionCommand).resolves({});
     ec2
       .on(DescribeInstancesCommand)
-      .callsFake((input: { Filters?: Array<{ Values?: string[] }> }) => ({
+      .callsFake(async (input: { Filters?: Array<{ Values?: string[] }> }) => ({
         Reservations: [
           {
             Instances: (input.Filters?.[0]?.Values ?? [])
