@@ -648,6 +648,38 @@ describe('gate step', () => {
     });
   });
 
+  describe('a command in flight without SSM access', () => {
+    it('is given up with a notice, and probing resumes in the same step', async () => {
+      setUp();
+      const body = JSON.stringify(
+        firstRecheck(undefined, {
+          ssm: { commandId: 'cmd-9', sentAt: '2024-05-01T12:00:00.000Z' },
+        }),
+      );
+      delete world.deps.commands;
+      world.clock.advance(10);
+      const outcome = await gateStep(body, world.deps);
+      expect(outcome).to.include({ outcome: 'held', decision: 'hold' });
+      expect(worker.requests).to.deep.equal(['/work_status']);
+      expect(world.notifications.events()).to.deep.equal(['error']);
+      expect(world.notifications.published[0]!.message).to.contain('cmd-9').and.contain('probing');
+      expect(world.rechecks.last()).to.not.have.property('ssm');
+    });
+  });
+
+  describe('NotificationMetadata that is plain text', () => {
+    it('is opaque: no error notice, the other layers decide', async () => {
+      setUp();
+      const outcome = await gateStep(
+        terminateEvent({ metadata: 'drain the queue first' }),
+        world.deps,
+      );
+      expect(outcome.decision).to.equal('hold');
+      expect(world.notifications.events()).to.deep.equal(['holding']);
+      expect(world.log.lines.filter((l) => l.message === 'bad gate settings')).to.deep.equal([]);
+    });
+  });
+
   describe('an action that ends without the gate', () => {
     it('says the hook was deleted when it no longer exists mid-hold', async () => {
       setUp();
