@@ -370,14 +370,23 @@ function gateStatements(p) {
             Resource: sub(`${PREFIX('ec2')}:instance/*`),
           },
       {
-        // Neither call supports resource-level permissions.
-        Sid: 'TrackCommands',
+        // Supports no resource-level permissions.
+        Sid: 'CheckInstancesAreManaged',
         Effect: 'Allow',
-        Action: ['ssm:GetCommandInvocation', 'ssm:DescribeInstanceInformation'],
+        Action: ['ssm:DescribeInstanceInformation'],
         Resource: '*',
       },
     );
   }
+  // Whether or not a document is configured now: a command sent while one was is followed
+  // to its end, or cancelled when the gate gives up on it, after the setting is removed
+  // (docs/gate.md). Neither call supports resource-level permissions.
+  statements.push({
+    Sid: 'FollowCommandsInFlight',
+    Effect: 'Allow',
+    Action: ['ssm:GetCommandInvocation', 'ssm:CancelCommand'],
+    Resource: '*',
+  });
   if (inVpc(p)) statements.push(vpcStatement());
   return statements;
 }

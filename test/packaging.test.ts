@@ -24,6 +24,7 @@ import { cfnLint, type CfnLintFinding } from './packaging/cfn-lint.js';
 import {
   ALLOWED_ACTIONS,
   READ_ONLY_ON_ANY,
+  UNSCOPABLE_WRITES,
   VPC_ATTACHMENT,
   actionsOf,
   arnText,
@@ -196,7 +197,9 @@ function checkLeastPrivilege(template: Template): void {
     if (resources.includes('*')) {
       for (const action of actions) {
         expect(
-          READ_ONLY_ON_ANY.includes(action) || VPC_ATTACHMENT.includes(action),
+          READ_ONLY_ON_ANY.includes(action) ||
+            UNSCOPABLE_WRITES.includes(action) ||
+            VPC_ATTACHMENT.includes(action),
           `${where}: ${action} on "*"`,
         ).to.equal(true);
       }
@@ -729,13 +732,18 @@ describe('deployment packaging @slow', function () {
       }
     });
 
-    it('runs outside any VPC and is granted no network-interface or SSM actions', () => {
+    it('runs outside any VPC, is granted no network-interface actions, and may only follow SSM commands', () => {
       for (const id of ['ProtectLambdaFunction', 'GateLambdaFunction']) {
         expect(props(resource(t, id)).VpcConfig, id).to.equal(undefined);
       }
       const all = [...grantedActions(t, 'ProtectRole'), ...grantedActions(t, 'GateRole')];
       for (const action of VPC_ATTACHMENT) expect(all).not.to.include(action);
-      expect(all.filter((a) => a.startsWith('ssm:'))).to.deep.equal([]);
+      // No document: nothing may be sent, but a command sent while one was configured is
+      // still followed and cancelled.
+      expect(all.filter((a) => a.startsWith('ssm:')).sort()).to.deep.equal([
+        'ssm:CancelCommand',
+        'ssm:GetCommandInvocation',
+      ]);
       expect(env(t, 'ProtectLambdaFunction')).to.include({
         THEMIS_TARGETS: '[]',
         THEMIS_TAG_DISCOVERY: 'true',

@@ -29,6 +29,13 @@ export const READ_ONLY_ON_ANY = [
   'ssm:DescribeInstanceInformation',
 ];
 
+/**
+ * Writes that support no resource-level permissions, allowed on '*' each for a reason:
+ * ssm:CancelCommand — the gate cancels a pre-termination command it gives up on, also after
+ * the document setting was removed (so it is granted to every stack).
+ */
+export const UNSCOPABLE_WRITES = ['ssm:CancelCommand'];
+
 /** What Lambda itself needs to attach a function to a VPC: also on '*', and only with a VPC. */
 export const VPC_ATTACHMENT = [
   'ec2:CreateNetworkInterface',
@@ -55,7 +62,12 @@ export const SCOPED = [
   'ssm:DescribeDocument',
 ];
 
-export const ALLOWED_ACTIONS = new Set([...READ_ONLY_ON_ANY, ...VPC_ATTACHMENT, ...SCOPED]);
+export const ALLOWED_ACTIONS = new Set([
+  ...READ_ONLY_ON_ANY,
+  ...UNSCOPABLE_WRITES,
+  ...VPC_ATTACHMENT,
+  ...SCOPED,
+]);
 
 /** Statements of inline role policies, AWS::IAM::Policy and AWS::IAM::ManagedPolicy. */
 export function iamStatements(template: Template): OwnedStatement[] {
