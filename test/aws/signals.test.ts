@@ -152,23 +152,14 @@ const ROWS: Row[] = [
     answer: { Status: 'Success' },
     call: (opts) => ssm.status('c-1', 'i-1', opts),
   },
-];
-
-// CancelCommand arrives with the gate's command follow-up; its row applies once it exists.
-if ('cancel' in SsmCommands.prototype) {
-  ROWS.push({
+  {
     adapter: 'SsmCommands',
     method: 'cancel',
-    command: (ssmSdk as unknown as Record<string, CommandClass>).CancelCommandCommand!,
+    command: ssmSdk.CancelCommandCommand,
     answer: {},
-    call: (opts) =>
-      (
-        ssm as unknown as {
-          cancel: (commandId: string, instanceId: string, opts: CallOptions) => Promise<unknown>;
-        }
-      ).cancel('c-1', 'i-1', opts),
-  });
-}
+    call: (opts) => ssm.cancel('c-1', 'i-1', opts),
+  },
+];
 
 /** Methods on the prototypes that are not port calls. */
 const NOT_CALLS = new Set(['constructor', 'listGroups', 'sdk']);
