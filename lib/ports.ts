@@ -60,7 +60,7 @@ export interface InstanceProtection {
   ): Promise<void>;
 }
 
-export const MAX_PROTECTION_BATCH = 50;
+export { MAX_PROTECTION_BATCH } from './aws/facts.js';
 
 /** Identifies one lifecycle action of one instance. */
 export interface LifecycleActionRef {

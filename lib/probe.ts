@@ -14,6 +14,7 @@
  * unref'd, so a probe left to them can stay pending until the event loop drains under the
  * handler. Ours keeps the loop alive until the probe settles, then destroys the request.
  */
+import { LAMBDA_FILE_DESCRIPTORS } from './aws/facts.js';
 import { Agent } from 'node:http';
 import type { Socket } from 'node:net';
 import got, { RequestError } from 'got';
@@ -32,8 +33,7 @@ export const DEFAULT_MAX_BODY_BYTES = 4096;
  */
 export const DEFAULT_CONCURRENCY = 50;
 
-/** Open files, sockets included, that a Lambda execution environment allows. */
-export const LAMBDA_FILE_DESCRIPTORS = 1024;
+export { LAMBDA_FILE_DESCRIPTORS };
 /**
  * The runtime's own descriptors, rounded up: 21 are open with the protect function loaded
  * (bench/scan.ts, "open descriptors … import only").

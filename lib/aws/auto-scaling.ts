@@ -8,6 +8,12 @@
  * asks for no further page once the signal has aborted.
  */
 import {
+  DEFAULT_HEARTBEAT_TIMEOUT_SECONDS,
+  documentedGlobalTimeoutSeconds,
+  MAX_GROUP_NAMES_PER_CALL,
+  MAX_RECORDS_PER_PAGE,
+} from './facts.js';
+import {
   CompleteLifecycleActionCommand,
   DescribeAutoScalingGroupsCommand,
   DescribeLifecycleHooksCommand,
@@ -32,18 +38,9 @@ import {
 } from '../ports.js';
 import { chunk, listForMessage, nextToken, sendUnder } from './util.js';
 
-/**
- * DescribeAutoScalingGroups accepts 50 names by default and up to 100 when MaxRecords is
- * raised to its maximum of 100; we always ask for 100 per page so one call covers a chunk.
- */
-export const MAX_GROUP_NAMES_PER_CALL = 100;
-const MAX_RECORDS = 100;
-
-/** Auto Scaling's documented ceilings for a lifecycle action (see globalTimeoutSeconds). */
-const GLOBAL_TIMEOUT_CAP_SECONDS = 48 * 3600;
-const GLOBAL_TIMEOUT_HEARTBEATS = 100;
-/** The API's default HeartbeatTimeout, used when a hook reports none. */
-const DEFAULT_HEARTBEAT_TIMEOUT_SECONDS = 3600;
+// We always ask for 100 per page (MaxRecords' maximum) so one call covers a chunk of names.
+export { MAX_GROUP_NAMES_PER_CALL };
+const MAX_RECORDS = MAX_RECORDS_PER_PAGE;
 
 export class AutoScalingAdapter implements GroupDirectory, InstanceProtection, LifecycleActions {
   constructor(private readonly client: AutoScalingClient) {}
@@ -264,11 +261,8 @@ export function globalTimeoutSeconds(
   reportedSeconds: number | undefined,
   heartbeatTimeoutSeconds: number,
 ): number {
-  return Math.min(
-    reportedSeconds ?? GLOBAL_TIMEOUT_CAP_SECONDS,
-    GLOBAL_TIMEOUT_HEARTBEATS * heartbeatTimeoutSeconds,
-    GLOBAL_TIMEOUT_CAP_SECONDS,
-  );
+  const documented = documentedGlobalTimeoutSeconds(heartbeatTimeoutSeconds);
+  return Math.min(reportedSeconds ?? documented, documented);
 }
 
 export function toHookInfo(hook: LifecycleHook, groupName: string): HookInfo {

@@ -1,14 +1,11 @@
 /** Operator notices on an SNS topic (sns:Publish). */
+import { MAX_SUBJECT_CHARS } from './facts.js';
 import { PublishCommand, type MessageAttributeValue, type SNSClient } from '@aws-sdk/client-sns';
 import { UpstreamError } from '../errors.js';
 import type { CallOptions, Notice, Notifications } from '../ports.js';
 import { sendUnder } from './util.js';
 
-/**
- * SNS documents subjects as "less than 100 characters" (moto rejects more than 100). We
- * stop at 99 so neither reading of that sentence can reject a notice.
- */
-export const MAX_SUBJECT_CHARS = 99;
+export { MAX_SUBJECT_CHARS };
 
 export class SnsNotifications implements Notifications {
   constructor(

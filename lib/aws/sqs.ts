@@ -1,11 +1,11 @@
 /** The gate's delayed self-messages (sqs:SendMessage). */
+import { MAX_DELAY_SECONDS } from './facts.js';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { UpstreamError } from '../errors.js';
 import type { CallOptions, Rechecks } from '../ports.js';
 import { sendUnder } from './util.js';
 
-/** SQS accepts DelaySeconds from 0 to 900 (15 minutes), whole seconds only. */
-export const MAX_DELAY_SECONDS = 900;
+export { MAX_DELAY_SECONDS };
 
 export class SqsRechecks implements Rechecks {
   constructor(

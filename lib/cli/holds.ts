@@ -10,7 +10,7 @@
  * started. No API gives the last heartbeat, so the heartbeat deadline is shown as a timeout,
  * and when no unfinished activity names the instance, the start is unknown.
  */
-import { TERMINATING } from '../gate/state.js';
+import { LAUNCHING, TERMINATING } from '../aws/facts.js';
 import type {
   GroupInstance,
   HookInfo,
@@ -19,7 +19,7 @@ import type {
   ScalingActivity,
 } from '../ports.js';
 
-export const LAUNCHING = 'autoscaling:EC2_INSTANCE_LAUNCHING';
+export { LAUNCHING };
 
 /**
  * How many recent activities `holds` reads to find when each action started (one page of

@@ -4,6 +4,11 @@
  * that names the variable, so a broken deploy fails on its first invocation, loudly,
  * instead of mis-handling terminations.
  */
+import {
+  GLOBAL_TIMEOUT_CAP_SECONDS,
+  MAX_DELAY_SECONDS,
+  MIN_SSM_TIMEOUT_SECONDS,
+} from '../aws/facts.js';
 import { z } from 'zod';
 import { intLike, parseOrThrow, parseSettingsFromEnv, type TargetSettings } from '../config.js';
 import { ConfigError } from '../errors.js';
@@ -55,7 +60,7 @@ export interface GateConfig {
 }
 
 /** SQS caps DelaySeconds at 900 s, so no recheck can be further away than that. */
-export const MAX_RECHECK_SECONDS = 900;
+export const MAX_RECHECK_SECONDS = MAX_DELAY_SECONDS;
 
 export const GATE_DEFAULTS = Object.freeze({
   // Probing is cheap and heartbeats are recorded only when due (decide.ts: heartbeatDue), so
@@ -139,13 +144,15 @@ const gateEnvSchema = z.object({
   topicArn: topicArn.optional(),
   recheckSeconds: intLike(5, MAX_RECHECK_SECONDS).default(GATE_DEFAULTS.recheckSeconds),
   // 48 h is the longest any hook can hold an instance (its global timeout cap).
-  maxWaitSeconds: intLike(60, 172_800).optional(),
+  maxWaitSeconds: intLike(60, GLOBAL_TIMEOUT_CAP_SECONDS).optional(),
   unknownLimit: intLike(1, 100).default(GATE_DEFAULTS.unknownLimit),
   onDeadline: lifecycleResult.default(GATE_DEFAULTS.onDeadline),
   ssmDocument: documentName.optional(),
   ssmParameters: ssmParameters.optional(),
   // SendCommand accepts 30 s at the least.
-  ssmTimeoutSeconds: intLike(30, 172_800).default(GATE_DEFAULTS.ssmTimeoutSeconds),
+  ssmTimeoutSeconds: intLike(MIN_SSM_TIMEOUT_SECONDS, GLOBAL_TIMEOUT_CAP_SECONDS).default(
+    GATE_DEFAULTS.ssmTimeoutSeconds,
+  ),
   onSsmFailure: lifecycleResult.default(GATE_DEFAULTS.onSsmFailure),
   // At most Auto Scaling's largest HeartbeatTimeout: a larger margin means "every step".
   heartbeatMarginSeconds: intLike(0, 7200).default(DEFAULT_HEARTBEAT_MARGIN_SECONDS),

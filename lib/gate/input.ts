@@ -11,6 +11,7 @@
  * Auto Scaling notifications are "ignore" results. Anything unreadable is an
  * InvalidEventError naming the field.
  */
+import { TERMINATE_DETAIL_TYPE, TEST_NOTIFICATION } from '../aws/facts.js';
 import { InvalidEventError } from '../errors.js';
 import { decodePendingNotice, isPendingNotice, type PendingNotice } from './notice-retry.js';
 import {
@@ -23,8 +24,7 @@ import {
   type StepState,
 } from './state.js';
 
-export const TERMINATE_DETAIL_TYPE = 'EC2 Instance-terminate Lifecycle Action';
-export const TEST_NOTIFICATION = 'autoscaling:TEST_NOTIFICATION';
+export { TERMINATE_DETAIL_TYPE, TEST_NOTIFICATION };
 
 export type InputSource = 'eventbridge' | 'hook-notification' | 'recheck' | 'notice';
 

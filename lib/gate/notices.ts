@@ -10,6 +10,7 @@
  * notice only through `plainText`: control characters become spaces and the length is
  * bounded, in the body as in the subject.
  */
+import { MAX_SUBJECT_CHARS } from '../aws/facts.js';
 import { createHash } from 'node:crypto';
 import type { LifecycleResult, Notice, ProbeStatus } from '../ports.js';
 import { formatSeconds, type GoneCause } from './decide.js';
@@ -87,7 +88,7 @@ export function outcomeId(action: {
 }
 
 /** SNS: "less than 100 characters" (and moto refuses more than 100): 99 satisfies both readings. */
-export const MAX_SUBJECT_LENGTH = 99;
+export const MAX_SUBJECT_LENGTH = MAX_SUBJECT_CHARS;
 
 export function buildNotice(raw: NoticeFacts): Notice {
   const facts = cleanFacts(raw);

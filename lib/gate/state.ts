@@ -8,12 +8,18 @@
  * InvalidEventError — a batch item failure that ends in the dead-letter queue and its alarm,
  * never an action on some other instance.
  */
+import {
+  GLOBAL_TIMEOUT_CAP_SECONDS,
+  MAX_HEARTBEAT_TIMEOUT_SECONDS,
+  MIN_HEARTBEAT_TIMEOUT_SECONDS,
+  TERMINATING,
+} from '../aws/facts.js';
 import { z } from 'zod';
 import { hasControlCharacter } from '../config.js';
 import { InvalidEventError } from '../errors.js';
 import type { LifecycleActionRef } from '../ports.js';
 
-export const TERMINATING = 'autoscaling:EC2_INSTANCE_TERMINATING';
+export { TERMINATING };
 
 /** One lifecycle action, whatever input it came from. */
 export interface LifecycleAction extends LifecycleActionRef {
@@ -140,15 +146,23 @@ function recheckSchema(nowMs: number) {
       dryRun: z.boolean().optional(),
       hook: z.strictObject({
         // Auto Scaling's bounds: HeartbeatTimeout 30–7200 s, global timeout at most 48 h.
-        heartbeatTimeoutSeconds: z.number().int().min(30).max(7200),
-        globalTimeoutSeconds: z.number().int().min(30).max(172_800),
+        heartbeatTimeoutSeconds: z
+          .number()
+          .int()
+          .min(MIN_HEARTBEAT_TIMEOUT_SECONDS)
+          .max(MAX_HEARTBEAT_TIMEOUT_SECONDS),
+        globalTimeoutSeconds: z
+          .number()
+          .int()
+          .min(MIN_HEARTBEAT_TIMEOUT_SECONDS)
+          .max(GLOBAL_TIMEOUT_CAP_SECONDS),
       }),
       ssm: z
         .strictObject({
           commandId: z.string().regex(/^[0-9a-f-]{36}$|^[\w-]{1,64}$/, 'must be a command id'),
           sentAt: notFuture('ssm.sentAt'),
           documentName: z.string().min(1).max(200).optional(),
-          timeoutSeconds: z.number().int().min(1).max(172_800).optional(),
+          timeoutSeconds: z.number().int().min(1).max(GLOBAL_TIMEOUT_CAP_SECONDS).optional(),
         })
         .optional(),
     })

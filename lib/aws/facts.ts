@@ -1,0 +1,58 @@
+/**
+ * AWS's facts that themis depends on — names, limits and documented ceilings — written once.
+ * Every other module imports them from here; a test (test/aws/facts.test.ts) checks that no
+ * other module of lib/, functions/ or sim/ writes one of these literals again.
+ */
+
+// ── Auto Scaling lifecycle hooks ──────────────────────────────────────────────────────────
+
+/** The transition of a terminate lifecycle hook (LifecycleTransition, and events' field). */
+export const TERMINATING = 'autoscaling:EC2_INSTANCE_TERMINATING';
+/** The transition of a launch lifecycle hook. */
+export const LAUNCHING = 'autoscaling:EC2_INSTANCE_LAUNCHING';
+/** What Auto Scaling sends a hook's notification target when the hook is created. */
+export const TEST_NOTIFICATION = 'autoscaling:TEST_NOTIFICATION';
+/** EventBridge `detail-type` of a terminate lifecycle action. */
+export const TERMINATE_DETAIL_TYPE = 'EC2 Instance-terminate Lifecycle Action';
+/** A lifecycle action can be held at most this long (the global timeout's cap, 48 h)… */
+export const GLOBAL_TIMEOUT_CAP_SECONDS = 48 * 3600;
+/** …and at most this many HeartbeatTimeouts, whichever is smaller. */
+export const GLOBAL_TIMEOUT_HEARTBEATS = 100;
+/** The API's default HeartbeatTimeout, when a hook is created without one. */
+export const DEFAULT_HEARTBEAT_TIMEOUT_SECONDS = 3600;
+/** PutLifecycleHook's HeartbeatTimeout range. */
+export const MIN_HEARTBEAT_TIMEOUT_SECONDS = 30;
+export const MAX_HEARTBEAT_TIMEOUT_SECONDS = 7200;
+
+/** The documented global timeout of a hook: min(48 h, 100 × HeartbeatTimeout). */
+export function documentedGlobalTimeoutSeconds(heartbeatTimeoutSeconds: number): number {
+  return Math.min(GLOBAL_TIMEOUT_CAP_SECONDS, GLOBAL_TIMEOUT_HEARTBEATS * heartbeatTimeoutSeconds);
+}
+
+// ── Auto Scaling API limits ────────────────────────────────────────────────────────────────
+
+/** SetInstanceProtection takes at most 50 instance ids per call. */
+export const MAX_PROTECTION_BATCH = 50;
+/**
+ * DescribeAutoScalingGroups accepts 50 names by default and up to 100 when MaxRecords is
+ * raised to its maximum of 100.
+ */
+export const MAX_GROUP_NAMES_PER_CALL = 100;
+/** MaxRecords' maximum for DescribeAutoScalingGroups / DescribeAutoScalingInstances. */
+export const MAX_RECORDS_PER_PAGE = 100;
+
+// ── SQS, SNS, SSM, Lambda ──────────────────────────────────────────────────────────────────
+
+/** SQS accepts DelaySeconds from 0 to 900 (15 minutes), whole seconds only. */
+export const MAX_DELAY_SECONDS = 900;
+/**
+ * SNS documents subjects as "less than 100 characters" (moto rejects more than 100). We
+ * stop at 99 so neither reading of that sentence can reject a notice.
+ */
+export const MAX_SUBJECT_CHARS = 99;
+/** SendCommand's TimeoutSeconds (delivery) accepts 30 s at the least. */
+export const MIN_SSM_TIMEOUT_SECONDS = 30;
+/** Open files, sockets included, that a Lambda execution environment allows. */
+export const LAMBDA_FILE_DESCRIPTORS = 1024;
+/** AWS's guidance for an SQS event source: the queue's visibility timeout ≥ 6 × the function's timeout. */
+export const SQS_VISIBILITY_PER_FUNCTION_TIMEOUT = 6;

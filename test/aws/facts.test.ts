@@ -1,0 +1,78 @@
+import { expect } from 'chai';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  documentedGlobalTimeoutSeconds,
+  GLOBAL_TIMEOUT_CAP_SECONDS,
+  GLOBAL_TIMEOUT_HEARTBEATS,
+} from '../../lib/aws/facts.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const FACTS = 'lib/aws/facts.ts';
+
+/**
+ * Literals that are AWS facts: written in lib/aws/facts.ts and imported everywhere else. A
+ * second copy is how the simulator's visibility timeout once drifted from serverless.yml.
+ */
+const FACT_LITERALS: Array<[string, RegExp]> = [
+  ['the terminate transition', /['"`]autoscaling:EC2_INSTANCE_TERMINATING['"`]/],
+  ['the launch transition', /['"`]autoscaling:EC2_INSTANCE_LAUNCHING['"`]/],
+  ['the test notification', /['"`]autoscaling:TEST_NOTIFICATION['"`]/],
+  ['the terminate detail-type', /['"`]EC2 Instance-terminate Lifecycle Action['"`]/],
+  ['the 48 h global timeout cap', /\b(172_?800|48 \* 3600|48 \* 60 \* 60)\b/],
+];
+
+function sourceFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(join(root, dir))) {
+    const path = join(root, dir, name);
+    if (statSync(path).isDirectory()) out.push(...sourceFiles(relative(root, path)));
+    else if (/\.(ts|cjs|mjs|js)$/.test(name)) out.push(relative(root, path));
+  }
+  return out;
+}
+
+/** Lines of code, comments dropped (a comment may name a fact; only code may not copy it). */
+function codeLines(text: string): string[] {
+  return text
+    .replace(/\/\*[\s\S]*?\*\//g, (c) => c.replace(/[^\n]/g, ''))
+    .split('\n')
+    .map((line) => line.replace(/(^|[^:])\/\/.*$/, '$1'));
+}
+
+/** Every literal copy of a fact outside lib/aws/facts.ts, as "file:line (fact)". */
+export function factCopies(dirs: string[]): string[] {
+  const found: string[] = [];
+  for (const file of dirs.flatMap(sourceFiles)) {
+    if (file === FACTS) continue;
+    codeLines(readFileSync(join(root, file), 'utf8')).forEach((line, i) => {
+      for (const [fact, pattern] of FACT_LITERALS) {
+        if (pattern.test(line)) found.push(`${file}:${i + 1} (${fact})`);
+      }
+    });
+  }
+  return found;
+}
+
+describe('aws/facts', () => {
+  it('is the only place in lib/ and functions/ that writes an AWS name or ceiling', () => {
+    expect(factCopies(['lib', 'functions'])).to.deep.equal([]);
+  });
+
+  it('finds a copy when one is written (the check itself can fail)', () => {
+    const line = `const t = 'autoscaling:EC2_INSTANCE_TERMINATING'; const cap = 172_800;`;
+    const hits = FACT_LITERALS.filter(([, p]) => p.test(codeLines(line)[0] ?? '')).map(([f]) => f);
+    expect(hits).to.deep.equal(['the terminate transition', 'the 48 h global timeout cap']);
+    expect(codeLines('// 172800 is 48 h\n/* autoscaling:TEST_NOTIFICATION */ x')).to.deep.equal([
+      '',
+      ' x',
+    ]);
+  });
+
+  it('computes the documented global timeout: min(48 h, 100 × HeartbeatTimeout)', () => {
+    expect(documentedGlobalTimeoutSeconds(300)).to.equal(300 * GLOBAL_TIMEOUT_HEARTBEATS);
+    expect(documentedGlobalTimeoutSeconds(7200)).to.equal(GLOBAL_TIMEOUT_CAP_SECONDS);
+    expect(GLOBAL_TIMEOUT_CAP_SECONDS).to.equal(48 * 3600);
+  });
+});
