@@ -231,7 +231,7 @@ export async function gateStep(
 
   if (hookDeleted) {
     // Deleting a hook ends its outstanding actions (Auto Scaling goes on with them).
-    return step.ended({ kind: 'hold', reason: 'not started' }, 'hook-deleted');
+    return step.ended(undefined, 'hook-deleted');
   }
   if (problems.length) {
     const reason = `ignored bad settings, using the defaults for them: ${problems
@@ -595,10 +595,11 @@ class Step {
 
   /**
    * The action ended without this step ('gone'): find out why, tell operators, stop.
-   * `cause` when already known (the hook was missing on the first step).
+   * `decision`: what this step had decided (none when it never got that far); `known`: the
+   * cause when already known (the hook was missing on the first step).
    */
   async ended(
-    decision: Pick<Decision, 'kind' | 'reason'>,
+    decision: Pick<Decision, 'kind' | 'reason'> | undefined,
     known?: GoneCause,
   ): Promise<StepOutcome> {
     let cause = known;
@@ -627,7 +628,7 @@ class Step {
       instanceId: this.action.instanceId,
       group: this.action.groupName,
       hook: this.action.hookName,
-      decision: decision.kind,
+      ...(decision ? { decision: decision.kind } : {}),
       cause,
       reason,
       attempt: this.state.attempt,
@@ -635,9 +636,18 @@ class Step {
     const notice = await this.publishOutcome('ended', {
       reason,
       cause,
-      decided: `${decision.kind} (${decision.reason})`,
+      ...(decision ? { decided: `${decision.kind} (${decision.reason})` } : {}),
     });
-    return { ...this.outcome('gone', decision, notice ? { notice } : {}), reason, cause };
+    const outcome = decision
+      ? this.outcome('gone', decision, notice ? { notice } : {})
+      : {
+          ...this.base,
+          outcome: 'gone' as const,
+          attempt: 1,
+          dryRun: this.dryRun,
+          ...(notice ? { notice } : {}),
+        };
+    return { ...outcome, reason, cause };
   }
 
   private facts_(event: NoticeEvent, extra: Partial<NoticeFacts>): NoticeFacts {
