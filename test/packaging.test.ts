@@ -358,7 +358,7 @@ describe('deploy stack params', () => {
         `\\| \\*\\*heartbeat margin\\*\\* +\\| \\*\\*${DEFAULT_HEARTBEAT_MARGIN_SECONDS}\\*\\* +\\|`,
       ),
     );
-    expect(flat).to.contain(error({ heartbeatTimeout: '271', recheckSeconds: '30' }));
+    expect(flat).to.contain(error({ heartbeatTimeout: '271', recheckSeconds: '10' }));
   });
 
   it('refuses subnets without security groups, and the reverse', () => {

@@ -150,7 +150,7 @@ export function heartbeatsPerHour(heartbeatTimeoutSeconds: number, t: GateTiming
  * real numbers; test/packaging.test.ts checks that this is serverless.yml's default timing.
  */
 export const DEFAULT_GATE_TIMING: Readonly<GateTiming> = Object.freeze({
-  recheckSeconds: 30,
+  recheckSeconds: 10,
   functionTimeoutSeconds: 80,
   visibilityTimeoutSeconds: 480,
   maxProbeTimeoutMs: MAX_PROBE_TIMEOUT_MS,
