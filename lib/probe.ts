@@ -27,8 +27,8 @@ import { Deadline, DeadlineExceededError, realTimers, type Timers } from './time
 /** A status answer is one word; anything longer than this is not one. */
 export const DEFAULT_MAX_BODY_BYTES = 4096;
 /**
- * The in-flight limit of a scan when nothing else is known (the CLI's single group, callers
- * of probeMany without a fleet size). Scans derive theirs from the fleet:
+ * probeMany's in-flight limit when its caller names none (and the benchmark's reference
+ * level). Scans — the protect function's and the CLI's — derive theirs from the group:
  * `defaultProbeConcurrency`.
  */
 export const DEFAULT_CONCURRENCY = 50;
