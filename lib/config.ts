@@ -7,6 +7,8 @@
  * it* (`metricsPort`, `THEMIS_METRICS_PORT`, `themis:metrics-port`), then the valid layers are
  * merged over the defaults.
  */
+import { dropUndefined } from './collections.js';
+import { hasControlCharacter } from './text.js';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
 import type { ProbeSettings } from './ports.js';
@@ -46,14 +48,7 @@ export const DEFAULT_SETTINGS: Readonly<TargetSettings> = Object.freeze({
   protectUnknown: false,
 });
 
-/** A C0 control character or DEL: invisible in logs and e-mail, never meant in a value. */
-export function hasControlCharacter(value: string): boolean {
-  for (let i = 0; i < value.length; i++) {
-    const code = value.charCodeAt(i);
-    if (code < 0x20 || code === 0x7f) return true;
-  }
-  return false;
-}
+export { hasControlCharacter };
 
 // ---------------------------------------------------------------------------------------
 // Value schemas. Events written by hand and environment variables carry numbers and
@@ -281,10 +276,6 @@ export function parseSettingsFromTags(tags: Record<string, string>): Partial<Tar
 /** defaults < layers[0] < layers[1] < … */
 export function mergeSettings(...layers: Partial<TargetSettings>[]): TargetSettings {
   return Object.assign({}, DEFAULT_SETTINGS, ...layers.map(dropUndefined));
-}
-
-function dropUndefined<T extends object>(obj: T): T {
-  return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined)) as T;
 }
 
 /** Auto Scaling group names: 1–255 characters, no control characters. */

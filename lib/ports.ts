@@ -212,6 +212,24 @@ export interface Prober {
   probe(address: string, settings: ProbeSettings, opts?: CallOptions): Promise<ProbeResult>;
 }
 
+/** The AWS side of a protect scan (and the CLI), for one region. */
+export interface RegionalPorts {
+  groups: GroupDirectory;
+  addresses: InstanceAddresses;
+  protection: InstanceProtection;
+  /** For groups in ECS mode. */
+  ecs?: EcsClusterState;
+  /** For groups that name a work queue (backlog metrics). */
+  backlog?: QueueBacklog;
+}
+
+/** The part of the Lambda context themis uses (both handlers). */
+export interface InvocationContext {
+  getRemainingTimeInMillis(): number;
+  /** Carried on every log line of the invocation (lib/log.ts forInvocation). */
+  awsRequestId?: string;
+}
+
 /** Milliseconds since the epoch; injected so decisions can run on a virtual clock. */
 export type Clock = () => number;
 

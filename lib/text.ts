@@ -45,3 +45,26 @@ export function escapeUntrusted(text: string, maxChars: number): string {
   }
   return out;
 }
+
+/** True when `value` holds a control character (see isControlCode): never meant in a name or a value. */
+export function hasControlCharacter(value: string): boolean {
+  for (const ch of value) if (isControlCode(ch.codePointAt(0)!)) return true;
+  return false;
+}
+
+/**
+ * Text from outside themis made safe to show in a sentence: every run of control characters
+ * becomes one space, runs of spaces shrink to one, and the length is bounded in code points
+ * (never splitting a surrogate pair), ending in '…' when cut.
+ */
+export function plainText(text: string, maxChars: number): string {
+  let spaced = '';
+  for (const ch of text) spaced += isControlCode(ch.codePointAt(0)!) ? ' ' : ch;
+  const clean = spaced.replace(/ {2,}/g, ' ').trim();
+  const chars = Array.from(clean);
+  if (chars.length <= maxChars) return clean;
+  return `${chars
+    .slice(0, Math.max(0, maxChars - 1))
+    .join('')
+    .trimEnd()}…`;
+}

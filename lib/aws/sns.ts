@@ -1,4 +1,5 @@
 /** Operator notices on an SNS topic (sns:Publish). */
+import { plainText } from '../text.js';
 import { MAX_SUBJECT_CHARS } from './facts.js';
 import { PublishCommand, type MessageAttributeValue, type SNSClient } from '@aws-sdk/client-sns';
 import { UpstreamError } from '../errors.js';
@@ -40,17 +41,7 @@ export class SnsNotifications implements Notifications {
  * the length is counted in code points so a cut never splits a surrogate pair.
  */
 export function toSubject(raw: string): string {
-  const clean = raw
-    // eslint-disable-next-line no-control-regex -- matching control characters is the point
-    .replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ')
-    .replace(/ {2,}/g, ' ')
-    .trim();
-  const chars = Array.from(clean);
-  if (chars.length <= MAX_SUBJECT_CHARS) return clean;
-  return `${chars
-    .slice(0, MAX_SUBJECT_CHARS - 1)
-    .join('')
-    .trimEnd()}…`;
+  return plainText(raw, MAX_SUBJECT_CHARS);
 }
 
 /** String attributes for subscription filter policies; SNS rejects empty values, so they are left out. */

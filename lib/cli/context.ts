@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { ThemisError } from '../errors.js';
 import type { Clock, LifecycleActions, LifecycleHolds, Log, Prober } from '../ports.js';
-import type { RegionalPorts } from '../protect/handler.js';
+import type { RegionalPorts } from '../ports.js';
 
 /** The AWS side of the CLI in one region: a scan's ports plus the lifecycle hooks'. */
 export interface CliPorts extends RegionalPorts {

@@ -2,6 +2,7 @@
  * The options `status` and `protect` share, and turning them into a resolved Target with
  * the same code the Lambda uses: defaults < THEMIS_* variables < the group's tags < flags.
  */
+import { dropUndefined } from '../collections.js';
 import type { Command } from 'commander';
 import {
   parseSettingsFromEnv,
@@ -123,8 +124,4 @@ function parseRegion(raw: string): string {
   if (!result.success)
     throw new ConfigError('--region', result.error.issues[0]?.message ?? 'invalid');
   return result.data;
-}
-
-function dropUndefined(obj: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined));
 }

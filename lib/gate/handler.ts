@@ -19,6 +19,8 @@
  *     unreadable event (InvalidEventError) cannot be fixed by retrying: it is logged as an
  *     error and, when a topic is configured, reported to operators; the call returns.
  */
+import { forInvocation } from '../log.js';
+import type { InvocationContext } from '../ports.js';
 import pLimit from 'p-limit';
 import { InvalidEventError, errorMessage } from '../errors.js';
 import type {
@@ -40,10 +42,7 @@ import { gateStep, type GateDeps, type StepOutcome, type StepProgress } from './
 
 export { RECORD_CONCURRENCY };
 
-/** The part of the Lambda context the gate uses. */
-export interface InvocationContext {
-  getRemainingTimeInMillis(): number;
-}
+export type { InvocationContext };
 
 export interface SqsRecordLike {
   messageId: string;
@@ -63,9 +62,14 @@ export type GateHandler = (
   context?: InvocationContext,
 ) => Promise<SqsBatchResponse | StepOutcome | StepOutcome[] | undefined>;
 
-export function createGateHandler(deps: GateDeps): GateHandler {
-  const timers = deps.timers ?? realTimers;
+export function createGateHandler(containerDeps: GateDeps): GateHandler {
+  const timers = containerDeps.timers ?? realTimers;
   return async (event, context) => {
+    // Every line of this invocation carries its request id.
+    const deps: GateDeps = {
+      ...containerDeps,
+      log: forInvocation(containerDeps.log, context),
+    };
     const invocation = context
       ? Deadline.after(context.getRemainingTimeInMillis() - INVOCATION_RESERVE_MS, timers)
       : Deadline.never(timers);

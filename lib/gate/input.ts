@@ -12,6 +12,7 @@
  * InvalidEventError naming the field.
  */
 import { TERMINATE_DETAIL_TYPE, TEST_NOTIFICATION } from '../aws/facts.js';
+import { hasControlCharacter } from '../text.js';
 import { InvalidEventError } from '../errors.js';
 import { decodePendingNotice, isPendingNotice, type PendingNotice } from './notice-retry.js';
 import {
@@ -186,8 +187,7 @@ function requireText(fields: Record<string, unknown>, name: string, prefix: stri
   if (typeof value !== 'string')
     throw new InvalidEventError('must be a string', `${prefix}${name}`);
   const trimmed = value.trim();
-  // eslint-disable-next-line no-control-regex -- refusing control characters is the point
-  if (trimmed === '' || trimmed.length > 255 || /[\u0000-\u001f\u007f]/.test(trimmed)) {
+  if (trimmed === '' || trimmed.length > 255 || hasControlCharacter(trimmed)) {
     throw new InvalidEventError(
       'must be non-empty text without control characters',
       `${prefix}${name}`,

@@ -11,6 +11,7 @@
  * bounded, in the body as in the subject.
  */
 import { MAX_SUBJECT_CHARS } from '../aws/facts.js';
+import { plainText } from '../text.js';
 import { createHash } from 'node:crypto';
 import type { LifecycleResult, Notice, ProbeStatus } from '../ports.js';
 import { formatSeconds, type GoneCause } from './decide.js';
@@ -57,22 +58,7 @@ export interface NoticeFacts {
 /** Longest untrusted reason in a notice (a probe body, SSM stderr, a bad tag value). */
 export const MAX_REASON_CHARS = 1000;
 
-/**
- * Text from outside themis made safe to show: every control character (C0, DEL, C1) and the
- * Unicode line and paragraph separators become a space, runs of spaces shrink to one, and
- * the length is bounded in code points (never splitting a surrogate pair), ending in '…'
- * when cut.
- */
-export function plainText(text: string, maxChars: number): string {
-  const clean = text
-    // eslint-disable-next-line no-control-regex -- replacing control characters is the point
-    .replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ')
-    .replace(/ {2,}/g, ' ')
-    .trim();
-  const chars = Array.from(clean);
-  if (chars.length <= maxChars) return clean;
-  return `${chars.slice(0, Math.max(0, maxChars - 1)).join('')}…`;
-}
+export { plainText };
 
 /** The stable id of one lifecycle action's outcome: a hash of group, hook, instance, token. */
 export function outcomeId(action: {

@@ -23,6 +23,7 @@
  *                    without this step. The chain stops with an `ended` notice saying why
  *                    (hook deleted, timed out during an outage, completed elsewhere).
  */
+import { childLog } from '../log.js';
 import { observeForGate } from '../ecs/gate-source.js';
 import { ConfigError, ThemisError, errorMessage } from '../errors.js';
 import type {
@@ -173,7 +174,8 @@ export async function gateStep(
   deps: GateDeps,
   options: StepOptions = {},
 ): Promise<StepOutcome> {
-  const { log, config } = deps;
+  const { config } = deps;
+  let log = deps.log;
   const timers = deps.timers ?? realTimers;
   const deadline = options.deadline ?? Deadline.after(stepBudgetMs(MAX_PROBE_TIMEOUT_MS), timers);
   const progress = options.progress ?? { committed: false };
@@ -199,6 +201,9 @@ export async function gateStep(
 
   const { action, source } = parsed;
   const where = { instanceId: action.instanceId, group: action.groupName, hook: action.hookName };
+  // Every line of this step carries its instance, group and hook.
+  log = childLog(log, where);
+  deps = { ...deps, log };
   const base = { source, instanceId: action.instanceId, groupName: action.groupName };
 
   const [group] = await deadline.run('DescribeAutoScalingGroups', (signal) =>
@@ -292,7 +297,6 @@ export async function gateStep(
   });
   step.nowMs = nowMs;
   log.info('gate decision', {
-    ...where,
     source,
     decision: decision.kind,
     reason: decision.reason,

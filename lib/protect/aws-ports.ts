@@ -5,7 +5,7 @@ import { clientConfig } from '../aws/clients.js';
 import { Ec2Addresses } from '../aws/ec2.js';
 import { lazySqsClient, SqsBacklog } from '../aws/sqs-backlog.js';
 import type { EcsClusterState } from '../ports.js';
-import type { RegionalPorts } from './handler.js';
+import type { RegionalPorts } from '../ports.js';
 
 /**
  * The SDK-backed ports a scan needs in one region, with the shared retry policy. `region`

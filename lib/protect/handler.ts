@@ -14,18 +14,16 @@
  * invocation does fail (throws) when nothing could be attempted: an invalid event, or tag
  * discovery failing with nothing else to scan.
  */
+import { forInvocation } from '../log.js';
 import pLimit from 'p-limit';
 import { ConfigError, errorMessage, InvalidEventError } from '../errors.js';
 import type {
   Clock,
-  EcsClusterState,
-  GroupDirectory,
   GroupSnapshot,
-  InstanceAddresses,
-  InstanceProtection,
+  InvocationContext,
   Log,
   Prober,
-  QueueBacklog,
+  RegionalPorts,
 } from '../ports.js';
 import { probeDescriptorShare } from '../probe.js';
 import type { Timers } from '../time.js';
@@ -38,16 +36,7 @@ import { scanTarget, type GroupReport, type PriorListing } from './scan.js';
 import { DEADLINE_SAFETY_MS, realSleep, runScans, type Sleep } from './schedule.js';
 import { resolveTargets, type ResolvedTarget } from './targets.js';
 
-/** The AWS side of a scan, for one region. */
-export interface RegionalPorts {
-  groups: GroupDirectory;
-  addresses: InstanceAddresses;
-  protection: InstanceProtection;
-  /** For groups in ECS mode. */
-  ecs?: EcsClusterState;
-  /** For groups that name a work queue (backlog metrics). */
-  backlog?: QueueBacklog;
-}
+export type { RegionalPorts };
 
 export interface ProtectHandlerDeps {
   config: ProtectConfig;
@@ -68,10 +57,7 @@ export interface ProtectHandlerDeps {
   timers?: Timers;
 }
 
-/** The part of the Lambda context themis uses. */
-export interface InvocationContext {
-  getRemainingTimeInMillis(): number;
-}
+export type { InvocationContext };
 
 export interface ScanRound {
   startedAt: string;
@@ -105,7 +91,7 @@ export function perRegion<T>(build: (region: string) => T): (region: string) => 
 export function createProtectHandler(
   deps: ProtectHandlerDeps,
 ): (event: unknown, context?: InvocationContext) => Promise<ProtectResult> {
-  const { config, log } = deps;
+  const { config } = deps;
   const portsFor = perRegion(deps.portsFor);
   // Lives as long as the container: a warm one describes only instances it has not seen.
   const addressesFor = perRegion(
@@ -119,6 +105,7 @@ export function createProtectHandler(
     resolved: ResolvedTarget,
     listingMs: number,
     probeDescriptors: number,
+    log: Log,
   ): Promise<GroupReport> => {
     if (resolved.report) return resolved.report;
     const { target, listing } = resolved;
@@ -150,7 +137,7 @@ export function createProtectHandler(
    * the answer, or a failed call, leaves that group to describe itself (and report
    * not-found or the error) in scanTarget.
    */
-  const relist = async (targets: ResolvedTarget[]): Promise<ResolvedTarget[]> => {
+  const relist = async (targets: ResolvedTarget[], log: Log): Promise<ResolvedTarget[]> => {
     const byRegion = new Map<string, string[]>();
     for (const t of targets) {
       if (t.target)
@@ -178,14 +165,20 @@ export function createProtectHandler(
   };
 
   /** `listingMs`: how long reading the groups for this round took (in each ScanDuration). */
-  const scanAll = async (targets: ResolvedTarget[], listingMs: number): Promise<ScanRound> => {
+  const scanAll = async (
+    targets: ResolvedTarget[],
+    listingMs: number,
+    log: Log,
+  ): Promise<ScanRound> => {
     const startedAt = new Date(clock()).toISOString();
     const groupConcurrency = deps.groupConcurrency ?? DEFAULT_GROUP_CONCURRENCY;
     const limit = pLimit(groupConcurrency);
     // Groups scanned at once share the probe sockets; a lone group has them all.
     const scanned = targets.filter((t) => !t.report).length;
     const share = probeDescriptorShare(Math.min(groupConcurrency, scanned));
-    const groups = await Promise.all(targets.map((t) => limit(() => scanOne(t, listingMs, share))));
+    const groups = await Promise.all(
+      targets.map((t) => limit(() => scanOne(t, listingMs, share, log))),
+    );
     for (const report of groups) {
       metrics.record(report);
       const line = {
@@ -210,6 +203,8 @@ export function createProtectHandler(
   };
 
   return async (event, context) => {
+    // Every line of this invocation carries its request id.
+    const log = forInvocation(deps.log, context);
     let request;
     try {
       request = parseProtectEvent(event, config.region);
@@ -245,10 +240,10 @@ export function createProtectHandler(
       log,
       // The first scan uses the listings target resolution has just read; later ones re-list.
       scan: async () => {
-        if (round++ === 0) return scanAll(targets, resolvedMs);
+        if (round++ === 0) return scanAll(targets, resolvedMs, log);
         const listing = clock();
-        const fresh = await relist(targets);
-        return scanAll(fresh, clock() - listing);
+        const fresh = await relist(targets, log);
+        return scanAll(fresh, clock() - listing, log);
       },
     });
     return { scans };

@@ -108,6 +108,17 @@ describe('protect/handler', () => {
   const byName = (result: ProtectResult) =>
     Object.fromEntries(groupsOf(result).map((g) => [g.asgName, g]));
 
+  it('puts the Lambda request id on every line of an invocation, and not on the next', async () => {
+    const handler = handlerWith();
+    await handler({}, { getRemainingTimeInMillis: () => 75_000, awsRequestId: 'req-91c0' });
+    expect(log.lines.length).to.be.greaterThan(0);
+    for (const line of log.lines)
+      expect(line.fields, line.message).to.include({ requestId: 'req-91c0' });
+    log.lines.length = 0;
+    await handler({}, { getRemainingTimeInMillis: () => 75_000, awsRequestId: 'req-91c1' });
+    expect(new Set(log.lines.map((l) => l.fields.requestId))).to.deep.equal(new Set(['req-91c1']));
+  });
+
   it('takes the themis event verbatim and protects the busy, unprotects the idle', async () => {
     const handler = handlerWith({ tagDiscovery: false });
     const result = await handler({
