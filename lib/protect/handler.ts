@@ -47,10 +47,6 @@ export interface ProtectHandlerDeps {
   metrics?: ScanMetrics;
   clock?: Clock;
   sleep?: Sleep;
-  /** Probes in flight per group (default: config.probeConcurrency, else it follows the group). */
-  concurrency?: number;
-  /** Groups scanned at once. */
-  groupConcurrency?: number;
   /** The per-region cache of instance addresses kept by a warm container. */
   addressCache?: AddressCacheOptions;
   /** Timers for deadlines (default: real ones). */
@@ -121,7 +117,7 @@ export function createProtectHandler(
         prober: deps.prober,
         log,
         clock,
-        concurrency: deps.concurrency ?? config.probeConcurrency,
+        concurrency: config.probeConcurrency,
         probeDescriptors,
       },
       listed,
@@ -171,7 +167,7 @@ export function createProtectHandler(
     log: Log,
   ): Promise<ScanRound> => {
     const startedAt = new Date(clock()).toISOString();
-    const groupConcurrency = deps.groupConcurrency ?? DEFAULT_GROUP_CONCURRENCY;
+    const groupConcurrency = DEFAULT_GROUP_CONCURRENCY;
     const limit = pLimit(groupConcurrency);
     // Groups scanned at once share the probe sockets; a lone group has them all.
     const scanned = targets.filter((t) => !t.report).length;
