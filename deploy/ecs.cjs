@@ -199,6 +199,9 @@ function scaleFunction(e) {
     role: 'ScaleRole',
     // One run reads each cluster and takes at most one action; well inside its minute.
     timeout: 55,
+    // One run at a time: two overlapping runs could each take a cluster action on the same
+    // picture. A run the schedule starts while one is still going is throttled and dropped.
+    reservedConcurrency: 1,
     // A failed run is not retried: the next one is a minute away.
     maximumRetryAttempts: 0,
     maximumEventAge: 60,

@@ -4,11 +4,12 @@
  * may read (the gate also drain) only named clusters. One `serverless package` with a
  * clusters.yml, its zip run as Lambda would (against moto), and the stack helper without one.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
+import YAML from 'yaml';
 import { cfnLint } from '../packaging/cfn-lint.js';
 import { actionsOf, arnText, roleStatements, type Statement } from '../packaging/iam.js';
 import { packageStack, props, resource, type PackagedStack } from '../packaging/package-stack.js';
@@ -44,20 +45,11 @@ clusters:
     mem_buffer: 0
 `;
 
-const PARAMS: Record<string, string> = {
-  groups: 'jobs-asg',
-  tagDiscovery: 'false',
-  installHooks: 'true',
-  hookName: 'themis',
-  heartbeatTimeout: '300',
-  hookDefaultResult: 'CONTINUE',
-  subnetIds: '',
-  securityGroupIds: '',
-  notifyEmail: '',
-  ssmDocument: '',
-  recheckSeconds: '30',
-  clustersFile: '',
-  ecsClusters: '',
+/** serverless.yml as osls reads it before variables: params.default and the numbers stack.cjs asks for. */
+const SERVERLESS_YML = YAML.parse(readFileSync('serverless.yml', 'utf8'), {
+  logLevel: 'silent',
+}) as {
+  params: { default: Record<string, string> };
 };
 
 function statementsWith(statements: Statement[], prefix: string): Statement[] {
@@ -87,6 +79,8 @@ describe('deploying ECS mode and the scale function @slow', function () {
     const fn = props(resource(packaged.template, 'ScaleLambdaFunction'));
     const env = (fn.Environment as { Variables: Record<string, string> }).Variables;
     expect(env.THEMIS_CLUSTERS_FILE).to.equal('clusters.yml');
+    // One run at a time, so two runs never act on the same picture.
+    expect(fn.ReservedConcurrentExecutions).to.equal(1);
     expect(
       props(resource(packaged.template, 'ScaleEventsRuleSchedule1')).ScheduleExpression,
     ).to.equal('rate(1 minute)');
@@ -178,11 +172,12 @@ describe('deploy/ecs.cjs', () => {
   const resolveWith = (params: Record<string, string>) => ({
     resolveVariable: async (name: string) =>
       name === 'sls:stage' ? 'ci' : params[name.slice('param:'.length)],
-    resolveConfigurationProperty: async () => 120,
+    resolveConfigurationProperty: async (path: string[]) =>
+      path.reduce<unknown>((node, key) => (node as Record<string, unknown>)?.[key], SERVERLESS_YML),
   });
 
   it('adds no scale function and no ECS permission without a clusters file or ecsClusters', async () => {
-    const out = await stack(resolveWith(PARAMS));
+    const out = await stack(resolveWith(SERVERLESS_YML.params.default));
 
     expect(out.scaleFunction).to.equal(null);
     expect(out.resources.Resources).to.not.have.property('ScaleRole');
