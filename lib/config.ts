@@ -106,7 +106,8 @@ export function normaliseProbePath(raw: string): string {
   if (value.includes('#')) throw new Error("must not contain '#'");
   const path = value.startsWith('/') ? value : `/${value}`;
   if (path.startsWith('//')) throw new Error("must not start with '//' (that names a host)");
-  const pathPart = path.split('?', 1)[0] ?? '';
+  // split() always yields a first element; the default only satisfies the type checker.
+  const [pathPart = path] = path.split('?', 1);
   if (pathPart.includes('//')) throw new Error("must not contain '//'");
   const decoded = safeDecode(pathPart);
   if (decoded.split('/').some((seg) => seg === '..' || seg === '.')) {
@@ -212,6 +213,7 @@ export function toConfigError(
   const issue = error.issues[0];
   if (!issue) return new ConfigError('config', error.message);
   if (issue.code === 'unrecognized_keys') {
+    // Stryker disable next-line StringLiteral: zod reports unrecognized_keys with at least one key
     const key = issue.keys[0] ?? '?';
     const prefix = issue.path.length ? `${issue.path.join('.')}.` : '';
     return new ConfigError(nameOf(`${prefix}${key}`), 'unknown field (a typo?)');
@@ -223,15 +225,20 @@ export function toConfigError(
 /**
  * For a value that matched no branch of a union (e.g. intLike: a number, or a string of
  * digits), the useful message is the one from the branch that accepted its type and
- * rejected its content ("must be a whole number"), not zod's bare "Invalid input".
+ * rejected its content ("must be a whole number"), not zod's bare "Invalid input". When
+ * every branch refused the value's type (a boolean for a port), say which types would do.
  */
 function unionDetail(issue: z.core.$ZodIssue): string | undefined {
   if (issue.code !== 'invalid_union') return undefined;
+  const expected: string[] = [];
   for (const branch of issue.errors) {
     const first = branch[0];
-    if (first && first.code !== 'invalid_type') return first.message;
+    // Stryker disable next-line ConditionalExpression: zod gives every failed branch an issue
+    if (!first) continue;
+    if (first.code !== 'invalid_type') return first.message;
+    expected.push(first.expected);
   }
-  return undefined;
+  return `must be a ${expected.join(' or a ')}`;
 }
 
 /** Parse with a schema or throw a ConfigError that names the field. */
@@ -258,7 +265,8 @@ export function parseSettingsFromEnv(env: NodeJS.ProcessEnv): Partial<TargetSett
   const raw: Record<string, string> = {};
   for (const key of SETTINGS_KEYS) {
     const value = env[SETTINGS_ENV[key]];
-    if (value !== undefined && value !== '') raw[key] = value;
+    // Unset and empty both mean "not given".
+    if (value) raw[key] = value;
   }
   return parseSettingsFromObject(raw, (k) => SETTINGS_ENV[k as SettingsKey] ?? k);
 }
@@ -268,6 +276,7 @@ export function parseSettingsFromTags(tags: Record<string, string>): Partial<Tar
   const raw: Record<string, string> = {};
   for (const key of SETTINGS_KEYS) {
     const value = tags[SETTINGS_TAGS[key]];
+    // Stryker disable next-line ConditionalExpression: an absent tag (undefined) is dropped anyway
     if (value !== undefined) raw[key] = value;
   }
   return parseSettingsFromObject(raw, (k) => SETTINGS_TAGS[k as SettingsKey] ?? k);
