@@ -5,6 +5,7 @@ import {
   DELIVERY_LAG_SECONDS,
   heartbeatMarginSeconds,
 } from '../../lib/gate/budget.js';
+import { GATE_DEFAULTS } from '../../lib/gate/config.js';
 import {
   actionPhase,
   DEADLINE_MARGIN_SECONDS,
@@ -641,6 +642,134 @@ describe('gate decide', () => {
       expect(formatSeconds(42 * 60)).to.equal('42 min');
       expect(formatSeconds(125 * 60)).to.equal('2 h 5 min');
       expect(formatSeconds(3 * 3600)).to.equal('3 h');
+    });
+  });
+});
+
+// Added for the mutation run (docs/mutation.md): the reasons operators read, word for word,
+// and the edges of the timing rules. Each test names the behaviour a surviving mutant broke.
+describe('gate decide: what operators are told, and the edges', () => {
+  const env = { THEMIS_MAX_WAIT_SECONDS: '600' };
+  const inFlight = (changes: Partial<NonNullable<StepState['ssm']>> = {}) =>
+    state({
+      ssm: {
+        commandId: 'cmd-1',
+        sentAtMs: at(0),
+        documentName: 'AWS-RunShellScript',
+        timeoutSeconds: 120,
+        ...changes,
+      },
+    });
+  const reasonOf = (d: Decision) => d.reason;
+
+  describe('at the deadline', () => {
+    it('says how long the instance was held when its work is cut', () => {
+      expect(reasonOf(run({ probe: busy, nowMs: at(600), env }))).to.equal(
+        'deadline reached after 10 min',
+      );
+      expect(
+        reasonOf(run({ state: inFlight(), command: { state: 'pending' }, nowMs: at(600), env })),
+      ).to.equal('deadline reached after 10 min (pre-termination command unfinished)');
+    });
+
+    it('releases an idle instance, and says the command was skipped for lack of time', () => {
+      expect(reasonOf(run({ probe: idle, nowMs: at(600), env }))).to.equal('idle at the deadline');
+      expect(reasonOf(run({ probe: idle, nowMs: at(600), env: { ...env, ...SSM } }))).to.equal(
+        'idle at the deadline, no time left to run AWS-RunShellScript',
+      );
+    });
+
+    it('releases an instance whose command succeeded, naming the command', () => {
+      const d = run({ state: inFlight(), command: { state: 'success' }, nowMs: at(600), env });
+      expect(d).to.deep.equal({
+        kind: 'release',
+        result: 'CONTINUE',
+        reason: 'idle, and AWS-RunShellScript succeeded',
+      });
+    });
+
+    it('completes even when the step brought no probe answer or command status', () => {
+      expect(run({ probe: undefined, nowMs: at(600), env }).kind).to.equal('deadline');
+      expect(run({ state: inFlight(), nowMs: at(600), env }).kind).to.equal('deadline');
+    });
+  });
+
+  describe('a command in flight', () => {
+    it('says the command failed, with its detail when there is one', () => {
+      const failed = (detail?: string) =>
+        reasonOf(
+          run({ state: inFlight(), command: { state: 'failed', ...(detail ? { detail } : {}) } }),
+        );
+      expect(failed()).to.equal('AWS-RunShellScript failed');
+      expect(failed('exit 1')).to.equal('AWS-RunShellScript failed: exit 1');
+    });
+
+    it("follows an older gate's command (no name, no limit) under the defaults once the config dropped it", () => {
+      const old = state({ ssm: { commandId: 'cmd-1', sentAtMs: at(0) } });
+      const failed = run({ state: old, command: { state: 'failed' }, nowMs: at(10) });
+      expect(reasonOf(failed)).to.equal('the pre-termination command failed');
+      const limit = GATE_DEFAULTS.ssmTimeoutSeconds;
+      expect(
+        run({ state: old, command: { state: 'pending' }, nowMs: at(limit - 1) }).kind,
+      ).to.equal('wait-ssm');
+      expect(run({ state: old, command: { state: 'pending' }, nowMs: at(limit) }).kind).to.equal(
+        'ssm-failed',
+      );
+    });
+  });
+
+  describe('probe answers', () => {
+    it('says busy, idle and unknown in plain words', () => {
+      expect(reasonOf(run({ probe: busy }))).to.equal('busy');
+      expect(reasonOf(run({ probe: idle }))).to.equal('idle');
+      expect(reasonOf(run({ probe: { status: 'unknown', latencyMs: 1 } }))).to.equal(
+        'unknown answer 1 of 3 (no usable answer)',
+      );
+    });
+
+    it('says which command runs before release, and in a dry run which would have', () => {
+      expect(reasonOf(run({ probe: idle, env: SSM }))).to.equal(
+        'idle: running AWS-RunShellScript before release',
+      );
+      expect(reasonOf(run({ probe: idle, env: SSM, dryRun: true }))).to.equal(
+        'idle (would run AWS-RunShellScript first)',
+      );
+    });
+
+    it('starts counting unknown answers afresh once the command is sent', () => {
+      const d = run({ state: state({ unknowns: 2 }), probe: idle, env: SSM });
+      expect(d.kind).to.equal('run-ssm');
+      if (d.kind === 'run-ssm') expect(d.next.unknowns).to.equal(0);
+    });
+
+    it('refuses to decide without a probe answer before the deadline, saying so', () => {
+      expect(() => run({ probe: undefined })).to.throw(
+        'decide: no probe result and no command in flight',
+      );
+    });
+  });
+
+  describe('timing edges', () => {
+    it("heartbeats every step when the HeartbeatTimeout is the margin, even on a clock behind the last heartbeat's", () => {
+      const s = state({ hook: { heartbeatTimeoutSeconds: 60, globalTimeoutSeconds: 6000 } });
+      const ahead = { ...s, lastHeartbeatMs: at(30), heartbeats: 1 };
+      expect(heartbeatDue(ahead, at(20), 60, 0)).to.equal(true);
+      expect(heartbeatDue(ahead, at(20), 90, 0)).to.equal(true);
+    });
+
+    it('does not call a gap of exactly the HeartbeatTimeout a timeout', () => {
+      const s = state({ lastHeartbeatMs: at(100), heartbeats: 1 });
+      expect(goneCause(s, true, at(400))).to.equal('ended-elsewhere');
+    });
+
+    it('spreads first heartbeats by the FNV-1a hash of the token (test vector "a" → 0xe40c292c)', () => {
+      expect(actionPhase('a')).to.equal(0xe40c292c / 2 ** 32);
+      expect(actionPhase('')).to.equal(0x811c9dc5 / 2 ** 32);
+    });
+
+    it('writes two hours as hours', () => {
+      expect(formatSeconds(7200)).to.equal('2 h');
+      expect(formatSeconds(119 * 60)).to.equal('119 min');
     });
   });
 });
