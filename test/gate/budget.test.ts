@@ -1,10 +1,14 @@
 import { expect } from 'chai';
 import {
   AFTER_PROBE_RESERVE_MS,
+  CALL_ALLOWANCE_MS,
+  CALLS_AFTER_PROBE,
+  CALLS_BEFORE_PROBE,
   DEFAULT_GATE_TIMING,
   DEFAULT_HEARTBEAT_MARGIN_SECONDS,
   DELIVERY_LAG_SECONDS,
   heartbeatMarginSeconds,
+  heartbeatMarginTerms,
   heartbeatsPerHour,
   requiredFunctionTimeoutSeconds,
   requiredHeartbeatTimeoutSeconds,
@@ -67,5 +71,32 @@ describe('gate budget', () => {
     expect(requiredFunctionTimeoutSeconds(DEFAULT_GATE_TIMING).seconds).to.be.at.most(
       DEFAULT_GATE_TIMING.functionTimeoutSeconds,
     );
+  });
+});
+
+// Added for the mutation run (docs/mutation.md): what each term of a budget says (the deploy
+// quotes these when it refuses a stack) and that a step's budget has room for every call.
+describe('gate budget: the terms an operator reads', () => {
+  it('gives every AWS call of a step its allowance, and the probe its whole timeout', () => {
+    expect(stepBudgetMs(0)).to.equal((CALLS_BEFORE_PROBE + CALLS_AFTER_PROBE) * CALL_ALLOWANCE_MS);
+    expect(stepBudgetMs(2_000) - stepBudgetMs(0)).to.equal(2_000);
+  });
+
+  it('names the terms of the heartbeat margin in plain words', () => {
+    expect(heartbeatMarginTerms(timing).map((t) => t.label)).to.deep.equal([
+      "this step's calls after its decision",
+      'the next recheck (recheckSeconds)',
+      'SQS delivery lag',
+      '2 failed steps × the visibility timeout (180 s)',
+      'a worst-case step until its heartbeat (the function timeout)',
+    ]);
+  });
+
+  it('names the terms of the function timeout, with the calls and probe of a worst-case step', () => {
+    const calls = CALLS_BEFORE_PROBE + CALLS_AFTER_PROBE;
+    expect(requiredFunctionTimeoutSeconds(timing).terms.map((t) => t.label)).to.deep.equal([
+      `1 × a worst-case step (${calls} AWS calls × ${CALL_ALLOWANCE_MS / 1000} s + a 2 s probe)`,
+      'the invocation reserve',
+    ]);
   });
 });
