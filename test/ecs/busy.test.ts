@@ -188,3 +188,58 @@ describe('ecs/busy', () => {
     expect(isDaemonTask({ group: 'family:log-agent' }, DAEMONS)).to.equal(false);
   });
 });
+
+// Added for the mutation run (docs/mutation.md): the reasons operators read in protect's
+// report and the gate's notices, word for word. Each test names what a surviving mutant broke.
+describe('ecs/busy: what an operator is told', () => {
+  const reasonOf = (tasks: EcsTask[]) =>
+    classify({ ec2InstanceIds: ['i-1'], containerInstances: [ci(1)], tasks }).get('i-1')!.reason;
+  const id = (t: EcsTask) => t.arn.slice(t.arn.lastIndexOf('/') + 1);
+
+  it('says an instance with nothing on it has no tasks running', () => {
+    expect(reasonOf([])).to.equal('no tasks running');
+  });
+
+  it('says an idle instance still runs its daemon tasks, counting only those not stopped', () => {
+    const daemon = (extra: Partial<EcsTask> = {}) =>
+      task(1, { group: 'service:log-agent', ...extra });
+    expect(reasonOf([daemon()])).to.equal('no tasks running but 1 daemon task');
+    expect(reasonOf([daemon(), daemon(), daemon({ lastStatus: 'STOPPED' })])).to.equal(
+      'no tasks running but 2 daemon tasks',
+    );
+  });
+
+  it('does not count a stopped daemon task', () => {
+    const stopped = task(1, { group: 'service:log-agent', lastStatus: 'STOPPED' });
+    expect(reasonOf([stopped])).to.equal('no tasks running');
+  });
+
+  it('names the tasks that keep an instance busy, by group and id', () => {
+    const a = task(1);
+    const b = task(1, { group: undefined });
+    expect(reasonOf([a])).to.equal(`1 task running (service:worker ${id(a)})`);
+    expect(reasonOf([a, b])).to.equal(`2 tasks running (service:worker ${id(a)}, ? ${id(b)})`);
+  });
+
+  it('names three tasks at most, and counts the rest', () => {
+    const tasks = [task(1), task(1), task(1), task(1), task(1)];
+    expect(reasonOf(tasks.slice(0, 3))).to.equal(
+      `3 tasks running (${tasks
+        .slice(0, 3)
+        .map((t) => `service:worker ${id(t)}`)
+        .join(', ')})`,
+    );
+    expect(reasonOf(tasks)).to.match(/^5 tasks running \(.*, .*, [^,]*\+2 more\)$/);
+  });
+
+  it('ignores a task that is on no container instance (not yet placed)', () => {
+    const unplaced = task(1, { containerInstanceArn: undefined });
+    expect(
+      classify({ ec2InstanceIds: ['i-1'], containerInstances: [ci(1)], tasks: [unplaced] }).get(
+        'i-1',
+      ),
+    ).to.include({
+      status: 'idle',
+    });
+  });
+});
