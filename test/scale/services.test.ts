@@ -57,3 +57,45 @@ describe('scale/services', () => {
     expect(plan({ metric: 20 }).reason).to.equal('metric 20 matched event 2 (10..99, action +1)');
   });
 });
+
+// Added for the mutation run (docs/mutation.md): the reasons the scale function logs and
+// reports, word for word, and the edges of min and max. Each test names what a surviving
+// mutant broke.
+describe('scale/services: what an operator is told', () => {
+  const reasons: Array<[string, Partial<ServiceInput>, string]> = [
+    ['below min', { runningCount: 0 }, '0 running, below min 1'],
+    ['above max', { runningCount: 9 }, '9 running, above max 6'],
+    [
+      'no metric, events to evaluate',
+      { metric: undefined },
+      'no metric value: events not evaluated',
+    ],
+    ['no metric, no events', { metric: undefined, events: [] }, 'within min and max'],
+    ['an event that grows', { metric: 500 }, 'metric 500 matched event 1 (100..+∞, action +2)'],
+    ['an event that shrinks', { metric: 0 }, 'metric 0 matched event 3 (-∞..0, action -1)'],
+    [
+      'an event that changes nothing',
+      { metric: 0, events: [ev(null, 0, 0)] },
+      'metric 0 matched event 1 (-∞..0, action 0)',
+    ],
+    [
+      'no event that fits',
+      { metric: 5 },
+      'metric 5 matched no event that stays within min 1 and max 6',
+    ],
+  ];
+  for (const [what, input, reason] of reasons) {
+    it(`says why for ${what}: "${reason}"`, () => {
+      expect(plan(input).reason).to.equal(reason);
+    });
+  }
+
+  it('leaves a service at exactly min or max to its events', () => {
+    expect(plan({ runningCount: 1, metric: 500 }).desiredCount).to.equal(3);
+    expect(plan({ runningCount: 6, metric: 0 }).desiredCount).to.equal(5);
+  });
+
+  it('allows an event that lands exactly on min', () => {
+    expect(plan({ runningCount: 2, metric: 0 }).desiredCount).to.equal(1);
+  });
+});
