@@ -98,9 +98,18 @@ export type Decision =
     }
   | { kind: 'expired'; reason: string };
 
-/** When the gate stops waiting: min(maxWait, global timeout − margin) after first sight. */
-export function deadlineMs(state: StepState, config: Pick<GateConfig, 'maxWaitSeconds'>): number {
-  const hookLimit = state.hook.globalTimeoutSeconds - DEADLINE_MARGIN_SECONDS;
+/**
+ * When the gate stops waiting: min(maxWait, global timeout − margin) after first sight. The
+ * margin is at least the heartbeat margin (budget.ts): the step at the deadline may fail and
+ * be redelivered after the visibility timeout, as any step may, and must still come before
+ * Auto Scaling's own global timeout applies the DefaultResult.
+ */
+export function deadlineMs(
+  state: StepState,
+  config: Pick<GateConfig, 'maxWaitSeconds'> & Partial<Pick<GateConfig, 'heartbeatMarginSeconds'>>,
+): number {
+  const marginSeconds = Math.max(DEADLINE_MARGIN_SECONDS, config.heartbeatMarginSeconds ?? 0);
+  const hookLimit = state.hook.globalTimeoutSeconds - marginSeconds;
   const limitSeconds = Math.max(0, Math.min(config.maxWaitSeconds ?? Infinity, hookLimit));
   return state.firstSeenMs + limitSeconds * 1000;
 }
@@ -196,9 +205,12 @@ export function decide(input: DecideInput): Decision {
       const skipped = config.ssm ? `, no time left to run ${config.ssm.documentName}` : '';
       return { kind: 'release', result: 'CONTINUE', reason: `idle at the deadline${skipped}` };
     }
+    // A command still running when the gate gives up is cancelled, and the notice says so.
+    const running = state.ssm !== undefined && input.command?.state === 'pending';
     return {
       kind: 'deadline',
       result: config.onDeadline,
+      ...(running ? { cancelCommand: true } : {}),
       reason: `deadline reached after ${waited}${state.ssm ? ' (pre-termination command unfinished)' : ''}`,
     };
   }

@@ -79,7 +79,9 @@ export function createGateHandler(containerDeps: GateDeps): GateHandler {
       ...deps,
       groups: cacheGroups(deps.groups, { store: container(deps.config).groups, clock: deps.clock }),
     };
-    const describeHook = cacheHooks(deps.lifecycle, container(deps.config).hooks, deps.clock);
+    // Hook timing is shared within this invocation only: a hook changed a moment ago must not
+    // be heartbeated on its old HeartbeatTimeout for the rest of a chain.
+    const describeHook = cacheHooks(deps.lifecycle);
 
     /** One input, inside its own budget; `progress` says how far it got. */
     const runOne = (input: unknown, progress: StepProgress, viaSns = false) => {
@@ -257,8 +259,6 @@ interface KnownGroup {
 
 interface ContainerMemory {
   groups: Map<string, KnownGroup>;
-  /** Hooks that exist, by `group/hook` (a missing hook is never remembered). */
-  hooks: Map<string, { atMs: number; hook: HookInfo }>;
 }
 
 /**
@@ -270,27 +270,32 @@ const containers = new WeakMap<object, ContainerMemory>();
 
 function container(config: object): ContainerMemory {
   let memory = containers.get(config);
-  if (!memory) containers.set(config, (memory = { groups: new Map(), hooks: new Map() }));
+  if (!memory) containers.set(config, (memory = { groups: new Map() }));
   return memory;
 }
 
 /**
- * DescribeLifecycleHooks for a first step, answered from the container's answers up to
- * GROUP_TAGS_TTL_MS old: a scale-in of 200 instances asks once, not 200 times. Only a hook
- * that exists is remembered, so a hook created meanwhile is never taken for a deleted one.
+ * DescribeLifecycleHooks for the first steps of one invocation: the records of a batch share
+ * one call per hook (in flight or answered). Never kept beyond the invocation — a hook changed
+ * a moment ago must not be held on its old timing — and a missing hook or a failed call is
+ * not remembered at all.
  */
-function cacheHooks(
-  lifecycle: LifecycleActions,
-  store: ContainerMemory['hooks'],
-  clock: () => number,
-): LifecycleActions['describeHook'] {
-  return async (groupName, hookName, opts) => {
+function cacheHooks(lifecycle: LifecycleActions): LifecycleActions['describeHook'] {
+  const calls = new Map<string, Promise<HookInfo | undefined>>();
+  return (groupName, hookName, opts) => {
     const key = `${groupName}/${hookName}`;
-    const fresh = store.get(key);
-    if (fresh && clock() - fresh.atMs < GROUP_TAGS_TTL_MS) return fresh.hook;
-    const hook = await lifecycle.describeHook(groupName, hookName, opts);
-    if (hook) store.set(key, { atMs: clock(), hook });
-    return hook;
+    let call = calls.get(key);
+    if (!call) {
+      call = lifecycle.describeHook(groupName, hookName, opts);
+      calls.set(key, call);
+      call.then(
+        (hook) => {
+          if (!hook) calls.delete(key);
+        },
+        () => calls.delete(key),
+      );
+    }
+    return call;
   };
 }
 

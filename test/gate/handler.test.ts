@@ -145,20 +145,28 @@ describe('gate handler', () => {
       expect(worker.requests.at(-1)).to.equal('/other');
     });
 
-    it('reads a hook once for the first steps of a whole scale-in, but never remembers a missing hook', async () => {
+    it('reads a hook once for the first steps of one batch, and afresh in the next invocation', async () => {
       const handler = createGateHandler(world.deps);
-      for (const id of [INSTANCE, OTHER, THIRD]) {
-        await handler(sqsEvent([{ id, body: JSON.stringify(terminateEvent({ instanceId: id })) }]));
-      }
+      await handler(
+        sqsEvent(
+          [INSTANCE, OTHER, THIRD].map((id) => ({
+            id,
+            body: JSON.stringify(terminateEvent({ instanceId: id })),
+          })),
+        ),
+      );
       expect(world.lifecycle.describeCalls).to.equal(1);
-      const other = { ...world.deps, config: { ...world.deps.config } };
-      const fresh = createGateHandler(other);
+      // A hook changed a moment ago must not be held on its old timing (review regression).
+      await handler(sqsEvent([{ id: 'a', body: JSON.stringify(terminateEvent()) }]));
+      expect(world.lifecycle.describeCalls).to.equal(2);
       world.lifecycle.hooks.clear();
-      await fresh(sqsEvent([{ id: 'a', body: JSON.stringify(terminateEvent()) }]));
-      await fresh(
+      await handler(
         sqsEvent([{ id: 'b', body: JSON.stringify(terminateEvent({ instanceId: OTHER })) }]),
       );
-      expect(world.lifecycle.describeCalls).to.equal(3);
+      await handler(
+        sqsEvent([{ id: 'c', body: JSON.stringify(terminateEvent({ instanceId: OTHER })) }]),
+      );
+      expect(world.lifecycle.describeCalls).to.equal(4);
     });
 
     it('does not keep a failed DescribeAutoScalingGroups for later invocations', async () => {
