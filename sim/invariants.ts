@@ -183,10 +183,12 @@ export function checkInvariants(sim: Simulation): CheckResult {
   for (const t of sim.fleet.terminations) {
     if (!t.busy) continue;
     const action = t.action;
-    // The deadline's notice, or the one a crash between Complete and Publish lost (counted there).
+    // The deadline's notice — or, when the step that completed died before its Publish, the
+    // retry's "ended" notice, which says the gate had decided on the deadline.
     const deadlineNotice =
-      outcomesOf(t.instanceId).some((p) => p.notice.attributes.event === 'deadline') ||
-      lostNotices.includes(t.instanceId);
+      outcomesOf(t.instanceId).some(
+        (p) => p.notice.attributes.event === 'deadline' || decidedDeadline(p.notice.message),
+      ) || lostNotices.includes(t.instanceId);
     // A hook timeout the faults excuse (see above) cuts work no gate could have saved.
     if (deadLettered.includes(t.instanceId) || faultExcused.includes(t.instanceId)) continue;
     if (action && action.ended?.by === 'completed' && deadlineNotice) {
@@ -308,4 +310,16 @@ function checkIdleHeld(sim: Simulation, action: SimLifecycleAction): Violation |
     at: ended.at,
     message: `${action.instanceId} was idle for ${s(held)} before its release (allowed ${s(allowed)}: interval ${s(interval)}, redeliveries ${s(retries)}${ssm ? `, command ${s(ssm)}` : ''})`,
   };
+}
+
+/** An "ended" notice's facts say the step had decided on the deadline. */
+function decidedDeadline(message: string): boolean {
+  const facts = message.split('\n\nFacts:\n')[1];
+  if (!facts) return false;
+  try {
+    const parsed = JSON.parse(facts) as { event?: string; decided?: string };
+    return parsed.event === 'ended' && (parsed.decided ?? '').startsWith('deadline');
+  } catch {
+    return false;
+  }
 }
