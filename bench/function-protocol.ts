@@ -15,6 +15,8 @@ export interface InvocationRun {
   calls: Record<string, number>;
   /** Time spent in those calls by command (summed: concurrent calls overlap). */
   awsMs: Record<string, number>;
+  /** Peak RSS during this invocation (Linux: VmHWM reset before it), MB. */
+  maxRssMB?: number;
   /** Per group: ScanDuration as reported, and the addresses by answer. */
   groups: Array<{
     asgName: string;
