@@ -33,6 +33,7 @@ import {
   type LifecycleResult,
 } from '../lib/ports.js';
 import { validationError } from './aws-error.js';
+import type { ProbeBehaviour } from './probers.js';
 import type { Journal } from './journal.js';
 import type { Random } from './random.js';
 import type { Scheduler } from './scheduler.js';
@@ -60,7 +61,7 @@ export interface GroupSpec {
 }
 
 export type TerminationCause = 'scale-in' | 'health' | 'terminate-api';
-export type ActionEnd = 'completed' | 'heartbeat-timeout' | 'global-timeout';
+export type ActionEnd = 'completed' | 'heartbeat-timeout' | 'global-timeout' | 'hook-deleted';
 
 export interface SimLifecycleAction {
   token: string;
@@ -72,9 +73,15 @@ export interface SimLifecycleAction {
   heartbeatDeadlineMs: number;
   globalDeadlineMs: number;
   heartbeats: number;
+  /** Virtual times of the recorded heartbeats. */
+  heartbeatTimes: number[];
   busyAtStart: boolean;
   protectedAtStart: boolean;
-  ended?: { at: number; by: ActionEnd; result: LifecycleResult };
+  /** The group's tags when the action began (its dry-run mode, …). */
+  tagsAtStart: Record<string, string>;
+  ended?: { at: number; by: ActionEnd; result: LifecycleResult; heartbeatTimeoutSeconds: number };
+  /** The hook's HeartbeatTimeout when the action began. */
+  heartbeatTimeoutSeconds: number;
 }
 
 export interface SimInstance {
@@ -89,6 +96,10 @@ export interface SimInstance {
   healthStatus: 'Healthy' | 'Unhealthy';
   /** false once the instance stops answering (crashed, hung, partitioned): every probe is unknown. */
   answering: boolean;
+  /** How its status endpoint misbehaves, if it does (then `answering` is false). */
+  probeBehaviour?: ProbeBehaviour;
+  /** For a 'slow' endpoint: how long an answer takes. */
+  probeDelayMs?: number;
   work: WorkSchedule;
   cause?: TerminationCause;
   action?: SimLifecycleAction;
@@ -313,6 +324,94 @@ export class Fleet {
     });
   }
 
+  /**
+   * From now on its status endpoint misbehaves (a hostile or broken server): themis cannot
+   * learn whether it is busy, so the checker counts it as not answering.
+   */
+  misbehave(instanceId: string, behaviour: ProbeBehaviour, delayMs?: number): void {
+    const inst = this.mustInstance(instanceId);
+    inst.answering = false;
+    inst.probeBehaviour = behaviour;
+    if (delayMs !== undefined) inst.probeDelayMs = delayMs;
+    this.o.journal.add(
+      'stops-answering',
+      `${instanceId}: its status endpoint misbehaves (${behaviour})`,
+      {
+        group: inst.group,
+        instanceId,
+        data: { fault: `probe-${behaviour}` },
+      },
+    );
+  }
+
+  /** Tag changes after the start, in order. */
+  readonly tagChanges: Array<{
+    at: number;
+    group: string;
+    key: string;
+    value?: string;
+    previous?: string;
+  }> = [];
+
+  /** A group's tag as it was at `atMs`. */
+  tagAt(groupName: string, key: string, atMs: number): string | undefined {
+    const g = this.mustGroup(groupName);
+    const changes = this.tagChanges.filter((c) => c.group === groupName && c.key === key);
+    const before = changes.filter((c) => c.at <= atMs).at(-1);
+    if (before) return before.value;
+    // No change yet at that time: the value before the first change, or the current one.
+    const first = changes[0];
+    if (first) return first.previous;
+    return g.spec.tags?.[key];
+  }
+
+  /** An operator sets (or, with undefined, removes) a tag of a group. */
+  setTag(groupName: string, key: string, value: string | undefined): void {
+    const g = this.mustGroup(groupName);
+    this.tagChanges.push({
+      at: this.now,
+      group: groupName,
+      key,
+      ...(value !== undefined ? { value } : {}),
+      ...(g.spec.tags?.[key] !== undefined ? { previous: g.spec.tags[key] } : {}),
+    });
+    const tags = { ...g.spec.tags };
+    if (value === undefined) delete tags[key];
+    else tags[key] = value;
+    g.spec = { ...g.spec, tags };
+    this.o.journal.add(
+      'setting',
+      `${groupName}: tag ${key}${value === undefined ? ' removed' : `=${value}`}`,
+      {
+        group: groupName,
+        data: { fault: 'tag-changed', key, value },
+      },
+    );
+  }
+
+  /**
+   * DeleteLifecycleHook: Auto Scaling completes every outstanding action of the hook
+   * (CONTINUE for a terminating instance); later instances go at once.
+   */
+  deleteHook(groupName: string): void {
+    const g = this.mustGroup(groupName);
+    const hook = g.spec.hook;
+    if (!hook) return;
+    g.spec = {
+      name: g.spec.name,
+      desired: g.spec.desired,
+      ...(g.spec.tags ? { tags: g.spec.tags } : {}),
+    };
+    this.o.journal.add('setting', `${groupName}: lifecycle hook ${hook.name} deleted`, {
+      group: groupName,
+      data: { fault: 'hook-deleted' },
+    });
+    for (const action of this.actions) {
+      if (!action.ended && action.group === groupName)
+        this.endAction(action, 'hook-deleted', 'CONTINUE', hook);
+    }
+  }
+
   setWork(instanceId: string, work: WorkSchedule): void {
     this.mustInstance(instanceId).work = work;
   }
@@ -339,6 +438,10 @@ export class Fleet {
 
   desiredCapacity(groupName: string): number {
     return this.mustGroup(groupName).desired;
+  }
+
+  tagsOf(groupName: string): Record<string, string> {
+    return { ...this.mustGroup(groupName).spec.tags };
   }
 
   hookOf(groupName: string): HookSpec | undefined {
@@ -425,6 +528,7 @@ export class Fleet {
   recordLifecycleActionHeartbeat(ref: LifecycleActionRef): void {
     const action = this.activeAction(ref);
     action.heartbeats++;
+    action.heartbeatTimes.push(this.now);
     action.heartbeatDeadlineMs =
       this.now + this.hookOfAction(action).heartbeatTimeoutSeconds * 1000;
     this.armHeartbeatTimeout(action);
@@ -440,7 +544,7 @@ export class Fleet {
       throw validationError(`Invalid LifecycleActionResult: ${String(result)}`);
     }
     const action = this.activeAction(ref);
-    this.endAction(action, 'completed', result);
+    this.endAction(action, 'completed', result, this.hookOfAction(action));
   }
 
   /** DescribeLifecycleHooks for one hook; ValidationError when the group does not exist. */
@@ -591,10 +695,13 @@ export class Fleet {
       cause,
       startedAt: now,
       heartbeatDeadlineMs: now + hook.heartbeatTimeoutSeconds * 1000,
+      heartbeatTimeoutSeconds: hook.heartbeatTimeoutSeconds,
       globalDeadlineMs: now + globalTimeoutSeconds(hook.heartbeatTimeoutSeconds) * 1000,
       heartbeats: 0,
+      heartbeatTimes: [],
       busyAtStart: busy,
       protectedAtStart: inst.protectedFromScaleIn,
+      tagsAtStart: { ...g.spec.tags },
     };
     inst.lifecycleState = 'Terminating:Wait';
     inst.action = action;
@@ -607,7 +714,7 @@ export class Fleet {
     });
     this.armHeartbeatTimeout(action);
     this.o.scheduler.at(action.globalDeadlineMs, `global timeout ${inst.id}`, () => {
-      if (!action.ended) this.endAction(action, 'global-timeout', hook.defaultResult);
+      if (!action.ended) this.endAction(action, 'global-timeout', hook.defaultResult, hook);
     });
     const event = this.lifecycleEvent(action, g, hook);
     for (const listener of this.eventListeners) listener(event);
@@ -618,12 +725,23 @@ export class Fleet {
     this.o.scheduler.at(deadline, `heartbeat timeout ${action.instanceId}`, () => {
       // A later heartbeat moved the deadline: this check is stale.
       if (action.ended || action.heartbeatDeadlineMs !== deadline) return;
-      this.endAction(action, 'heartbeat-timeout', this.hookOfAction(action).defaultResult);
+      const hook = this.hookOfAction(action);
+      this.endAction(action, 'heartbeat-timeout', hook.defaultResult, hook);
     });
   }
 
-  private endAction(action: SimLifecycleAction, by: ActionEnd, result: LifecycleResult): void {
-    action.ended = { at: this.now, by, result };
+  private endAction(
+    action: SimLifecycleAction,
+    by: ActionEnd,
+    result: LifecycleResult,
+    hook: HookSpec,
+  ): void {
+    action.ended = {
+      at: this.now,
+      by,
+      result,
+      heartbeatTimeoutSeconds: hook.heartbeatTimeoutSeconds,
+    };
     const inst = this.mustInstance(action.instanceId);
     this.o.journal.add(
       'action-ended',
@@ -674,8 +792,14 @@ export class Fleet {
 
   private hookOfAction(action: SimLifecycleAction): HookSpec {
     const hook = this.mustGroup(action.group).spec.hook;
-    if (!hook) throw new Error(`group ${action.group} lost its hook`);
-    return hook;
+    // Deleting the hook ended its actions; an ended action keeps the hook it had.
+    return (
+      hook ?? {
+        name: action.hookName,
+        heartbeatTimeoutSeconds: action.heartbeatTimeoutSeconds,
+        defaultResult: 'CONTINUE',
+      }
+    );
   }
 
   private lifecycleEvent(

@@ -1,46 +1,71 @@
 /**
- * Random histories for the property tests (and anyone who wants many seeded runs): a seed
- * becomes a plain-data HistorySpec — groups and hooks, the gate's environment, protect's
- * schedule, work schedules, scale-ins, health replacements, TerminateInstance calls,
- * instances that stop answering, and faults — and runHistory plays it on the virtual clock
- * with the real protect and gate code, then checks the invariants.
+ * Random histories for the property tests: a seed becomes a plain-data HistorySpec — the
+ * stack's params (drawn, then built by the deploy's own code: a combination the deploy
+ * refuses is never played), groups, work schedules, operator and fleet events, and the
+ * faults — and runHistory plays it on the virtual clock with the real protect and gate code
+ * and the real SDK adapters, then checks the invariants.
  *
- * Histories are kept small (1–5 instances, ~20 virtual minutes of events) so thousands run
- * in seconds; every choice comes from the seed, so `randomHistory(seed)` is a replay.
+ * Faults drawn per history: outages of each AWS service lasting minutes, Auto Scaling
+ * throttling storms, ResourceContention, Lambda containers killed after any external
+ * operation, duplicate deliveries, every hostile probe behaviour, and settings changed
+ * mid-hold (dry run toggled by tag, a longer probe timeout by tag, the SSM document removed
+ * from the stack or from SSM, the hook deleted).
+ *
+ * Histories are small (1–5 instances, ~25 virtual minutes of events) so thousands run in
+ * seconds; every choice comes from the seed, so `randomHistory(seed)` is a replay.
  */
 import type { LifecycleResult } from '../lib/ports.js';
-import type { FaultRates } from './faults.js';
+import { deployed, type Deployed } from './deployed.js';
 import type { HookSpec } from './fleet.js';
 import { checkInvariants, type CheckResult } from './invariants.js';
+import { formatElapsed } from './journal.js';
+import { PROBE_BEHAVIOURS, type ProbeBehaviour } from './probers.js';
 import { Random } from './random.js';
 import { DEFAULT_START_MS } from './scheduler.js';
+import type { Outage, Service, Storm } from './sdk.js';
 import type { CommandsOptions } from './services.js';
-import { Simulation, type GateOptions, type ProtectOptions } from './simulation.js';
-import { formatElapsed } from './journal.js';
+import {
+  Simulation,
+  type FaultOptions,
+  type GateOptions,
+  type ProtectOptions,
+  type SimulationOptions,
+} from './simulation.js';
 import { randomWork } from './work.js';
 
 export type HistoryEventKind =
-  'scale-in' | 'scale-out' | 'unhealthy' | 'terminate' | 'stops-answering';
+  | 'scale-in'
+  | 'scale-out'
+  | 'unhealthy'
+  | 'terminate'
+  | 'misbehave'
+  | 'dry-run-on'
+  | 'dry-run-off'
+  | 'probe-timeout-tag'
+  | 'ssm-document-removed'
+  | 'ssm-setting-removed'
+  | 'hook-deleted';
 
 export interface HistoryEvent {
   /** Virtual ms after the start. */
   atMs: number;
   kind: HistoryEventKind;
   group: string;
-  /** scale-in / scale-out: how many. */
   count?: number;
-  /** unhealthy / terminate / stops-answering: which live instance, as a fraction of the list. */
+  /** Which live instance, as a fraction of the list. */
   pick?: number;
-  /** terminate: decrement the desired capacity. */
   decrement?: boolean;
+  behaviour?: ProbeBehaviour;
+  value?: string;
 }
 
 export interface HistorySpec {
   seed: number;
+  /** Stack params over serverless.yml's defaults (accepted by deploy/stack.cjs). */
+  params: Record<string, string>;
   groups: Array<{ name: string; size: number; hook: HookSpec }>;
-  gateEnv: Record<string, string>;
-  protect: { intervalSeconds: number } | false;
-  faults: Partial<FaultRates>;
+  protect: boolean;
+  faults: FaultOptions;
   commands?: CommandsOptions;
   work: {
     horizonMs: number;
@@ -51,45 +76,51 @@ export interface HistorySpec {
     busyAtStart: number;
   };
   events: HistoryEvent[];
-  visibilityTimeoutSeconds: number;
-  maxReceiveCount: number;
 }
 
 const MINUTE = 60_000;
-/** The recheck queue as serverless.yml deploys it (test/sim/deployment.test.ts reads the file). */
-const VISIBILITY_TIMEOUT_SECONDS = 120;
+const SERVICES: readonly Service[] = ['autoscaling', 'ec2', 'sqs', 'sns', 'ssm'];
 
-export function randomHistory(seed: number): HistorySpec {
+/** Params a history may draw; the deploy decides which combinations are valid. */
+function drawParams(r: Random, d: Deployed): Record<string, string> {
+  const p: Record<string, string> = {};
+  if (r.chance(0.5)) {
+    const ht = Number(d.params.heartbeatTimeout);
+    p.heartbeatTimeout = String(r.pick([ht, ht, 2 * ht, 3600]));
+  }
+  if (r.chance(0.4)) p.recheckSeconds = String(r.pick([10, 15, 30, 60]));
+  p.hookDefaultResult = r.pick<LifecycleResult>(['CONTINUE', 'ABANDON']);
+  p.unknownLimit = String(r.pick([1, 2, 3, 3, 5]));
+  p.onDeadline = r.pick(['CONTINUE', 'ABANDON']);
+  if (r.chance(0.25)) p.maxWaitSeconds = String(r.pick([600, 1800]));
+  if (r.chance(0.2)) {
+    p.ssmDocument = 'themis-drain';
+    p.ssmTimeoutSeconds = String(r.pick([60, 600]));
+    p.onSsmFailure = r.pick(['CONTINUE', 'ABANDON']);
+  }
+  return p;
+}
+
+export async function randomHistory(seed: number): Promise<HistorySpec> {
   const r = new Random(seed).fork('history');
+  const base = await deployed();
+  let params = drawParams(r, base);
+  let d: Deployed;
+  try {
+    d = await deployed(params);
+  } catch {
+    // The deploy refuses this combination: a stack nobody can deploy is not a history.
+    params = {};
+    d = base;
+  }
   const groupCount = r.chance(0.15) ? 2 : 1;
   const groups = Array.from({ length: groupCount }, (_, i) => ({
     name: `group-${i + 1}`,
     size: r.int(1, 5),
-    hook: {
-      name: 'themis-gate',
-      heartbeatTimeoutSeconds: r.pick([300, 300, 600, 900, 3600]),
-      defaultResult: r.pick<LifecycleResult>(['CONTINUE', 'ABANDON']),
-    },
+    hook: { ...d.hook },
   }));
-
-  // Only configurations deploy/stack.cjs accepts: HeartbeatTimeout > recheckSeconds + 2 ×
-  // the recheck queue's visibility timeout (room for two failed steps in a row).
-  const shortestHook = Math.min(...groups.map((g) => g.hook.heartbeatTimeoutSeconds));
-  const recheckChoices = [15, 30, 30, 60, 120].filter(
-    (s) => shortestHook > s + 2 * VISIBILITY_TIMEOUT_SECONDS,
-  );
-  const gateEnv: Record<string, string> = {
-    THEMIS_RECHECK_SECONDS: String(r.pick(recheckChoices)),
-    THEMIS_UNKNOWN_LIMIT: String(r.pick([1, 2, 3, 3, 5])),
-    THEMIS_ON_DEADLINE: r.pick(['CONTINUE', 'ABANDON']),
-  };
-  const maxWait = r.pick([undefined, undefined, 600, 1800]);
-  if (maxWait) gateEnv.THEMIS_MAX_WAIT_SECONDS = String(maxWait);
   let commands: CommandsOptions | undefined;
-  if (r.chance(0.2)) {
-    gateEnv.THEMIS_SSM_DOCUMENT = 'themis-drain';
-    gateEnv.THEMIS_SSM_TIMEOUT_SECONDS = String(r.pick([60, 600]));
-    gateEnv.THEMIS_ON_SSM_FAILURE = r.pick(['CONTINUE', 'ABANDON']);
+  if (params.ssmDocument) {
     commands = {
       documents: r.chance(0.9) ? ['themis-drain'] : [],
       runSeconds: r.pick([5, 30, 120]),
@@ -97,18 +128,30 @@ export function randomHistory(seed: number): HistorySpec {
     };
   }
 
-  const faults: Partial<FaultRates> = r.chance(0.4)
-    ? {}
-    : {
-        throttle: r.pick([0, 0.1, 0.3, 0.5]),
-        publishFailure: r.pick([0, 0, 0.2]),
-        sendMessageFailure: r.pick([0, 0, 0.1]),
-        stepCrash: r.pick([0, 0, 0.05, 0.15]),
-        duplicateEvent: r.pick([0, 0.3]),
-        duplicateRecheck: r.pick([0, 0.1]),
-      };
-
   const horizonMs = 20 * MINUTE;
+  const window = () => {
+    const fromMs = DEFAULT_START_MS + r.int(1, 24) * MINUTE + r.int(0, 59) * 1000;
+    return { fromMs, toMs: fromMs + r.pick([1, 2, 3, 5, 10, 20, 30]) * MINUTE };
+  };
+  const faults: FaultOptions = {};
+  if (r.chance(0.6)) {
+    faults.crash = r.pick([0, 0.05, 0.15]);
+    faults.crashWithinOps = 8;
+    faults.duplicateEvent = r.pick([0, 0.3]);
+    // SQS's at-least-once delivery duplicates rarely; each duplicate is a second chain.
+    faults.duplicateRecheck = r.pick([0, 0.01]);
+    faults.contention = r.pick([0, 0.05]);
+    const outages: Outage[] = [];
+    const storms: Storm[] = [];
+    const n = r.int(0, 2);
+    for (let i = 0; i < n; i++) {
+      if (r.chance(0.3)) storms.push(window());
+      else outages.push({ service: r.pick(SERVICES), ...window() });
+    }
+    if (outages.length) faults.outages = outages;
+    if (storms.length) faults.storms = storms;
+  }
+
   const events: HistoryEvent[] = [];
   const n = r.int(1, 4);
   for (let i = 0; i < n; i++) {
@@ -116,19 +159,51 @@ export function randomHistory(seed: number): HistorySpec {
     const atMs = r.int(1, 19) * MINUTE + r.int(0, 59) * 1000;
     const roll = r.next();
     if (roll < 0.4) events.push({ atMs, kind: 'scale-in', group, count: r.int(1, 4) });
-    else if (roll < 0.6) events.push({ atMs, kind: 'unhealthy', group, pick: r.next() });
-    else if (roll < 0.75)
+    else if (roll < 0.55) events.push({ atMs, kind: 'unhealthy', group, pick: r.next() });
+    else if (roll < 0.68)
       events.push({ atMs, kind: 'terminate', group, pick: r.next(), decrement: r.chance(0.5) });
-    else if (roll < 0.9) events.push({ atMs, kind: 'stops-answering', group, pick: r.next() });
+    else if (roll < 0.85)
+      events.push({
+        atMs,
+        kind: 'misbehave',
+        group,
+        pick: r.next(),
+        behaviour: r.pick(PROBE_BEHAVIOURS),
+      });
     else events.push({ atMs, kind: 'scale-out', group, count: r.int(1, 2) });
   }
+  // Settings changed mid-hold.
+  if (r.chance(0.15)) {
+    const group = r.pick(groups).name;
+    const atMs = r.int(2, 24) * MINUTE;
+    events.push({ atMs, kind: 'dry-run-on', group });
+    if (r.chance(0.5))
+      events.push({ atMs: atMs + r.int(1, 10) * MINUTE, kind: 'dry-run-off', group });
+  }
+  if (r.chance(0.05)) {
+    events.push({
+      atMs: r.int(2, 24) * MINUTE,
+      kind: 'probe-timeout-tag',
+      group: r.pick(groups).name,
+      value: String(r.pick([10_000, 60_000])),
+    });
+  }
+  if (commands && r.chance(0.3)) {
+    events.push({
+      atMs: r.int(2, 24) * MINUTE,
+      kind: r.pick(['ssm-document-removed', 'ssm-setting-removed'] as const),
+      group: groups[0]!.name,
+    });
+  }
+  if (r.chance(0.03))
+    events.push({ atMs: r.int(2, 24) * MINUTE, kind: 'hook-deleted', group: r.pick(groups).name });
   events.sort((a, b) => a.atMs - b.atMs);
 
   return {
     seed,
+    params,
     groups,
-    gateEnv,
-    protect: r.chance(0.85) ? { intervalSeconds: r.pick([30, 60, 60, 120]) } : false,
+    protect: r.chance(0.85),
     faults,
     ...(commands ? { commands } : {}),
     work: {
@@ -140,8 +215,6 @@ export function randomHistory(seed: number): HistorySpec {
       busyAtStart: 0.5,
     },
     events,
-    visibilityTimeoutSeconds: VISIBILITY_TIMEOUT_SECONDS,
-    maxReceiveCount: 5,
   };
 }
 
@@ -150,6 +223,9 @@ export interface RunHistoryOptions {
   wrapDeps?: GateOptions['wrapDeps'];
   /** Break protect on purpose (see ProtectOptions.wrapPorts). */
   wrapPorts?: ProtectOptions['wrapPorts'];
+  /** Break the deployment or the prober on purpose. */
+  overrides?: SimulationOptions['overrides'];
+  probesWithoutDeadline?: boolean;
 }
 
 export interface HistoryRun {
@@ -169,6 +245,7 @@ export async function runHistory(
   const start = DEFAULT_START_MS;
   const sim = new Simulation({
     seed: spec.seed,
+    deployed: await deployed(spec.params),
     startMs: start,
     groups: spec.groups.map((g) => ({ name: g.name, desired: g.size, hook: g.hook })),
     work: ({ random, launchedAt }) =>
@@ -182,25 +259,18 @@ export async function runHistory(
         busyAtStart: w.busyAtStart,
       }),
     faults: spec.faults,
-    gate: {
-      env: spec.gateEnv,
-      visibilityTimeoutSeconds: spec.visibilityTimeoutSeconds,
-      maxReceiveCount: spec.maxReceiveCount,
-      ...(options.wrapDeps ? { wrapDeps: options.wrapDeps } : {}),
-    },
-    protect: spec.protect
-      ? {
-          intervalSeconds: spec.protect.intervalSeconds,
-          ...(options.wrapPorts ? { wrapPorts: options.wrapPorts } : {}),
-        }
-      : false,
+    gate: options.wrapDeps ? { wrapDeps: options.wrapDeps } : {},
+    protect: spec.protect ? (options.wrapPorts ? { wrapPorts: options.wrapPorts } : {}) : false,
     ...(spec.commands ? { commands: spec.commands } : {}),
+    ...(options.overrides ? { overrides: options.overrides } : {}),
+    ...(options.probesWithoutDeadline ? { probesWithoutDeadline: true } : {}),
   });
   for (const e of spec.events) {
     sim.scheduler.at(start + e.atMs, `history ${e.kind}`, () => applyEvent(sim, e));
   }
   sim.startProtect();
-  await sim.runUntil(start + w.horizonMs + MINUTE);
+  await sim.runUntil(start + 30 * MINUTE);
+  sim.stopProtect();
   await sim.runUntilSettled(SETTLE_LIMIT_MS);
   return { spec, sim, check: checkInvariants(sim) };
 }
@@ -209,11 +279,13 @@ function applyEvent(sim: Simulation, e: HistoryEvent): void {
   const fleet = sim.fleet;
   const live = fleet
     .instances(e.group)
-    .filter((i) => i.lifecycleState === 'InService')
+    .filter((i) => i.lifecycleState === 'InService' || i.lifecycleState === 'Terminating:Wait')
     .sort((a, b) => a.seq - b.seq);
-  const chosen = live.length
-    ? live[Math.min(live.length - 1, Math.floor((e.pick ?? 0) * live.length))]
-    : undefined;
+  const inService = live.filter((i) => i.lifecycleState === 'InService');
+  const pickFrom = <T>(list: T[]) =>
+    list.length
+      ? list[Math.min(list.length - 1, Math.floor((e.pick ?? 0) * list.length))]
+      : undefined;
   switch (e.kind) {
     case 'scale-in':
       fleet.scaleIn(e.group, Math.min(e.count ?? 1, fleet.desiredCapacity(e.group)));
@@ -221,14 +293,41 @@ function applyEvent(sim: Simulation, e: HistoryEvent): void {
     case 'scale-out':
       fleet.setDesiredCapacity(e.group, fleet.desiredCapacity(e.group) + (e.count ?? 1));
       return;
-    case 'unhealthy':
+    case 'unhealthy': {
+      const chosen = pickFrom(inService);
       if (chosen) fleet.markUnhealthy(chosen.id);
       return;
-    case 'terminate':
+    }
+    case 'terminate': {
+      const chosen = pickFrom(inService);
       if (chosen) fleet.terminateInstance(chosen.id, e.decrement ?? false);
       return;
-    case 'stops-answering':
-      if (chosen) fleet.stopAnswering(chosen.id);
+    }
+    case 'misbehave': {
+      const chosen = pickFrom(live);
+      if (chosen) fleet.misbehave(chosen.id, e.behaviour ?? 'hang');
+      return;
+    }
+    case 'dry-run-on':
+      fleet.setTag(e.group, 'themis:dry-run', 'true');
+      return;
+    case 'dry-run-off':
+      fleet.setTag(e.group, 'themis:dry-run', undefined);
+      return;
+    case 'probe-timeout-tag':
+      fleet.setTag(e.group, 'themis:probe-timeout-ms', e.value);
+      return;
+    case 'ssm-document-removed':
+      sim.commands.removeDocument('themis-drain');
+      sim.journal.add('setting', 'the SSM document themis-drain was deleted', {
+        data: { fault: 'ssm-document-removed' },
+      });
+      return;
+    case 'ssm-setting-removed':
+      sim.redeployGate({ THEMIS_SSM_DOCUMENT: '' }, 'THEMIS_SSM_DOCUMENT removed from the stack');
+      return;
+    case 'hook-deleted':
+      fleet.deleteHook(e.group);
       return;
   }
 }
@@ -241,24 +340,30 @@ export function describeHistory(spec: HistorySpec): string {
         `${g.name}×${g.size} (hook ${g.hook.heartbeatTimeoutSeconds} s, ${g.hook.defaultResult})`,
     )
     .join(', ');
-  const env = Object.entries(spec.gateEnv)
-    .map(([k, v]) => `${k.replace('THEMIS_', '')}=${v}`)
-    .join(' ');
-  const faults = Object.entries(spec.faults)
-    .filter(([, v]) => v)
+  const params = Object.entries(spec.params)
     .map(([k, v]) => `${k}=${v}`)
     .join(' ');
+  const f = spec.faults;
+  const at = (ms: number) => formatElapsed(ms, DEFAULT_START_MS);
+  const faults = [
+    f.crash ? `crash=${f.crash}` : '',
+    f.duplicateEvent ? `duplicateEvent=${f.duplicateEvent}` : '',
+    f.duplicateRecheck ? `duplicateRecheck=${f.duplicateRecheck}` : '',
+    f.contention ? `contention=${f.contention}` : '',
+    ...(f.outages ?? []).map((o) => `${o.service} outage ${at(o.fromMs)}–${at(o.toMs)}`),
+    ...(f.storms ?? []).map((s) => `throttling storm ${at(s.fromMs)}–${at(s.toMs)}`),
+  ].filter(Boolean);
   const events = spec.events
     .map(
       (e) =>
-        `${Math.round(e.atMs / 1000)}s ${e.kind}${e.count ? `×${e.count}` : ''}${e.decrement ? ' (decrement)' : ''}`,
+        `${Math.round(e.atMs / 1000)}s ${e.kind}${e.count ? `×${e.count}` : ''}${e.behaviour ? `(${e.behaviour})` : ''}${e.value ? `=${e.value}` : ''}${e.decrement ? ' (decrement)' : ''}`,
     )
     .join(', ');
   return [
     `groups: ${groups}`,
-    `gate: ${env}`,
-    `protect: ${spec.protect ? `every ${spec.protect.intervalSeconds} s` : 'off'}`,
-    `faults: ${faults || 'none'}`,
+    `params: ${params || 'defaults'}`,
+    `protect: ${spec.protect ? 'on' : 'off'}`,
+    `faults: ${faults.join(', ') || 'none'}`,
     spec.commands ? `ssm: ${JSON.stringify(spec.commands)}` : '',
     `events: ${events}`,
   ]
@@ -283,7 +388,7 @@ export function formatFailure(run: HistoryRun, timelineLines = 40): string {
   const timeline = sim.journal.entries
     .filter(
       (e) =>
-        e.kind !== 'scan' && (involved.size === 0 || (e.instanceId && involved.has(e.instanceId))),
+        e.kind !== 'scan' && (involved.size === 0 || !e.instanceId || involved.has(e.instanceId)),
     )
     .slice(-timelineLines)
     .map((e) => `    ${formatElapsed(e.at, start)}  ${e.text}`);

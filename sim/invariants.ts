@@ -1,55 +1,63 @@
 /**
  * What must hold after every simulated history (the property tests' checker). It reads only
- * what the simulated world recorded — terminations, lifecycle actions, SNS publishes,
- * protection removals, deliveries — never the gate's internals.
+ * what the simulated world recorded — terminations, lifecycle actions and their heartbeats,
+ * SNS publishes, Auto Scaling requests, invocations, deliveries, the injected faults — never
+ * the gate's internals.
  *
- *  busy-terminated   No instance is let go while busy, unless the gate's deadline had
- *                    passed — and then its "deadline" notice was sent.
- *  outcome-notice    Every lifecycle action the gate completes ends with at least one
- *                    outcome notice that SNS accepted (released, released-unreachable,
- *                    deadline, ssm-failed, ended), and all of an action's outcome notices
- *                    carry one `outcome-id` (duplicates are recognisable). A failed Publish
- *                    does not count: the gate retries it through the recheck queue.
+ *  busy-terminated   No busy instance is terminated while AWS was reachable and the hook's
+ *                    deadline had not passed: every busy termination is either at or past
+ *                    the gate's deadline (with its notice) or the hook's global timeout, or
+ *                    explained by an injected fault.
+ *  outcome-notice    Every lifecycle action ends with at least one outcome notice that SNS
+ *                    accepted (a crash between CompleteLifecycleAction and Publish included:
+ *                    nothing excuses it but an SNS outage longer than the deploy's budget).
+ *  duplicate-notice  …and normally exactly one: all of an action's outcome notices carry one
+ *                    `outcome-id` (a duplicate is recognisable), and a second one needs an
+ *                    injected fault that explains it (a duplicate delivery, a killed
+ *                    container, an outage, a throttling storm, contention).
+ *  heartbeat-gap     No gap between an action's start, its heartbeats and its end reaches the
+ *                    hook's HeartbeatTimeout (that is the hook timing out under a live hold).
+ *  request-rate      themis's Auto Scaling requests (every attempt, throttled ones too) stay
+ *                    within THEMIS_AUTO_SCALING_BUDGET (sim/sdk.ts) in every second and every
+ *                    minute.
+ *  scan-stalled      No protect invocation runs into the function's timeout (nothing an
+ *                    instance does may stall a scan) unless an outage or throttling storm
+ *                    overlapped it.
  *  idle-held         An idle instance is released within one recheck interval plus one step
- *                    (event latency, rounding), plus the redelivery delays of steps that
- *                    failed meanwhile, plus — with a pre-termination command — its run time
- *                    and one more interval to see it finish.
- *  unknown-unprotect Protection is only ever removed right after an "idle" answer (so never
- *                    after an unknown one).
+ *                    (the function's timeout), plus a visibility timeout per failed delivery
+ *                    and Lambda's async retry delays meanwhile, plus a command's run time.
+ *  unknown-unprotect Protection is only ever removed right after an "idle" answer.
  *  unsettled         Every action has ended and every message is delivered by the end.
  *  rejected-input    The gate never refuses an input the simulated AWS produced.
  *
- * How an action ended by the hook's own timeout is counted: the gate cannot see that
- * happen, so it has no notice to send. It is a violation (of outcome-notice, and of
- * busy-terminated if the worker was busy) unless the faults explain it —
- *   - the gate's chain for it was dead-lettered (the DLQ alarm is then the operators'
- *     notice), or
- *   - at least FAULT_TOLERANCE gate steps for it failed in a row just before: themis rides
- *     out fewer, and no gate can heartbeat through an outage longer than the hook allows.
- * These are counted in `deadLettered` and `faultExcused`, not hidden.
- *
- * One more exception, counted in `lostNotices`: the step that completed the action died
- * between CompleteLifecycleAction and Publish. Its redelivery finds the action gone and
- * cannot know it was the one that completed it; with no state outside the message, a
- * stateless gate gives at most one notice there, not exactly one.
+ * Excused cases: only an injected fault explains a breach, and the excuse names it —
+ *   - an outage of a service the gate needs (Auto Scaling, EC2, SQS; SNS for notices), or a
+ *     throttling storm, longer than the deploy's budget — FAILED_STEPS_RIDDEN (lib/gate/
+ *     budget.ts) failed steps, each costing the recheck queue's visibility timeout — and
+ *     overlapping the HeartbeatTimeout before the breach;
+ *   - more than FAILED_STEPS_RIDDEN failed gate steps in a row for that instance, every one
+ *     of them killed (an injected crash) or failed during an outage or storm;
+ *   - the hook deleted by an operator (Auto Scaling lets its instances go at once);
+ *   - the group in dry run when the action began (themis was told to change nothing);
+ *   - the gate's own deadline (maxWait, the hook's global timeout) reached, with its notice.
+ * Everything else is a violation.
  */
+import { FAILED_STEPS_RIDDEN } from '../lib/gate/budget.js';
 import { DEADLINE_MARGIN_SECONDS } from '../lib/gate/decide.js';
 import { MAX_RECHECK_SECONDS } from '../lib/gate/config.js';
 import type { SimLifecycleAction } from './fleet.js';
 import { idleAt } from './measure.js';
-import type { Simulation } from './simulation.js';
-
-export const OUTCOME_EVENTS = [
-  'released',
-  'released-unreachable',
-  'deadline',
-  'ssm-failed',
-  'ended',
-] as const;
+import type { InvocationRecord } from './lambda.js';
+import { THEMIS_AUTO_SCALING_BUDGET, type Service } from './sdk.js';
+import { gateConfigOf, type Simulation } from './simulation.js';
 
 export type ViolationKind =
   | 'busy-terminated'
   | 'outcome-notice'
+  | 'duplicate-notice'
+  | 'heartbeat-gap'
+  | 'request-rate'
+  | 'scan-stalled'
   | 'idle-held'
   | 'unknown-unprotect'
   | 'unsettled'
@@ -63,52 +71,155 @@ export interface Violation {
   message: string;
 }
 
-export interface CheckResult {
-  violations: Violation[];
-  /** Actions whose notice was lost to a crash between Complete and Publish (see above). */
-  lostNotices: string[];
-  /** Actions that ended by the hook's timeout after their chain was dead-lettered. */
-  deadLettered: string[];
-  /** Actions that ended by the hook's timeout after FAULT_TOLERANCE failed steps in a row. */
-  faultExcused: string[];
+export interface Excuse {
+  kind: ViolationKind;
+  instanceId: string;
+  /** The injected fault (or deliberate setting) that explains it. */
+  cause: string;
 }
 
-/**
- * Failed gate steps in a row (throttled out, crashed, SendMessage failed…) after which a hook
- * timeout is the faults' doing rather than the gate's: themis promises to ride out fewer.
- * A deployment must leave room for that many attempts inside the HeartbeatTimeout — the
- * recheck interval plus FAULT_TOLERANCE − 1 redelivery delays (the queue's visibility
- * timeout) — or a single failure lets the hook time out.
- */
-export const FAULT_TOLERANCE = 3;
+export interface CheckResult {
+  violations: Violation[];
+  excused: Excuse[];
+  /** Actions that got more than one outcome notice (allowed: at least once, normally once). */
+  duplicateNotices: number;
+  /** The busiest second and minute of Auto Scaling requests. */
+  peakAutoScalingPerSecond: number;
+  peakAutoScalingPerMinute: number;
+}
 
-/** Slack for "one step": EventBridge latency (≤ 2 s in the model) and whole-second rounding. */
+/** Not outcomes: the "holding" courtesy notice and a bad-settings error. */
+const NOT_OUTCOMES = new Set(['holding', 'error']);
+const DRY_RUN_TAG = 'themis:dry-run';
+
+/** Slack for "one step": EventBridge latency, SQS poll lag and whole-second rounding. */
 export const STEP_SLACK_MS = 5_000;
+
+/** The deploy's budget for an outage: FAILED_STEPS_RIDDEN failed steps of one visibility timeout. */
+export function outageBudgetMs(sim: Simulation): number {
+  return FAILED_STEPS_RIDDEN * sim.recheckQueue.options.visibilityTimeoutSeconds * 1000;
+}
+
+function minutes(ms: number): string {
+  return `${Math.round(ms / 6000) / 10} min`;
+}
+
+/** Auto Scaling, EC2 and SQS always; SSM too when a pre-termination command is configured. */
+function servicesTheGateNeeds(sim: Simulation): Service[] {
+  const ssm = gateConfigOf(sim.initialGateEnv).ssm !== undefined;
+  return ['autoscaling', 'ec2', 'sqs', ...(ssm ? (['ssm'] as const) : [])];
+}
+
+/** Why an action may have lost its hold in the window [fromMs, toMs], if an injected fault explains it. */
+export function explainLostHold(
+  sim: Simulation,
+  instanceId: string,
+  fromMs: number,
+  toMs: number,
+  services: readonly Service[] = servicesTheGateNeeds(sim),
+): string | undefined {
+  const budget = outageBudgetMs(sim);
+  for (const o of sim.account.outages) {
+    if (!services.includes(o.service)) continue;
+    if (o.toMs - o.fromMs > budget && o.fromMs < toMs && o.toMs > fromMs) {
+      return `${o.service} outage longer than the budget (${minutes(o.toMs - o.fromMs)} > ${minutes(budget)})`;
+    }
+  }
+  for (const s of sim.account.storms) {
+    if (s.toMs - s.fromMs > budget && s.fromMs < toMs && s.toMs > fromMs) {
+      return `throttling storm longer than the budget (${minutes(s.toMs - s.fromMs)} > ${minutes(budget)})`;
+    }
+  }
+  const failures = failedRunBefore(sim, instanceId, toMs);
+  if (failures.length > FAILED_STEPS_RIDDEN) {
+    const causes = failures.map((f) => injectedCause(sim, f));
+    if (causes.every((c) => c !== undefined)) {
+      const counts = new Map<string, number>();
+      for (const c of causes) counts.set(c!, (counts.get(c!) ?? 0) + 1);
+      return `more than ${FAILED_STEPS_RIDDEN} failed steps in a row: ${[...counts].map(([c, n]) => `${c} ×${n}`).join(', ')}`;
+    }
+  }
+  return undefined;
+}
+
+/** Gate invocations for this instance that failed, back from `atMs` to the last good one. */
+function failedRunBefore(sim: Simulation, instanceId: string, atMs: number): InvocationRecord[] {
+  const run: InvocationRecord[] = [];
+  const mine = sim.gate.invocations.filter(
+    (i) => i.instanceIds?.includes(instanceId) && i.startedAt <= atMs,
+  );
+  for (let k = mine.length - 1; k >= 0; k--) {
+    const inv = mine[k]!;
+    if (inv.endedAt === undefined) continue;
+    if (!failedFor(inv, instanceId, sim)) break;
+    run.push(inv);
+  }
+  return run;
+}
+
+function failedFor(inv: InvocationRecord, instanceId: string, sim: Simulation): boolean {
+  if (inv.result !== 'ok') return true;
+  if (!inv.failedItems?.length) return false;
+  const failedIds = new Set(inv.failedItems);
+  return sim.recheckQueue.messages.some((m) => failedIds.has(m.id) && m.instanceId === instanceId);
+}
+
+/** The faults injected into a history that can duplicate a step, named; undefined if none. */
+function injectedFaultsOf(sim: Simulation): string | undefined {
+  const f = sim.options.faults ?? {};
+  const named = [
+    f.duplicateEvent ? 'duplicate events' : '',
+    f.duplicateRecheck ? 'duplicate rechecks' : '',
+    sim.gate.invocations.some((i) => i.result === 'crashed') ? 'Lambda killed' : '',
+    f.outages?.length ? 'outages' : '',
+    f.storms?.length ? 'throttling storms' : '',
+    f.contention ? 'ResourceContention' : '',
+  ].filter(Boolean);
+  return named.length ? `a fault that repeats a step (${named.join(', ')})` : undefined;
+}
+
+/** The injected fault a failed invocation owes its failure to, if any. */
+function injectedCause(sim: Simulation, inv: InvocationRecord): string | undefined {
+  if (inv.result === 'crashed') return 'Lambda killed';
+  const from = inv.startedAt;
+  const to = inv.endedAt ?? from;
+  const outage = sim.account.outages.find((o) => o.fromMs < to && o.toMs > from);
+  if (outage) return `${outage.service} outage`;
+  if (sim.account.storms.some((s) => s.fromMs < to && s.toMs > from)) return 'throttling storm';
+  return undefined;
+}
 
 export function checkInvariants(sim: Simulation): CheckResult {
   const violations: Violation[] = [];
-  const lostNotices: string[] = [];
-  const deadLettered: string[] = [];
-  const faultExcused: string[] = [];
-  const outcomeSet = new Set<string>(OUTCOME_EVENTS);
-
-  // Notices SNS accepted: a failed Publish is retried by the gate, so it does not count.
-  const outcomesOf = (instanceId: string) =>
-    sim.topic.published.filter(
-      (p) =>
-        p.delivered &&
-        p.instanceId === instanceId &&
-        outcomeSet.has(p.notice.attributes.event ?? ''),
-    );
-  const deadLetteredChain = (instanceId: string) =>
-    sim.events.deadLetters.some((d) => d.instanceId === instanceId) ||
-    sim.recheckQueue.deadLetters.some((d) => d.instanceId === instanceId);
+  const excused: Excuse[] = [];
   const startMs = sim.scheduler.startMs;
   const when = (ms: number) => `${Math.round((ms - startMs) / 1000)} s`;
+  const config = gateConfigOf(sim.gateEnv);
+  let duplicateNotices = 0;
+
+  const outcomesOf = (instanceId: string) =>
+    sim.published.filter(
+      (p) => p.instanceId === instanceId && !NOT_OUTCOMES.has(p.notice.attributes.event ?? ''),
+    );
+  const hookDeleted = (group: string) =>
+    sim.journal.entries.some(
+      (e) => e.kind === 'setting' && e.group === group && e.data?.fault === 'hook-deleted',
+    );
+  // themis pins an action's mode when its chain first runs: dry run then (or when the action
+  // began) is the operator's order to change nothing.
+  const dryRunAtStart = (a: SimLifecycleAction) => {
+    if (a.tagsAtStart[DRY_RUN_TAG] === 'true') return true;
+    const first = sim.steps.find((s) => s.instanceId === a.instanceId);
+    return !!first && sim.fleet.tagAt(a.group, DRY_RUN_TAG, first.at) === 'true';
+  };
+  const deadLettered = (instanceId: string) =>
+    sim.recheckQueue.deadLetters().some((m) => m.instanceId === instanceId) ||
+    sim.events.deadLetters().some((d) => d.instanceId === instanceId);
 
   for (const action of sim.fleet.actions) {
     const id = action.instanceId;
-    if (!action.ended) {
+    const ended = action.ended;
+    if (!ended) {
       violations.push({
         kind: 'unsettled',
         instanceId: id,
@@ -116,103 +227,177 @@ export function checkInvariants(sim: Simulation): CheckResult {
       });
       continue;
     }
-    const ended = action.ended;
-    const outcomes = outcomesOf(id);
-    const events = outcomes.map((o) => o.notice.attributes.event);
+    const htMs = action.heartbeatTimeoutSeconds * 1000;
 
-    // outcome-notice
-    if (ended.by === 'completed') {
-      if (outcomes.length === 0) {
-        const crashed = sim.steps.some(
-          (s) =>
-            s.instanceId === id &&
-            s.at === ended.at &&
-            s.verdict === 'crashed' &&
-            s.crashedAfter === 'CompleteLifecycleAction',
-        );
-        // A crash between Complete and Publish is no excuse any more: the redelivered step
-        // finds the action gone and sends an "ended" notice. Counted for the report.
-        if (crashed) lostNotices.push(id);
-        // Its chain in a dead-letter queue: the DLQ alarm is the operators' notice.
-        if (deadLetteredChain(id)) deadLettered.push(id);
-        else {
-          violations.push({
-            kind: 'outcome-notice',
-            instanceId: id,
-            at: ended.at,
-            message: `${id} was completed (${ended.result}) at ${when(ended.at)} but no outcome notice was sent`,
-          });
-        }
-      } else if (new Set(outcomes.map((o) => o.notice.attributes['outcome-id'])).size > 1) {
+    // heartbeat-gap
+    const beats = [action.startedAt, ...action.heartbeatTimes, ended.at];
+    let widest = 0;
+    let widestAt = action.startedAt;
+    for (let i = 1; i < beats.length; i++) {
+      if (beats[i]! - beats[i - 1]! > widest) {
+        widest = beats[i]! - beats[i - 1]!;
+        widestAt = beats[i - 1]!;
+      }
+    }
+    let lostHold: string | undefined;
+    if (widest >= htMs) {
+      lostHold = dryRunAtStart(action)
+        ? 'dry run when the chain began'
+        : explainLostHold(sim, id, widestAt, widestAt + widest);
+      if (lostHold) excused.push({ kind: 'heartbeat-gap', instanceId: id, cause: lostHold });
+      else {
+        const failures = failedRunBefore(sim, id, ended.at);
         violations.push({
-          kind: 'outcome-notice',
+          kind: 'heartbeat-gap',
           instanceId: id,
-          at: ended.at,
-          message: `${id} got ${outcomes.length} outcome notices with different outcome ids: ${events.join(', ')}`,
+          at: widestAt + widest,
+          message: `${id}: no heartbeat for ${Math.round(widest / 1000)} s from ${when(widestAt)} (HeartbeatTimeout ${action.heartbeatTimeoutSeconds} s; the hook's ${ended.by} applied ${ended.result}) while the gate's chain was alive — ${failures.length} failed step(s) just before${failures.length ? ` (${failures.map((f) => f.error ?? f.result).join('; ')})` : ''}${deadLettered(id) ? '; the chain was dead-lettered' : ''}`,
         });
       }
-    } else {
-      const failures = failedStepsInARow(sim, id, ended.at);
-      if (deadLetteredChain(id)) deadLettered.push(id);
-      else if (failures >= FAULT_TOLERANCE) faultExcused.push(id);
+    }
+
+    // outcome-notice
+    const outcomes = outcomesOf(id);
+    const outcomeIds = new Set(outcomes.map((o) => o.notice.attributes['outcome-id']));
+    if (outcomeIds.size > 1) {
+      // The gate promises one stable outcome id per action: a duplicate must be recognisable.
+      violations.push({
+        kind: 'duplicate-notice',
+        instanceId: id,
+        at: outcomes[1]!.at,
+        message: `${id} got ${outcomes.length} outcome notices with ${outcomeIds.size} different outcome ids (${outcomes.map((o) => o.notice.attributes.event).join(', ')})`,
+      });
+    } else if (outcomes.length > 1) {
+      duplicateNotices++;
+      const cause = injectedFaultsOf(sim);
+      if (cause) excused.push({ kind: 'duplicate-notice', instanceId: id, cause });
+      else {
+        violations.push({
+          kind: 'duplicate-notice',
+          instanceId: id,
+          at: outcomes[1]!.at,
+          message: `${id} got ${outcomes.length} outcome notices (${outcomes.map((o) => o.notice.attributes.event).join(', ')}) with no injected fault to explain a second`,
+        });
+      }
+    }
+    if (outcomes.length === 0 && sim.options.gate?.enabled !== false) {
+      const budget = outageBudgetMs(sim);
+      const sns = sim.account.outages.find(
+        (o) => o.service === 'sns' && o.toMs - o.fromMs > budget && o.toMs > ended.at - htMs,
+      );
+      const cause = sns
+        ? `sns outage longer than the budget (${minutes(sns.toMs - sns.fromMs)})`
+        : dryRunAtStart(action)
+          ? 'dry run when the chain began'
+          : // The notice comes from a step after the end: an outage then explains its loss too.
+            (lostHold ?? explainLostHold(sim, id, ended.at - htMs, Number.POSITIVE_INFINITY));
+      if (cause) excused.push({ kind: 'outcome-notice', instanceId: id, cause });
       else {
         violations.push({
           kind: 'outcome-notice',
           instanceId: id,
           at: ended.at,
-          message: `${id}: the hook's ${ended.by} applied ${ended.result} at ${when(ended.at)} (started ${when(action.startedAt)}, ${action.heartbeats} heartbeats) while the gate's chain was alive, after only ${failures} failed step${failures === 1 ? '' : 's'} in a row`,
-        });
-      }
-      // The gate may find out and say so ("ended"); it must not claim it completed the action.
-      if (outcomes.some((o) => o.notice.attributes.event !== 'ended')) {
-        violations.push({
-          kind: 'outcome-notice',
-          instanceId: id,
-          at: ended.at,
-          message: `${id} ended by ${ended.by} but the gate also sent ${events.join(', ')}`,
+          message: `${id}: its lifecycle action ended (${ended.by === 'completed' ? `completed with ${ended.result}` : `${ended.by} → ${ended.result}`}) at ${when(ended.at)} and no outcome notice reached the topic${deadLettered(id) ? ' (its chain was dead-lettered)' : ''}`,
         });
       }
     }
 
     // idle-held
-    const heldTooLong = checkIdleHeld(sim, action);
-    if (heldTooLong) violations.push(heldTooLong);
+    const held = checkIdleHeld(sim, action, config.recheckSeconds);
+    if (held) violations.push(held);
   }
 
   // busy-terminated
   for (const t of sim.fleet.terminations) {
     if (!t.busy) continue;
     const action = t.action;
+    const excuse = (cause: string) =>
+      excused.push({ kind: 'busy-terminated', instanceId: t.instanceId, cause });
+    if (!action) {
+      if (hookDeleted(t.group)) excuse('the hook was deleted');
+      else
+        violations.push({
+          kind: 'busy-terminated',
+          instanceId: t.instanceId,
+          at: t.at,
+          message: `${t.instanceId} was terminated while busy at ${when(t.at)} (${t.cause}; no lifecycle hook)`,
+        });
+      continue;
+    }
+    const ended = action.ended!;
+    if (ended.by === 'hook-deleted') {
+      excuse('the hook was deleted');
+      continue;
+    }
+    if (ended.by === 'global-timeout') {
+      excuse("the hook's global timeout passed");
+      continue;
+    }
+    const outcomes = outcomesOf(t.instanceId).map((p) => p.notice.attributes.event);
     // The deadline's notice — or, when the step that completed died before its Publish, the
     // retry's "ended" notice, which says the gate had decided on the deadline.
-    const deadlineNotice =
-      outcomesOf(t.instanceId).some(
-        (p) => p.notice.attributes.event === 'deadline' || decidedDeadline(p.notice.message),
-      ) || lostNotices.includes(t.instanceId);
-    // A hook timeout the faults excuse (see above) cuts work no gate could have saved.
-    if (deadLettered.includes(t.instanceId) || faultExcused.includes(t.instanceId)) continue;
-    if (action && action.ended?.by === 'completed' && deadlineNotice) {
-      const limit = deadlineOf(action, sim);
-      if (t.at >= limit - 1000) continue;
-      violations.push({
-        kind: 'busy-terminated',
-        instanceId: t.instanceId,
-        at: t.at,
-        message: `${t.instanceId} was cut at "deadline" at ${when(t.at)}, before its deadline ${when(limit)}`,
-      });
-      continue;
+    const deadlineNotice = outcomesOf(t.instanceId).some(
+      (p) => p.notice.attributes.event === 'deadline' || decidedDeadline(p.notice.message),
+    );
+    if (ended.by === 'completed' && deadlineNotice) {
+      const limit = deadlineOf(action, sim, config.maxWaitSeconds);
+      if (t.at >= limit - 1000) {
+        excuse("the gate's deadline passed");
+        continue;
+      }
+    }
+    if (ended.by === 'heartbeat-timeout') {
+      const htMs = action.heartbeatTimeoutSeconds * 1000;
+      const cause = dryRunAtStart(action)
+        ? 'dry run when the chain began'
+        : explainLostHold(sim, t.instanceId, ended.at - htMs, ended.at);
+      if (cause) {
+        excuse(cause);
+        continue;
+      }
     }
     violations.push({
       kind: 'busy-terminated',
       instanceId: t.instanceId,
       at: t.at,
       message: `${t.instanceId} was terminated while busy at ${when(t.at)} (${t.cause}; ${
-        action?.ended
-          ? action.ended.by === 'completed'
-            ? `completed with ${action.ended.result}`
-            : `${action.ended.by} → ${action.ended.result}`
-          : 'no lifecycle hook'
-      })`,
+        ended.by === 'completed'
+          ? `completed with ${ended.result}`
+          : `${ended.by} → ${ended.result}`
+      }; notices: ${outcomes.join(', ') || 'none'})`,
+    });
+  }
+
+  // request-rate
+  const { perSecond, perMinute } = peakRates(sim.account.autoScalingRequests);
+  if (perSecond.count > THEMIS_AUTO_SCALING_BUDGET.perSecondPeak) {
+    violations.push({
+      kind: 'request-rate',
+      at: perSecond.at,
+      message: `${perSecond.count} Auto Scaling requests in one second from ${when(perSecond.at)} (budget ${THEMIS_AUTO_SCALING_BUDGET.perSecondPeak})`,
+    });
+  }
+  if (perMinute.count > THEMIS_AUTO_SCALING_BUDGET.perMinute) {
+    violations.push({
+      kind: 'request-rate',
+      at: perMinute.at,
+      message: `${perMinute.count} Auto Scaling requests in one minute from ${when(perMinute.at)} (budget ${THEMIS_AUTO_SCALING_BUDGET.perMinute})`,
+    });
+  }
+
+  // scan-stalled
+  for (const inv of sim.protect.invocations) {
+    if (inv.result !== 'timeout') continue;
+    const from = inv.startedAt;
+    const to = inv.endedAt ?? from;
+    const overlapped =
+      sim.account.outages.some((o) => o.fromMs < to && o.toMs > from) ||
+      sim.account.storms.some((st) => st.fromMs < to && st.toMs > from);
+    if (overlapped) continue;
+    violations.push({
+      kind: 'scan-stalled',
+      at: from,
+      message: `the protect invocation started at ${when(from)} ran into its ${Math.round((to - from) / 1000)} s timeout`,
     });
   }
 
@@ -228,45 +413,50 @@ export function checkInvariants(sim: Simulation): CheckResult {
   }
 
   // unsettled / rejected-input
-  if (sim.events.inFlight > 0 || sim.recheckQueue.inFlight > 0) {
+  const inFlight = sim.events.inFlight() + sim.recheckQueue.inFlight();
+  if (inFlight > 0) {
     violations.push({
       kind: 'unsettled',
-      message: `${sim.events.inFlight + sim.recheckQueue.inFlight} gate messages still in flight at the end`,
+      message: `${inFlight} gate messages still in flight at the end`,
     });
   }
-  for (const s of sim.steps) {
-    if (s.verdict !== 'drop') continue;
-    violations.push({
-      kind: 'rejected-input',
-      ...(s.instanceId ? { instanceId: s.instanceId } : {}),
-      at: s.at,
-      message: `the gate refused a ${s.channel} message: ${s.error ?? ''}`,
-    });
+  for (const e of sim.journal.entries) {
+    if (e.kind === 'fault' && e.data?.rejected) {
+      violations.push({ kind: 'rejected-input', at: e.at, message: e.text });
+    }
   }
 
-  return { violations, lostNotices, deadLettered, faultExcused };
+  return {
+    violations,
+    excused,
+    duplicateNotices,
+    peakAutoScalingPerSecond: perSecond.count,
+    peakAutoScalingPerMinute: perMinute.count,
+  };
 }
 
-/** Gate steps for this instance that failed, counted back from `atMs` to the last good one. */
-function failedStepsInARow(sim: Simulation, instanceId: string, atMs: number): number {
-  let n = 0;
-  for (let i = sim.steps.length - 1; i >= 0; i--) {
-    const s = sim.steps[i]!;
-    if (s.instanceId !== instanceId || s.at > atMs) continue;
-    if (s.verdict === 'ok') break;
-    n++;
-  }
-  return n;
+/** The busiest 1-second and 60-second windows of a sorted list of request times. */
+export function peakRates(times: readonly number[]): {
+  perSecond: { count: number; at: number };
+  perMinute: { count: number; at: number };
+} {
+  const peak = (windowMs: number) => {
+    let best = { count: 0, at: 0 };
+    let from = 0;
+    for (let to = 0; to < times.length; to++) {
+      while (times[to]! - times[from]! >= windowMs) from++;
+      if (to - from + 1 > best.count) best = { count: to - from + 1, at: times[from]! };
+    }
+    return best;
+  };
+  return { perSecond: peak(1000), perMinute: peak(60_000) };
 }
 
-/** When the gate stops waiting for this action (mirrors the documented rule). */
-function deadlineOf(action: SimLifecycleAction, sim: Simulation): number {
-  const hook = sim.fleet.hookOf(action.group);
-  const global = Math.min(48 * 3600, 100 * (hook?.heartbeatTimeoutSeconds ?? 3600));
-  const limit = Math.min(
-    sim.gateConfig.maxWaitSeconds ?? Infinity,
-    global - DEADLINE_MARGIN_SECONDS,
-  );
+/** When the gate stops waiting for this action (the documented rule). */
+function deadlineOf(action: SimLifecycleAction, sim: Simulation, maxWaitSeconds?: number): number {
+  const global = Math.min(48 * 3600, 100 * action.heartbeatTimeoutSeconds);
+  const limit = Math.min(maxWaitSeconds ?? Infinity, global - DEADLINE_MARGIN_SECONDS);
+  void sim;
   // The gate counts from the event's time, which has whole seconds.
   return Math.floor(action.startedAt / 1000) * 1000 + Math.max(0, limit) * 1000;
 }
@@ -281,35 +471,53 @@ export function recheckIntervalMs(recheckSeconds: number, heartbeatTimeoutSecond
   );
 }
 
-function checkIdleHeld(sim: Simulation, action: SimLifecycleAction): Violation | undefined {
+function checkIdleHeld(
+  sim: Simulation,
+  action: SimLifecycleAction,
+  recheckSeconds: number,
+): Violation | undefined {
   const idleFrom = idleAt(sim, action);
   const ended = action.ended;
   if (idleFrom === undefined || !ended) return undefined;
   const held = ended.at - idleFrom;
-  const hook = sim.fleet.hookOf(action.group);
-  const interval = recheckIntervalMs(
-    sim.gateConfig.recheckSeconds,
-    hook?.heartbeatTimeoutSeconds ?? 3600,
+  const interval = recheckIntervalMs(recheckSeconds, action.heartbeatTimeoutSeconds);
+  const step = sim.gate.options.timeoutMs;
+  const failed = sim.gate.invocations.filter(
+    (i) =>
+      i.instanceIds?.includes(action.instanceId) &&
+      i.startedAt >= idleFrom - step &&
+      i.startedAt <= ended.at &&
+      failedFor(i, action.instanceId, sim),
   );
-  const retries = sim.journal.entries
-    .filter(
-      (e) =>
-        e.kind === 'gate-retry' &&
-        e.instanceId === action.instanceId &&
-        e.at <= ended.at &&
-        e.at + Number(e.data?.retryInMs ?? 0) >= idleFrom,
-    )
-    .reduce((sum, e) => sum + Number(e.data?.retryInMs ?? 0), 0);
-  const ssm = sim.gateConfig.ssm ? sim.commands.runSeconds * 1000 + interval : 0;
-  const allowed = interval + STEP_SLACK_MS + retries + ssm;
+  const redeliveries =
+    failed.length * (sim.recheckQueue.options.visibilityTimeoutSeconds * 1000 + step);
+  const ssm = gateConfigOf(sim.initialGateEnv).ssm ? sim.commands.runSeconds * 1000 + interval : 0;
+  const allowed = interval + step + STEP_SLACK_MS + redeliveries + ssm;
   if (held <= allowed) return undefined;
   const s = (ms: number) => `${Math.round(ms / 1000)} s`;
   return {
     kind: 'idle-held',
     instanceId: action.instanceId,
     at: ended.at,
-    message: `${action.instanceId} was idle for ${s(held)} before its release (allowed ${s(allowed)}: interval ${s(interval)}, redeliveries ${s(retries)}${ssm ? `, command ${s(ssm)}` : ''})`,
+    message: `${action.instanceId} was idle for ${s(held)} before its release (allowed ${s(allowed)}: interval ${s(interval)}, a step ${s(step)}, ${failed.length} failed deliveries ${s(redeliveries)}${ssm ? `, command ${s(ssm)}` : ''})`,
   };
+}
+
+/** Counts of excused cases by property and cause, for the run's summary. */
+export function tallyExcuses(
+  excuses: readonly Excuse[],
+  into = new Map<string, number>(),
+): Map<string, number> {
+  for (const e of excuses) {
+    // The kind of cause, without its figures and lists (those stay in the excuse itself).
+    const cause = e.cause
+      .replace(/ \([^)]*\)/g, '')
+      .replace(/ ×\d+/g, '')
+      .trim();
+    const key = `${e.kind}: ${cause}`;
+    into.set(key, (into.get(key) ?? 0) + 1);
+  }
+  return into;
 }
 
 /** An "ended" notice's facts say the step had decided on the deadline. */

@@ -24,7 +24,8 @@ export type JournalKind =
   | 'gate-retry'
   | 'dead-letter'
   | 'notice'
-  | 'fault';
+  | 'fault'
+  | 'setting';
 
 export interface JournalEntry {
   /** Virtual ms since the epoch. */

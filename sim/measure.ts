@@ -8,8 +8,11 @@
  * - gateInvocationsPerHourOfHold: gate steps (Lambda invocations) per hour that instances
  *   spent in Terminating:Wait.
  */
+import type { Deployed } from './deployed.js';
 import type { SimLifecycleAction } from './fleet.js';
-import type { Simulation } from './simulation.js';
+import { peakRates } from './invariants.js';
+import { Simulation } from './simulation.js';
+import { randomWork, WorkSchedule } from './work.js';
 
 export interface ReleaseLatency {
   instanceId: string;
@@ -54,7 +57,7 @@ export function gateInvocationsPerHourOfHold(sim: Simulation): number {
   for (const action of sim.fleet.actions) {
     heldMs += (action.ended?.at ?? sim.now()) - action.startedAt;
   }
-  return heldMs > 0 ? sim.steps.length / (heldMs / 3_600_000) : 0;
+  return heldMs > 0 ? sim.gate.invocations.length / (heldMs / 3_600_000) : 0;
 }
 
 /** Nearest-rank percentile of `values` (p in 0..100); NaN for an empty list. */
@@ -63,4 +66,130 @@ export function percentile(values: readonly number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   const rank = Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length)));
   return sorted[rank - 1]!;
+}
+
+/** Auto Scaling operations themis sends. */
+const AUTO_SCALING_APIS = [
+  'DescribeAutoScalingGroups',
+  'DescribeLifecycleHooks',
+  'SetInstanceProtection',
+  'RecordLifecycleActionHeartbeat',
+  'CompleteLifecycleAction',
+];
+
+export interface GateHoldFigures {
+  instances: number;
+  /** idle → CompleteLifecycleAction, ms, for actions the gate completed after the work ended. */
+  latenciesMs: number[];
+  holdHours: number;
+  invocations: number;
+  /** Auto Scaling calls (SDK calls, not attempts) per hour of hold per instance. */
+  autoScalingCallsPerHourPerInstance: number;
+  heartbeats: number;
+  busyTerminations: number;
+  outcomes: Record<string, number>;
+  peakAutoScalingPerSecond: number;
+  wallMs: number;
+}
+
+/**
+ * `instances` busy instances (5–60 min of work left, seeded) scaled in at once with the
+ * stack's defaults; the gate holds them all until their work ends.
+ */
+export async function measureGateHold(
+  stack: Deployed,
+  instances = 200,
+  seed = 20_251_122,
+): Promise<GateHoldFigures> {
+  const MIN = 60_000;
+  const sim = new Simulation({
+    seed,
+    deployed: stack,
+    groups: [{ name: 'workers', desired: instances, hook: stack.hook }],
+    work: ({ launchedAt, random }) =>
+      new WorkSchedule([
+        { startMs: launchedAt, endMs: launchedAt + random.int(5 * MIN, 60 * MIN) },
+      ]),
+    protect: false,
+  });
+  const wallStarted = performance.now();
+  sim.fleet.setDesiredCapacity('workers', 0);
+  const settled = await sim.runUntilSettled(3 * 3600_000);
+  if (!settled) throw new Error('gate hold: the simulation did not settle within 3 hours');
+  const latenciesMs = releaseLatencies(sim).map((l) => l.latencyMs);
+  let holdMs = 0;
+  const outcomes: Record<string, number> = {};
+  for (const a of sim.fleet.actions) {
+    const key = a.ended ? `${a.ended.by} ${a.ended.result}` : 'not ended';
+    outcomes[key] = (outcomes[key] ?? 0) + 1;
+    holdMs += (a.ended?.at ?? sim.now()) - a.startedAt;
+  }
+  const holdHours = holdMs / 3600_000;
+  const autoScalingCalls = AUTO_SCALING_APIS.reduce((n, api) => n + sim.calls.count(api), 0);
+  return {
+    instances,
+    latenciesMs,
+    holdHours,
+    invocations: sim.gate.invocations.length,
+    autoScalingCallsPerHourPerInstance: autoScalingCalls / holdHours,
+    heartbeats: sim.calls.count('RecordLifecycleActionHeartbeat'),
+    busyTerminations: sim.fleet.terminations.filter((t) => t.busy).length,
+    outcomes,
+    peakAutoScalingPerSecond: peakRates(sim.account.autoScalingRequests).perSecond.count,
+    wallMs: performance.now() - wallStarted,
+  };
+}
+
+export interface ProtectRateFigures {
+  instances: number;
+  minutes: number;
+  /** Auto Scaling requests (attempts) per second, averaged over the run. */
+  sustainedPerSecond: number;
+  peakPerSecond: number;
+  peakPerMinute: number;
+  calls: Record<string, number>;
+}
+
+/**
+ * protect on its deployed schedule over one group of `instances` (half busy, work changing
+ * every few minutes), for `minutes`: the Auto Scaling request rate it sustains.
+ */
+export async function measureProtectRate(
+  stack: Deployed,
+  instances = 1000,
+  minutes = 10,
+  seed = 7,
+): Promise<ProtectRateFigures> {
+  const MIN = 60_000;
+  const sim = new Simulation({
+    seed,
+    deployed: stack,
+    groups: [{ name: 'fleet', desired: instances, hook: stack.hook }],
+    work: ({ launchedAt, random }) =>
+      randomWork(random, {
+        fromMs: launchedAt,
+        untilMs: launchedAt + (minutes + 5) * MIN,
+        minUnitMs: 2 * MIN,
+        maxUnitMs: 8 * MIN,
+        minGapMs: MIN,
+        maxGapMs: 6 * MIN,
+        busyAtStart: 0.5,
+      }),
+    gate: { enabled: false },
+  });
+  const before = sim.calls.snapshot();
+  sim.startProtect();
+  await sim.runFor(minutes * MIN);
+  sim.stopProtect();
+  await sim.runFor(2 * MIN);
+  const requests = sim.account.autoScalingRequests;
+  const { perSecond, perMinute } = peakRates(requests);
+  return {
+    instances,
+    minutes,
+    sustainedPerSecond: requests.length / (minutes * 60),
+    peakPerSecond: perSecond.count,
+    peakPerMinute: perMinute.count,
+    calls: sim.calls.since(before),
+  };
 }

@@ -26,6 +26,8 @@ import { formatElapsed } from './journal.js';
 import type { LoopbackWorkers } from './loopback-workers.js';
 import { attachLoopbackWorkers, Simulation } from './simulation.js';
 import { WorkSchedule, type WorkUnit } from './work.js';
+import { deployed } from './deployed.js';
+import type { PublishedNotice } from './services.js';
 
 export interface SandboxOptions {
   /** Seed of the replacements' work and of the delivery latencies (default 7). */
@@ -108,13 +110,16 @@ export async function runSandbox(options: SandboxOptions = {}): Promise<SandboxS
   const live = options.live ?? process.stdout.isTTY === true;
   const speed = options.speed ?? 60;
   let launched = 0;
+  // The stack as deployed: its hook, timeouts, queue and gate settings.
+  const stack = await deployed();
   const sim = new Simulation({
     seed: options.seed ?? 7,
+    deployed: stack,
     groups: [
       {
         name: SANDBOX_GROUP,
         desired: INSTANCES,
-        hook: { name: 'themis', heartbeatTimeoutSeconds: 300, defaultResult: 'CONTINUE' },
+        hook: stack.hook,
       },
     ],
     work: ({ launchedAt, random }) => {
@@ -138,10 +143,8 @@ export async function runSandbox(options: SandboxOptions = {}): Promise<SandboxS
         // Wall-clock milliseconds: a worker answers in one or two.
         THEMIS_PROBE_TIMEOUT_MS: '1000',
       },
-      // A recheck queue whose redelivery fits inside the hook's 300 s heartbeat timeout.
-      visibilityTimeoutSeconds: 60,
     },
-    protect: { intervalSeconds: 60, settings: { timeoutMs: 1000 } },
+    protect: { env: { THEMIS_PROBE_TIMEOUT_MS: '1000' } },
   });
   const start = sim.scheduler.startMs;
   const at = (minutes: number, label: string, fn: () => void) =>
@@ -190,7 +193,7 @@ export async function runSandbox(options: SandboxOptions = {}): Promise<SandboxS
     );
 
     const title = () =>
-      `virtual ${formatElapsed(sim.now(), start)} · desired ${sim.fleet.desiredCapacity(SANDBOX_GROUP)} · ${sim.calls.count()} AWS calls · ${sim.topic.published.length} notices`;
+      `virtual ${formatElapsed(sim.now(), start)} · desired ${sim.fleet.desiredCapacity(SANDBOX_GROUP)} · ${sim.calls.count()} AWS calls · ${sim.published.length} notices`;
     let unsubscribe = () => {};
     const timeline = createTimeline(start);
     const recent: string[] = [];
@@ -257,7 +260,7 @@ function summarise(sim: Simulation, workers: LoopbackWorkers, wallSeconds: numbe
     heartbeats: sim.fleet.actions.reduce((n, a) => n + a.heartbeats, 0),
     couldNotScale: sim.fleet.couldNotScale.length,
     apiCalls,
-    notices: sim.topic.published.map((p) => ({
+    notices: sim.published.map((p: PublishedNotice) => ({
       at: formatElapsed(p.at, sim.scheduler.startMs),
       subject: p.notice.subject,
       message: p.notice.message,

@@ -1,13 +1,19 @@
 /**
  * The virtual clock: a discrete-event scheduler. Events run in order of (time, sequence), so
  * two events at the same virtual millisecond run in the order they were scheduled and a run
- * is deterministic. Each event is awaited before the next starts, and virtual time does not
- * move while one runs: a gate step or a protect scan — even one that makes real HTTP probes
- * to loopback workers — takes zero virtual time, and everything it reads (worker schedules,
- * lifecycle deadlines, `now()`) is the same from its first line to its last.
+ * is deterministic given its seed.
+ *
+ * Everything takes virtual time, and many things happen at once: an event's task is *started*,
+ * not awaited. A gate invocation, a protect scan, an SDK call are chains of awaits on virtual
+ * timers (`timers()`), each resumed by a later event. After the events of one instant have
+ * run, the loop lets a macrotask turn pass (setImmediate) so every promise chain they woke
+ * drains before time moves on; only then does the clock jump to the next event. Work that
+ * waits on something real (an HTTP probe of a loopback worker in the sandbox) is registered
+ * with `track()`: virtual time stands still until it settles.
  *
  * `now` is an arrow property so it can be handed to lib code as its Clock.
  */
+import type { Timers } from '../lib/time.js';
 
 export type Task = () => void | Promise<void>;
 
@@ -44,6 +50,9 @@ export class Scheduler {
   private current: number;
   /** Events run so far (a cheap measure of a history's size). */
   executed = 0;
+  /** Errors thrown by tasks (a bug in the simulator or in the code it drives). */
+  readonly failures: unknown[] = [];
+  private readonly real = new Set<Promise<unknown>>();
 
   constructor(readonly startMs = DEFAULT_START_MS) {
     this.current = startMs;
@@ -93,10 +102,10 @@ export class Scheduler {
     let stopped = false;
     let next: ScheduledEvent | undefined;
     const arm = (at: number) => {
-      next = this.at(at, label, async () => {
+      next = this.at(at, label, () => {
         if (stopped) return;
         arm(at + intervalMs);
-        await task();
+        return task();
       });
     };
     arm(firstAtMs);
@@ -119,21 +128,80 @@ export class Scheduler {
     return this.heap[0]?.time;
   }
 
-  /** Run the next event. false when there is none. */
+  /**
+   * Virtual time stands still until `work` (something real: an HTTP request to a loopback
+   * worker) settles. Returns `work`.
+   */
+  track<T>(work: Promise<T>): Promise<T> {
+    const settled = work.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.real.add(settled);
+    void settled.then(() => this.real.delete(settled));
+    return work;
+  }
+
+  /** Timers on this clock (lib/time.ts); `alive` false drops a timer when it comes due. */
+  timers(alive?: () => boolean): Timers {
+    return {
+      now: this.now,
+      setTimeout: (fn, ms) =>
+        this.after(ms, 'timer', () => {
+          if (!alive || alive()) fn();
+        }),
+      clearTimeout: (handle) => (handle as ScheduledEvent | undefined)?.cancel?.(),
+    };
+  }
+
+  /** Resolves after `ms` of virtual time. */
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.after(ms, 'sleep', resolve));
+  }
+
+  /**
+   * Let everything woken so far run: real work tracked, then one macrotask turn (every
+   * microtask — every promise chain — drains before a macrotask runs).
+   */
+  async settle(): Promise<void> {
+    do {
+      while (this.real.size > 0) await Promise.race(this.real);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    } while (this.real.size > 0);
+  }
+
+  /** Run the events of the next instant, then let what they woke drain. false when none. */
   async step(): Promise<boolean> {
     this.dropCancelled();
-    const entry = this.pop();
-    if (!entry) return false;
-    this.current = entry.time;
-    this.executed++;
-    await entry.task();
+    const first = this.heap[0];
+    if (!first) return false;
+    this.current = first.time;
+    while (this.heap[0] && this.heap[0].time === this.current) {
+      const entry = this.pop()!;
+      if (entry.cancelled) continue;
+      this.executed++;
+      this.start(entry);
+    }
+    await this.settle();
     return true;
+  }
+
+  private start(entry: Entry): void {
+    try {
+      const result = entry.task();
+      if (result && typeof (result as Promise<void>).then === 'function') {
+        (result as Promise<void>).catch((err: unknown) => this.failures.push(err));
+      }
+    } catch (err) {
+      this.failures.push(err);
+    }
   }
 
   /** Run every event due up to and including `endMs`, then set the clock to `endMs`. */
   async runUntil(endMs: number, options: RunOptions = {}): Promise<void> {
+    await this.settle();
     for (;;) {
-      if (options.stop?.()) return;
+      if (options.stop?.() || this.failures.length > 0) return;
       const next = this.peekTime();
       if (next === undefined || next > endMs) break;
       if (options.pace) await options.pace(next);

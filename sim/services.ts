@@ -1,22 +1,13 @@
 /**
- * The other AWS services around the gate, modelled as far as themis depends on them:
+ * The other services' state, as far as themis depends on it (delivery is in delivery.ts):
  *
- * - SimTopic (SNS): records every Publish attempt, delivered or failed.
- * - Delivery channels (EventBridge → Lambda, and the SQS recheck queue → Lambda): a message
- *   is handed to the consumer after its delay; when the consumer fails it is retried after
- *   the channel's retry delay, until the channel gives up and dead-letters it. Either may
- *   deliver a message twice (at-least-once).
- *     EventBridge → Lambda (asynchronous invocation): Lambda retries a failed invocation
- *       twice, about 1 and 2 minutes later, then sends it to the on-failure destination.
- *     SQS → Lambda: a failed message becomes visible again after the visibility timeout
- *       and moves to the DLQ once it has been received maxReceiveCount times.
+ * - PublishedNotice (SNS): every notice the topic accepted.
  * - SimCommands (SSM Run Command): documents, managed instances, and commands that run for
- *   a fixed virtual time and then succeed or fail.
+ *   a fixed virtual time and then succeed, fail, time out or are cancelled.
  */
 import type { CommandState, Notice } from '../lib/ports.js';
 import { SimAwsError } from './aws-error.js';
 import type { Fleet } from './fleet.js';
-import type { Journal } from './journal.js';
 import type { Random } from './random.js';
 import type { Scheduler } from './scheduler.js';
 
@@ -35,118 +26,6 @@ export class SimTopic {
   delivered(): PublishedNotice[] {
     return this.published.filter((p) => p.delivered);
   }
-}
-
-export type ConsumerVerdict = 'ok' | 'retry' | 'drop';
-
-export interface Delivery<T> {
-  /** One id per message; a duplicate delivery keeps the id, with `duplicate` set. */
-  messageId: string;
-  channel: string;
-  body: T;
-  /** 1 on the first delivery, 2 on the first retry, … */
-  receiveCount: number;
-  duplicate: boolean;
-  /** The instance the message is about (known to the simulator, not read from the body). */
-  instanceId?: string;
-}
-
-export interface ChannelOptions {
-  name: string;
-  /** Delay before the n-th retry (n = receiveCount so far); undefined = give up, dead-letter. */
-  retryDelayMs: (receiveCount: number) => number | undefined;
-  /** Probability that a message is delivered twice. */
-  duplicateRate: number;
-  /** How much later the duplicate arrives (ms, uniform up to this). */
-  duplicateSpreadMs: number;
-}
-
-export class DeliveryChannel<T> {
-  readonly deadLetters: Array<Delivery<T> & { at: number }> = [];
-  /** Messages sent and not yet settled (delivered OK, dropped or dead-lettered). */
-  inFlight = 0;
-  private consumer?: (d: Delivery<T>) => Promise<ConsumerVerdict>;
-  private nextId = 0;
-
-  constructor(
-    private readonly scheduler: Scheduler,
-    private readonly random: Random,
-    private readonly journal: Journal,
-    readonly options: ChannelOptions,
-  ) {}
-
-  consume(consumer: (d: Delivery<T>) => Promise<ConsumerVerdict>): void {
-    this.consumer = consumer;
-  }
-
-  send(body: T, delayMs: number, instanceId?: string): void {
-    const messageId = `${this.options.name}-${++this.nextId}`;
-    const base = {
-      messageId,
-      channel: this.options.name,
-      body,
-      ...(instanceId ? { instanceId } : {}),
-    };
-    this.schedule({ ...base, receiveCount: 0, duplicate: false }, delayMs);
-    if (this.random.chance(this.options.duplicateRate)) {
-      const extra = this.random.int(0, this.options.duplicateSpreadMs);
-      this.journal.add('fault', `duplicate delivery of ${messageId}`, {
-        ...(instanceId ? { instanceId } : {}),
-        data: { fault: 'duplicate', channel: this.options.name },
-      });
-      this.schedule({ ...base, receiveCount: 0, duplicate: true }, delayMs + extra);
-    }
-  }
-
-  private schedule(d: Delivery<T>, delayMs: number): void {
-    this.inFlight++;
-    this.scheduler.after(delayMs, `${this.options.name} ${d.messageId}`, async () => {
-      const delivery = { ...d, receiveCount: d.receiveCount + 1 };
-      const verdict = this.consumer ? await this.consumer(delivery) : 'retry';
-      this.inFlight--;
-      if (verdict !== 'retry') return;
-      const retryIn = this.options.retryDelayMs(delivery.receiveCount);
-      if (retryIn === undefined) {
-        this.deadLetters.push({ ...delivery, at: this.scheduler.now() });
-        this.journal.add(
-          'dead-letter',
-          `${d.messageId} dead-lettered after ${delivery.receiveCount} attempts`,
-          {
-            ...(d.instanceId ? { instanceId: d.instanceId } : {}),
-            data: { channel: this.options.name, receiveCount: delivery.receiveCount },
-          },
-        );
-        return;
-      }
-      this.journal.add(
-        'gate-retry',
-        `${d.messageId} will be retried in ${Math.round(retryIn / 1000)} s`,
-        {
-          ...(d.instanceId ? { instanceId: d.instanceId } : {}),
-          data: {
-            channel: this.options.name,
-            receiveCount: delivery.receiveCount,
-            retryInMs: retryIn,
-          },
-        },
-      );
-      this.schedule(delivery, retryIn);
-    });
-  }
-}
-
-/** Lambda's asynchronous-invocation retries: 2 more attempts, ~1 and ~2 minutes later. */
-export function asyncInvokeRetries(delaysSeconds: readonly number[] = [60, 120]) {
-  return (receiveCount: number): number | undefined => {
-    const s = delaysSeconds[receiveCount - 1];
-    return s === undefined ? undefined : s * 1000;
-  };
-}
-
-/** SQS: visible again after the visibility timeout; to the DLQ after maxReceiveCount receives. */
-export function sqsRedelivery(visibilityTimeoutSeconds: number, maxReceiveCount: number) {
-  return (receiveCount: number): number | undefined =>
-    receiveCount >= maxReceiveCount ? undefined : visibilityTimeoutSeconds * 1000;
 }
 
 export interface CommandsOptions {
@@ -174,6 +53,7 @@ interface SimCommand {
   finishAt: number;
   timeoutAt: number;
   fails: boolean;
+  cancelledAt?: number;
 }
 
 export class SimCommands {
@@ -195,6 +75,17 @@ export class SimCommands {
     this.runSeconds = options.runSeconds ?? 20;
     this.failRate = options.failRate ?? 0;
     this.drains = options.drains ?? true;
+  }
+
+  /** The document is deleted from SSM (a setting changed mid-hold). */
+  removeDocument(name: string): void {
+    this.documents.delete(name);
+  }
+
+  cancel(commandId: string): void {
+    const c = this.sent.find((s) => s.commandId === commandId);
+    if (!c) throw new SimAwsError('InvalidCommandId', `Command ${commandId} does not exist`);
+    c.cancelledAt ??= this.scheduler.now();
   }
 
   documentExists(name: string): boolean {
@@ -246,6 +137,9 @@ export class SimCommands {
     const inst = this.fleet.instance(instanceId);
     // A command on an instance that stopped answering never reports back: it times out.
     const endsAt = !inst || !inst.answering ? Infinity : c.finishAt;
+    if (c.cancelledAt !== undefined && c.cancelledAt < Math.min(endsAt, c.timeoutAt)) {
+      return { state: 'failed', detail: 'Cancelled' };
+    }
     if (endsAt > c.timeoutAt && now >= c.timeoutAt) return { state: 'failed', detail: 'TimedOut' };
     if (now < endsAt) return { state: 'pending' };
     return c.fails ? { state: 'failed', detail: 'Failed: exit code 1' } : { state: 'success' };

@@ -9,6 +9,7 @@ import type { LoopbackWorkers } from '../../sim/loopback-workers.js';
 import { isLoopbackAddress } from '../../lib/probe.js';
 import { attachLoopbackWorkers, Simulation, type SimulationOptions } from '../../sim/simulation.js';
 import { WorkSchedule, type WorkUnit } from '../../sim/work.js';
+import { deployed } from '../../sim/deployed.js';
 
 const MIN = 60_000;
 const HOOK = { name: 'themis', heartbeatTimeoutSeconds: 300, defaultResult: 'CONTINUE' as const };
@@ -30,6 +31,7 @@ describe('sim/scenarios', () => {
     let n = 0;
     const sim = new Simulation({
       seed: 11,
+      deployed: await deployed({ recheckSeconds: '30' }),
       groups: [{ name: 'render', desired, hook: HOOK }],
       work: ({ launchedAt }) => {
         const mine = units[++n] ?? [];
@@ -49,9 +51,7 @@ describe('sim/scenarios', () => {
   }
 
   const events = (sim: Simulation, instanceId: string) =>
-    sim.topic.published
-      .filter((p) => p.instanceId === instanceId)
-      .map((p) => p.notice.attributes.event);
+    sim.published.filter((p) => p.instanceId === instanceId).map((p) => p.notice.attributes.event);
 
   it('holds a busy instance through a scale-in and releases it soon after its work ends', async () => {
     // #1 starts a 10-minute job at 1:30, after the 1:00 scan saw it idle: it is unprotected
@@ -135,9 +135,7 @@ describe('sim/scenarios', () => {
     // Three unknown answers: the first step and two rechecks.
     expect(action.ended!.at - action.startedAt).to.be.within(55_000, 65_000 + 5_000);
     expect(events(sim, dead!.id)).to.deep.equal(['released-unreachable']);
-    const notice = sim.topic.published.find(
-      (p) => p.notice.attributes.event === 'released-unreachable',
-    )!;
+    const notice = sim.published.find((p) => p.notice.attributes.event === 'released-unreachable')!;
     expect(notice.notice.message).to.match(/stopped answering/);
     // It was protected (busy) before it died: an unknown answer never took that away.
     expect(sim.unprotections.filter((u) => u.instanceId === dead!.id)).to.deep.equal([]);
@@ -150,15 +148,15 @@ describe('sim/scenarios', () => {
     sim.fleet.scaleIn('render', 1);
     await sim.runFor(10 * MIN);
 
-    const eventSteps = sim.steps.filter((s) => s.channel === 'event');
-    expect(eventSteps, 'two deliveries of the one event').to.have.length(2);
-    expect(eventSteps.every((s) => s.verdict === 'ok')).to.equal(true);
-    const released = sim.topic.published.filter((p) => p.notice.attributes.event === 'released');
+    const eventInvocations = sim.gate.invocations.filter((i) => i.trigger === 'event');
+    expect(eventInvocations, 'two deliveries of the one event').to.have.length(2);
+    expect(eventInvocations.every((i) => i.result === 'ok')).to.equal(true);
+    const released = sim.published.filter((p) => p.notice.attributes.event === 'released');
     expect(released).to.have.length(1);
     expect(released[0]!.notice.subject).to.contain(only!.id);
     expect(sim.fleet.actions[0]!.ended).to.deep.include({ by: 'completed' });
     expect(
-      sim.steps.some((s) => s.decision?.endsWith('(gone)')),
+      sim.steps.some((s) => s.decision === 'stopped'),
       'the other chain found it gone',
     ).to.equal(true);
     expect(checkInvariants(sim).violations).to.deep.equal([]);

@@ -1,0 +1,144 @@
+/**
+ * Many seeded histories, split across worker threads (one per core): what the property test
+ * and `npm run sim:long` run. Each worker plays a range of seeds and sends back a tally —
+ * histories, lifecycle actions, gate steps and invocations, violations by property with the
+ * first few failures formatted, excused cases counted by cause — and the tallies are summed.
+ */
+import { availableParallelism } from 'node:os';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { formatFailure, randomHistory, runHistory } from './history.js';
+import { tallyExcuses, type ViolationKind } from './invariants.js';
+
+export interface Tally {
+  histories: number;
+  actions: number;
+  steps: number;
+  invocations: number;
+  duplicateNotices: number;
+  peakAutoScalingPerSecond: number;
+  peakAutoScalingPerMinute: number;
+  violations: Partial<Record<ViolationKind, number>>;
+  /** The first failing histories per property, formatted. */
+  failures: Partial<Record<ViolationKind, string[]>>;
+  excused: Record<string, number>;
+}
+
+const REPORTED_PER_PROPERTY = 2;
+
+export function emptyTally(): Tally {
+  return {
+    histories: 0,
+    actions: 0,
+    steps: 0,
+    invocations: 0,
+    duplicateNotices: 0,
+    peakAutoScalingPerSecond: 0,
+    peakAutoScalingPerMinute: 0,
+    violations: {},
+    failures: {},
+    excused: {},
+  };
+}
+
+export async function runSeeds(from: number, count: number): Promise<Tally> {
+  const t = emptyTally();
+  const excused = new Map<string, number>();
+  for (let seed = from; seed < from + count; seed++) {
+    const run = await runHistory(await randomHistory(seed));
+    t.histories++;
+    t.actions += run.sim.fleet.actions.length;
+    t.steps += run.sim.steps.length;
+    t.invocations += run.sim.gate.invocations.length;
+    t.duplicateNotices += run.check.duplicateNotices;
+    t.peakAutoScalingPerSecond = Math.max(
+      t.peakAutoScalingPerSecond,
+      run.check.peakAutoScalingPerSecond,
+    );
+    t.peakAutoScalingPerMinute = Math.max(
+      t.peakAutoScalingPerMinute,
+      run.check.peakAutoScalingPerMinute,
+    );
+    tallyExcuses(run.check.excused, excused);
+    const kinds = new Set(run.check.violations.map((v) => v.kind));
+    for (const kind of kinds) {
+      t.violations[kind] = (t.violations[kind] ?? 0) + 1;
+      const list = (t.failures[kind] ??= []);
+      if (list.length < REPORTED_PER_PROPERTY) list.push(formatFailure(run));
+    }
+  }
+  t.excused = Object.fromEntries(excused);
+  return t;
+}
+
+function merge(into: Tally, t: Tally): Tally {
+  into.histories += t.histories;
+  into.actions += t.actions;
+  into.steps += t.steps;
+  into.invocations += t.invocations;
+  into.duplicateNotices += t.duplicateNotices;
+  into.peakAutoScalingPerSecond = Math.max(
+    into.peakAutoScalingPerSecond,
+    t.peakAutoScalingPerSecond,
+  );
+  into.peakAutoScalingPerMinute = Math.max(
+    into.peakAutoScalingPerMinute,
+    t.peakAutoScalingPerMinute,
+  );
+  for (const [k, n] of Object.entries(t.violations) as [ViolationKind, number][]) {
+    into.violations[k] = (into.violations[k] ?? 0) + n;
+    into.failures[k] = [...(into.failures[k] ?? []), ...(t.failures[k] ?? [])].slice(
+      0,
+      REPORTED_PER_PROPERTY,
+    );
+  }
+  for (const [k, n] of Object.entries(t.excused)) into.excused[k] = (into.excused[k] ?? 0) + n;
+  return into;
+}
+
+/** Seeds [from, from + count) over `workers` threads (default: one per core). */
+export async function runSeedsInParallel(
+  from: number,
+  count: number,
+  workers = Math.max(1, Math.min(availableParallelism(), 4)),
+): Promise<Tally> {
+  const share = Math.ceil(count / workers);
+  const parts: Promise<Tally>[] = [];
+  for (let w = 0; w < workers; w++) {
+    const start = from + w * share;
+    const n = Math.min(share, from + count - start);
+    if (n <= 0) break;
+    parts.push(
+      new Promise<Tally>((resolve, reject) => {
+        const worker = new Worker(new URL('./history-worker.mjs', import.meta.url), {
+          workerData: { from: start, count: n },
+        });
+        worker.once('message', (t: Tally) => resolve(t));
+        worker.once('error', reject);
+        worker.once('exit', (code) => {
+          if (code !== 0) reject(new Error(`history worker exited with ${code}`));
+        });
+      }),
+    );
+  }
+  const tallies = await Promise.all(parts);
+  return tallies.reduce(merge, emptyTally());
+}
+
+export function formatTally(t: Tally): string {
+  const excused = Object.entries(t.excused)
+    .sort((a, b) => b[1] - a[1])
+    .map(([cause, n]) => `    ${String(n).padStart(6)}  ${cause}`);
+  const violations = Object.entries(t.violations).map(([k, n]) => `${k} ${n}`);
+  return [
+    `${t.histories.toLocaleString('en')} histories, ${t.actions.toLocaleString('en')} lifecycle actions, ${t.steps.toLocaleString('en')} gate steps in ${t.invocations.toLocaleString('en')} gate invocations; ${t.duplicateNotices} actions with more than one outcome notice; peak Auto Scaling requests ${t.peakAutoScalingPerSecond}/s, ${t.peakAutoScalingPerMinute}/min`,
+    `  histories breaking a property: ${violations.join(', ') || 'none'}`,
+    `  excused (property: injected cause):`,
+    ...(excused.length ? excused : ['    none']),
+  ].join('\n');
+}
+
+if (!isMainThread && workerData && parentPort) {
+  const { from, count } = workerData as { from: number; count: number };
+  const port = parentPort;
+  void runSeeds(from, count).then((t) => port.postMessage(t));
+}
