@@ -116,12 +116,12 @@ const NAME = z
 /** The largest NotificationMetadata Auto Scaling accepts is 1023 characters. */
 const MAX_METADATA_CHARS = 1023;
 
-function recheckSchema(nowMs: number) {
+function recheckSchema(nowMs: () => number) {
   const notFuture = (what: string) =>
     z.iso
       .datetime({ offset: true })
       .transform((s) => Date.parse(s))
-      .refine((ms) => ms <= nowMs + MAX_CLOCK_SKEW_MS, `${what} lies in the future`);
+      .refine((ms) => ms <= nowMs() + MAX_CLOCK_SKEW_MS, `${what} lies in the future`);
   return z
     .strictObject({
       themis: z.literal(RECHECK_MARKER),
@@ -173,6 +173,14 @@ function recheckSchema(nowMs: number) {
     });
 }
 
+/**
+ * Built once: zod compiles a schema on first use, which costs more than the parse itself.
+ * The step's clock reaches the "not in the future" checks through `parseNowMs`, set just
+ * before each (synchronous) parse.
+ */
+let parseNowMs = 0;
+const RECHECK_SCHEMA = recheckSchema(() => parseNowMs);
+
 /** The body of the message that brings the action back `delaySeconds` later. */
 export function encodeRecheck(action: LifecycleAction, state: StepState): string {
   // Optional fields are written as they are: JSON.stringify leaves out an undefined one.
@@ -217,7 +225,8 @@ export function decodeRecheck(
   value: unknown,
   nowMs: number,
 ): { action: LifecycleAction; state: StepState } {
-  const parsed = recheckSchema(nowMs).safeParse(value);
+  parseNowMs = nowMs;
+  const parsed = RECHECK_SCHEMA.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new InvalidEventError(
