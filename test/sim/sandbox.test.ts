@@ -16,10 +16,10 @@ describe('sim/sandbox', function () {
     expect(summary.exitCode).to.equal(0);
     expect(summary.terminatedWhileBusy).to.deep.equal([]);
     expect(summary.violations).to.deep.equal([]);
-    // The story happened: two busy instances held (scale-in, health check), heartbeats sent,
+    // The story happened: two busy instances held (scale-in, health check) — with the
+    // deployed hook's timeout, heartbeats only when it comes near (none in a 9-minute hold),
     // a fully protected scale-in, a dead instance released as unreachable.
     expect(summary.holds).to.equal(2);
-    expect(summary.heartbeats).to.be.greaterThan(20);
     expect(summary.couldNotScale).to.be.at.least(1);
     const subjects = summary.notices.map((n) => n.subject);
     expect(subjects.filter((s) => s.includes('holding'))).to.have.length(2);
@@ -30,7 +30,7 @@ describe('sim/sandbox', function () {
       subjects.filter((s) => / released i-\w+ in render-farm after \d/.test(s)).length,
     ).to.be.at.least(8);
     expect(summary.apiCalls.CompleteLifecycleAction).to.equal(summary.terminations);
-    expect(summary.apiCalls.RecordLifecycleActionHeartbeat).to.equal(summary.heartbeats);
+    expect(summary.apiCalls.RecordLifecycleActionHeartbeat ?? 0).to.equal(summary.heartbeats);
     // Real HTTP: the loopback workers answered the probes.
     expect(summary.probeRequests).to.be.greaterThan(100);
 
