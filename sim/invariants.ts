@@ -44,6 +44,7 @@
  */
 import { FAILED_STEPS_RIDDEN } from '../lib/gate/budget.js';
 import { DEADLINE_MARGIN_SECONDS } from '../lib/gate/decide.js';
+import { GROUP_TAGS_TTL_MS } from '../lib/gate/handler.js';
 import { MAX_RECHECK_SECONDS } from '../lib/gate/config.js';
 import type { SimLifecycleAction } from './fleet.js';
 import { idleAt } from './measure.js';
@@ -206,11 +207,24 @@ export function checkInvariants(sim: Simulation): CheckResult {
       (e) => e.kind === 'setting' && e.group === group && e.data?.fault === 'hook-deleted',
     );
   // themis pins an action's mode when its chain first runs: dry run then (or when the action
-  // began) is the operator's order to change nothing.
+  // began) is the operator's order to change nothing. The gate reads a group's tags up to
+  // GROUP_TAGS_TTL_MS old (documented: a tag change takes effect within that time).
   const dryRunAtStart = (a: SimLifecycleAction) => {
     if (a.tagsAtStart[DRY_RUN_TAG] === 'true') return true;
     const first = sim.steps.find((s) => s.instanceId === a.instanceId);
-    return !!first && sim.fleet.tagAt(a.group, DRY_RUN_TAG, first.at) === 'true';
+    if (!first) return false;
+    const from = first.at - GROUP_TAGS_TTL_MS;
+    return (
+      sim.fleet.tagAt(a.group, DRY_RUN_TAG, from) === 'true' ||
+      sim.fleet.tagChanges.some(
+        (c) =>
+          c.group === a.group &&
+          c.key === DRY_RUN_TAG &&
+          c.value === 'true' &&
+          c.at > from &&
+          c.at <= first.at,
+      )
+    );
   };
   const deadLettered = (instanceId: string) =>
     sim.recheckQueue.deadLetters().some((m) => m.instanceId === instanceId) ||
@@ -482,15 +496,16 @@ function checkIdleHeld(
   const held = ended.at - idleFrom;
   const interval = recheckIntervalMs(recheckSeconds, action.heartbeatTimeoutSeconds);
   const step = sim.gate.options.timeoutMs;
+  const visibilityMs = sim.recheckQueue.options.visibilityTimeoutSeconds * 1000;
+  // Failed deliveries whose redelivery delay reaches into the idle wait.
   const failed = sim.gate.invocations.filter(
     (i) =>
       i.instanceIds?.includes(action.instanceId) &&
-      i.startedAt >= idleFrom - step &&
+      i.startedAt + visibilityMs + step >= idleFrom &&
       i.startedAt <= ended.at &&
       failedFor(i, action.instanceId, sim),
   );
-  const redeliveries =
-    failed.length * (sim.recheckQueue.options.visibilityTimeoutSeconds * 1000 + step);
+  const redeliveries = failed.length * (visibilityMs + step);
   const ssm = gateConfigOf(sim.initialGateEnv).ssm ? sim.commands.runSeconds * 1000 + interval : 0;
   const allowed = interval + step + STEP_SLACK_MS + redeliveries + ssm;
   if (held <= allowed) return undefined;

@@ -54,7 +54,8 @@ import { SimCommands, type CommandsOptions, type PublishedNotice } from './servi
 /**
  * Config parsing is pure (the same environment gives the same config) and each container
  * parses once at its cold start, as functions/*.ts do; across thousands of histories the
- * answers are cached by environment so cold starts stay cheap.
+ * answers are cached by environment so cold starts stay cheap. Each container still gets its
+ * own copy: lib code may key a container's memory on its config object (lib/gate/handler.ts).
  */
 const gateConfigs = new Map<string, ReturnType<typeof parseGateEnv>>();
 const protectConfigs = new Map<string, ReturnType<typeof parseProtectConfig>>();
@@ -69,7 +70,7 @@ function cached<T>(
     hit = parse(env);
     cache.set(key, hit);
   }
-  return hit;
+  return structuredClone(hit);
 }
 
 export function gateConfigOf(env: Record<string, string>): ReturnType<typeof parseGateEnv> {
