@@ -237,6 +237,7 @@ function addEcsResources(out, e, vpcStatement) {
   return out;
 }
 
+/** A Lambda execution role with one inline policy (the stack's roles use it too). */
 function role(statements) {
   return {
     Type: 'AWS::IAM::Role',
@@ -258,4 +259,4 @@ function role(statements) {
   };
 }
 
-module.exports = { parseEcsParams, scaleFunction, addEcsResources };
+module.exports = { parseEcsParams, scaleFunction, addEcsResources, role };

@@ -19,7 +19,7 @@
  */
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- CommonJS, loaded by osls
-const { addEcsResources, parseEcsParams, scaleFunction } = require('./ecs.cjs');
+const { addEcsResources, parseEcsParams, role, scaleFunction } = require('./ecs.cjs');
 
 /** Param names and their defaults; serverless.yml's `params.default` holds the same values. */
 const PARAM_NAMES = [
@@ -389,27 +389,6 @@ function gateStatements(p) {
   });
   if (inVpc(p)) statements.push(vpcStatement());
   return statements;
-}
-
-function role(statements) {
-  return {
-    Type: 'AWS::IAM::Role',
-    Properties: {
-      AssumeRolePolicyDocument: {
-        Version: '2012-10-17',
-        Statement: [
-          {
-            Effect: 'Allow',
-            Principal: { Service: 'lambda.amazonaws.com' },
-            Action: 'sts:AssumeRole',
-          },
-        ],
-      },
-      Policies: [
-        { PolicyName: 'themis', PolicyDocument: { Version: '2012-10-17', Statement: statements } },
-      ],
-    },
-  };
 }
 
 /** CloudFormation logical ids are alphanumeric; a short hash keeps "web-a" and "web_a" apart. */
