@@ -53,7 +53,8 @@ export function reserved(ci: ContainerInstance): EcsResources {
   };
 }
 
-function inServiceIds(state: ClusterState): Set<string> {
+/** Typed to take undefined: a container instance with no EC2 id is on no member. */
+function inServiceIds(state: ClusterState): ReadonlySet<string | undefined> {
   return new Set(
     state.members.filter((m) => m.lifecycleState === 'InService').map((m) => m.instanceId),
   );
@@ -63,8 +64,7 @@ function inServiceIds(state: ClusterState): Set<string> {
 export function activeInstances(state: ClusterState): ContainerInstance[] {
   const inService = inServiceIds(state);
   return state.containerInstances.filter(
-    (ci) =>
-      ci.status === 'ACTIVE' && ci.ec2InstanceId !== undefined && inService.has(ci.ec2InstanceId),
+    (ci) => ci.status === 'ACTIVE' && inService.has(ci.ec2InstanceId),
   );
 }
 
@@ -72,8 +72,7 @@ export function activeInstances(state: ClusterState): ContainerInstance[] {
 export function drainingInstances(state: ClusterState): ContainerInstance[] {
   const inService = inServiceIds(state);
   return state.containerInstances.filter(
-    (ci) =>
-      ci.status === 'DRAINING' && ci.ec2InstanceId !== undefined && inService.has(ci.ec2InstanceId),
+    (ci) => ci.status === 'DRAINING' && inService.has(ci.ec2InstanceId),
   );
 }
 

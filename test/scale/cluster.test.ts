@@ -109,6 +109,13 @@ describe('scale/cluster', () => {
 
       expect(action).to.deep.include({ kind: 'scale-up', from: 2, to: 3 });
     });
+
+    it('does not count a container instance that names no EC2 instance as room', () => {
+      const orphan: ContainerInstance = { ...ci(2, use(0, 0)), ec2InstanceId: undefined };
+      const action = planCluster(state({ containerInstances: [ci(1, use(2048, 4096)), orphan] }));
+
+      expect(action).to.deep.include({ kind: 'scale-up', from: 2, to: 3 });
+    });
   });
 
   describe('scale in', () => {
@@ -179,6 +186,123 @@ describe('scale/cluster', () => {
 
       expect(action.kind).to.equal('none');
     });
+  });
+
+  describe('operators read why nothing happened', () => {
+    it('says no instance keeps the buffers, without mentioning additions when there are none', () => {
+      const action = planCluster(
+        state({ containerInstances: [ci(1, use(1800, 1000)), ci(2, use(100, 3500))] }),
+      );
+
+      expect(action.reason).to.equal('no ACTIVE instance keeps 512 CPU units and 1024 MiB free');
+    });
+
+    it('says scale-in would go below MinSize, naming no draining when none is', () => {
+      const action = planCluster(state({ containerInstances: [ci(1, use(0, 0))] }), []);
+
+      expect(action).to.deep.equal({
+        kind: 'none',
+        reason: 'enough room; no scale-in: 1 desired and MinSize 1',
+      });
+    });
+
+    it('says there is no other ACTIVE instance to move the last one’s tasks to', () => {
+      const action = planCluster(state({ containerInstances: [ci(1, use(0, 0))], minSize: 0 }), []);
+
+      expect(action).to.deep.equal({
+        kind: 'none',
+        reason: 'enough room; no other ACTIVE instance to move tasks to',
+      });
+    });
+
+    it('says the candidate’s tasks do not fit, and whether the services’ additions were counted', () => {
+      const s = state({
+        containerInstances: [ci(1, use(1800, 3900)), ci(2, use(0, 100))],
+        cpuBuffer: 0,
+        memBuffer: 0,
+      });
+
+      expect(planCluster(s, [use(100, 100), use(300, 300)])).to.deep.equal({
+        kind: 'none',
+        reason: 'no scale-in: the 2 task(s) of i-2 do not all fit on the other instances',
+      });
+      // i-1 has 196 MiB free: the candidate's 190 MiB task fits alone, not beside a 10 MiB addition.
+      expect(planCluster(s, [use(100, 190)]).kind).to.equal('scale-in');
+      expect(planCluster({ ...s, additions: [use(10, 10)] }, [use(100, 190)])).to.deep.equal({
+        kind: 'none',
+        reason:
+          "no scale-in: the 1 task(s) of i-2 do not all fit on the other instances with the services' additions",
+      });
+    });
+
+    it('says which instance is scaled in, why it was chosen and what room is left', () => {
+      const action = planCluster(
+        state({
+          containerInstances: [ci(1, use(1024, 2048)), ci(2, use(256, 512)), ci(3, use(512, 256))],
+        }),
+        [use(512, 256)],
+      );
+
+      expect(action.reason).to.equal(
+        'the 1 task(s) of i-3 (least reserved memory) fit on the other instances with 512 CPU units and 1024 MiB left',
+      );
+    });
+  });
+
+  describe('buffers', () => {
+    it('does not scale up while one instance keeps both buffers, however full the others are', () => {
+      const action = planCluster(
+        state({ containerInstances: [ci(1, use(2048, 4096)), ci(2, use(0, 0))] }),
+      );
+
+      expect(action.kind).to.equal('none');
+    });
+
+    it('counts an instance with exactly the buffers free as keeping them', () => {
+      // 2048 − 1536 = 512 CPU units and 4096 − 3072 = 1024 MiB free: exactly the buffers.
+      const action = planCluster(state({ containerInstances: [ci(1, use(1536, 3072))] }));
+
+      expect(action.kind).to.equal('none');
+      expect(action.reason).to.not.match(/keeps/);
+    });
+
+    it('scales up when an instance is one CPU unit or one MiB short of the buffers', () => {
+      const cpuShort = planCluster(state({ containerInstances: [ci(1, use(1537, 3072))] }));
+      const memShort = planCluster(state({ containerInstances: [ci(1, use(1536, 3073))] }));
+
+      expect(cpuShort.kind).to.equal('scale-up');
+      expect(memShort.kind).to.equal('scale-up');
+    });
+  });
+
+  it('has no scale-in candidate with a single ACTIVE instance', () => {
+    expect(scaleInCandidate(state({ containerInstances: [ci(1, use(0, 0))] }))).to.equal(undefined);
+  });
+
+  it('places the largest task first, so tasks that fit together are not refused', () => {
+    // Listed small first: first fit in that order would put the 1500 MiB task on the 3000 MiB
+    // instance and leave the 2500 MiB one nowhere to go.
+    const byMemory = place([use(1000, 3000), use(1000, 2000)], [use(10, 1500), use(10, 2500)]);
+    expect(byMemory.unplaced).to.equal(0);
+    expect(byMemory.left).to.deep.equal([use(990, 500), use(990, 500)]);
+
+    // Same memory: the larger CPU first.
+    const byCpu = place([use(1500, 1000), use(1000, 1000)], [use(1000, 500), use(1500, 500)]);
+    expect(byCpu.unplaced).to.equal(0);
+    expect(byCpu.left).to.deep.equal([use(0, 500), use(0, 500)]);
+  });
+
+  it('does not scale up for additions that fit when placed largest first', () => {
+    const action = planCluster(
+      state({
+        containerInstances: [ci(1, use(0, 1096)), ci(2, use(0, 2096))],
+        cpuBuffer: 0,
+        memBuffer: 0,
+        additions: [use(10, 1500), use(10, 2500)],
+      }),
+    );
+
+    expect(action.kind).to.not.equal('scale-up');
   });
 
   it('places tasks first fit, largest memory first', () => {
