@@ -28,6 +28,13 @@ import {
   SSMClient,
 } from '@aws-sdk/client-ssm';
 import type { AwsClients } from '../lib/aws/clients.js';
+import {
+  DEFAULT_RECORDS_PER_PAGE,
+  DEFAULT_SSM_TIMEOUT_SECONDS,
+  MAX_DELAY_SECONDS,
+  MAX_RECORDS_PER_PAGE,
+  MAX_SUBJECT_CHARS,
+} from '../lib/aws/facts.js';
 import type { Notice } from '../lib/ports.js';
 import { SimAwsError, validationError } from './aws-error.js';
 import type { Fleet } from './fleet.js';
@@ -62,8 +69,6 @@ interface Route {
 }
 
 const INSTANCE_ID = /\bi-[0-9a-f]{8,17}\b/;
-/** Subjects: fewer than 100 characters, one line, printable (SNS's InvalidParameter). */
-const MAX_SUBJECT = 100;
 
 function fakeClient<T extends object>(
   ctor: { prototype: T },
@@ -106,10 +111,10 @@ export function createFakeClients(model: AwsModel, env: CallEnv): AwsClients {
     MaxRecords?: number;
     NextToken?: string;
   }>(DescribeAutoScalingGroupsCommand, 'autoscaling', 'DescribeAutoScalingGroups', (input) => {
-    const max = input.MaxRecords ?? 50;
-    if (max < 1 || max > 100) {
+    const max = input.MaxRecords ?? DEFAULT_RECORDS_PER_PAGE;
+    if (max < 1 || max > MAX_RECORDS_PER_PAGE) {
       throw validationError(
-        `1 validation error detected: Value '${max}' at 'maxRecords' failed to satisfy constraint: Member must have value less than or equal to 100`,
+        `1 validation error detected: Value '${max}' at 'maxRecords' failed to satisfy constraint: Member must have value less than or equal to ${MAX_RECORDS_PER_PAGE}`,
       );
     }
     let groups = input.AutoScalingGroupNames
@@ -251,10 +256,10 @@ export function createFakeClients(model: AwsModel, env: CallEnv): AwsClients {
   // --- SQS ----------------------------------------------------------------------------
   const delayOf = (d: number | undefined) => {
     const delay = d ?? 0;
-    if (!Number.isInteger(delay) || delay < 0 || delay > 900) {
+    if (!Number.isInteger(delay) || delay < 0 || delay > MAX_DELAY_SECONDS) {
       throw new SimAwsError(
         'InvalidParameterValue',
-        `Value ${delay} for parameter DelaySeconds is invalid. Reason: must be between 0 and 900, if provided.`,
+        `Value ${delay} for parameter DelaySeconds is invalid. Reason: must be between 0 and ${MAX_DELAY_SECONDS}, if provided.`,
       );
     }
     return delay;
@@ -289,8 +294,9 @@ export function createFakeClients(model: AwsModel, env: CallEnv): AwsClients {
       throw new SimAwsError('NotFoundException', 'Topic does not exist');
     }
     const subject = input.Subject ?? '';
+    // Fewer than 100 characters (MAX_SUBJECT_CHARS reads it strictly), one line, printable.
     // eslint-disable-next-line no-control-regex -- SNS's rule is about control characters
-    if (subject.length >= MAX_SUBJECT || /[\u0000-\u001f]/.test(subject)) {
+    if (subject.length > MAX_SUBJECT_CHARS || /[\u0000-\u001f]/.test(subject)) {
       throw new SimAwsError('InvalidParameter', 'Invalid parameter: Subject');
     }
     if (!input.Message)
@@ -353,7 +359,7 @@ export function createFakeClients(model: AwsModel, env: CallEnv): AwsClients {
           CommandId: commands.send(
             instanceId ?? '',
             input.DocumentName,
-            input.TimeoutSeconds ?? 3600,
+            input.TimeoutSeconds ?? DEFAULT_SSM_TIMEOUT_SECONDS,
           ),
         },
       };

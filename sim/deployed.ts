@@ -168,7 +168,12 @@ async function build(overrides: Record<string, string>): Promise<Deployed> {
         must(at(doc, ['functions', 'gate', 'timeout']), 'functions.gate.timeout'),
       ),
       env: envOf('gate'),
-      maximumRetryAttempts: Number(at(doc, ['functions', 'gate', 'maximumRetryAttempts']) ?? 2),
+      maximumRetryAttempts: Number(
+        must(
+          at(doc, ['functions', 'gate', 'maximumRetryAttempts']),
+          'functions.gate.maximumRetryAttempts',
+        ),
+      ),
       batchSize: Number(must(sqs?.batchSize, 'the gate sqs event batchSize')),
       maximumBatchingWindowSeconds: Number(sqs?.maximumBatchingWindow ?? 0),
     },

@@ -24,6 +24,11 @@
  * interfaces exactly as the SDK adapters do. Capacity reacts to protection removal and to
  * finished terminations after `reconcileDelaySeconds`, to explicit scale-ins at once.
  */
+import {
+  documentedGlobalTimeoutSeconds,
+  TERMINATE_DETAIL_TYPE,
+  TERMINATING,
+} from '../lib/aws/facts.js';
 import { isLoopbackAddress } from '../lib/probe.js';
 import {
   MAX_PROTECTION_BATCH,
@@ -38,12 +43,6 @@ import type { Journal } from './journal.js';
 import type { Random } from './random.js';
 import type { Scheduler } from './scheduler.js';
 import { WorkSchedule } from './work.js';
-
-export const TERMINATING_TRANSITION = 'autoscaling:EC2_INSTANCE_TERMINATING';
-export const LIFECYCLE_DETAIL_TYPE = 'EC2 Instance-terminate Lifecycle Action';
-/** Auto Scaling's documented ceilings for one lifecycle action. */
-export const GLOBAL_TIMEOUT_CAP_SECONDS = 48 * 3600;
-export const GLOBAL_TIMEOUT_HEARTBEATS = 100;
 
 export interface HookSpec {
   name: string;
@@ -80,8 +79,9 @@ export interface SimLifecycleAction {
   /** The group's tags when the action began (its dry-run mode, …). */
   tagsAtStart: Record<string, string>;
   ended?: { at: number; by: ActionEnd; result: LifecycleResult; heartbeatTimeoutSeconds: number };
-  /** The hook's HeartbeatTimeout when the action began. */
+  /** The hook's HeartbeatTimeout and DefaultResult when the action began. */
   heartbeatTimeoutSeconds: number;
+  defaultResult: LifecycleResult;
 }
 
 export interface SimInstance {
@@ -127,7 +127,7 @@ export interface CouldNotScale {
 export interface LifecycleEvent {
   version: '0';
   id: string;
-  'detail-type': typeof LIFECYCLE_DETAIL_TYPE;
+  'detail-type': typeof TERMINATE_DETAIL_TYPE;
   source: 'aws.autoscaling';
   account: string;
   time: string;
@@ -140,7 +140,7 @@ export interface LifecycleEvent {
     AutoScalingGroupName: string;
     LifecycleHookName: string;
     EC2InstanceId: string;
-    LifecycleTransition: typeof TERMINATING_TRANSITION;
+    LifecycleTransition: typeof TERMINATING;
     NotificationMetadata?: string;
   };
 }
@@ -556,9 +556,9 @@ export class Fleet {
     return {
       hookName: hook.name,
       groupName,
-      transition: TERMINATING_TRANSITION,
+      transition: TERMINATING,
       heartbeatTimeoutSeconds: hook.heartbeatTimeoutSeconds,
-      globalTimeoutSeconds: globalTimeoutSeconds(hook.heartbeatTimeoutSeconds),
+      globalTimeoutSeconds: documentedGlobalTimeoutSeconds(hook.heartbeatTimeoutSeconds),
       defaultResult: hook.defaultResult,
       ...(hook.notificationMetadata !== undefined
         ? { notificationMetadata: hook.notificationMetadata }
@@ -696,7 +696,8 @@ export class Fleet {
       startedAt: now,
       heartbeatDeadlineMs: now + hook.heartbeatTimeoutSeconds * 1000,
       heartbeatTimeoutSeconds: hook.heartbeatTimeoutSeconds,
-      globalDeadlineMs: now + globalTimeoutSeconds(hook.heartbeatTimeoutSeconds) * 1000,
+      defaultResult: hook.defaultResult,
+      globalDeadlineMs: now + documentedGlobalTimeoutSeconds(hook.heartbeatTimeoutSeconds) * 1000,
       heartbeats: 0,
       heartbeatTimes: [],
       busyAtStart: busy,
@@ -797,7 +798,7 @@ export class Fleet {
       hook ?? {
         name: action.hookName,
         heartbeatTimeoutSeconds: action.heartbeatTimeoutSeconds,
-        defaultResult: 'CONTINUE',
+        defaultResult: action.defaultResult,
       }
     );
   }
@@ -810,7 +811,7 @@ export class Fleet {
     return {
       version: '0',
       id: this.tokens.uuid(),
-      'detail-type': LIFECYCLE_DETAIL_TYPE,
+      'detail-type': TERMINATE_DETAIL_TYPE,
       source: 'aws.autoscaling',
       account: this.accountId,
       // EventBridge times have whole seconds.
@@ -824,7 +825,7 @@ export class Fleet {
         AutoScalingGroupName: g.spec.name,
         LifecycleHookName: hook.name,
         EC2InstanceId: action.instanceId,
-        LifecycleTransition: TERMINATING_TRANSITION,
+        LifecycleTransition: TERMINATING,
         ...(hook.notificationMetadata !== undefined
           ? { NotificationMetadata: hook.notificationMetadata }
           : {}),
@@ -843,9 +844,4 @@ export class Fleet {
     if (!inst) throw new Error(`no simulated instance ${id}`);
     return inst;
   }
-}
-
-/** min(48 h, 100 × HeartbeatTimeout). */
-export function globalTimeoutSeconds(heartbeatTimeoutSeconds: number): number {
-  return Math.min(GLOBAL_TIMEOUT_CAP_SECONDS, GLOBAL_TIMEOUT_HEARTBEATS * heartbeatTimeoutSeconds);
 }

@@ -42,6 +42,7 @@
  *   - the gate's own deadline (maxWait, the hook's global timeout) reached, with its notice.
  * Everything else is a violation.
  */
+import { documentedGlobalTimeoutSeconds } from '../lib/aws/facts.js';
 import { FAILED_STEPS_RIDDEN } from '../lib/gate/budget.js';
 import { DEADLINE_MARGIN_SECONDS } from '../lib/gate/decide.js';
 import { GROUP_TAGS_TTL_MS } from '../lib/gate/handler.js';
@@ -468,7 +469,7 @@ export function peakRates(times: readonly number[]): {
 
 /** When the gate stops waiting for this action (the documented rule). */
 function deadlineOf(action: SimLifecycleAction, sim: Simulation, maxWaitSeconds?: number): number {
-  const global = Math.min(48 * 3600, 100 * action.heartbeatTimeoutSeconds);
+  const global = documentedGlobalTimeoutSeconds(action.heartbeatTimeoutSeconds);
   const limit = Math.min(maxWaitSeconds ?? Infinity, global - DEADLINE_MARGIN_SECONDS);
   void sim;
   // The gate counts from the event's time, which has whole seconds.

@@ -40,6 +40,8 @@ export const MAX_PROTECTION_BATCH = 50;
 export const MAX_GROUP_NAMES_PER_CALL = 100;
 /** MaxRecords' maximum for DescribeAutoScalingGroups / DescribeAutoScalingInstances. */
 export const MAX_RECORDS_PER_PAGE = 100;
+/** …and its default, when a request leaves MaxRecords out. */
+export const DEFAULT_RECORDS_PER_PAGE = 50;
 
 // ── SQS, SNS, SSM, Lambda ──────────────────────────────────────────────────────────────────
 
@@ -50,8 +52,10 @@ export const MAX_DELAY_SECONDS = 900;
  * stop at 99 so neither reading of that sentence can reject a notice.
  */
 export const MAX_SUBJECT_CHARS = 99;
-/** SendCommand's TimeoutSeconds (delivery) accepts 30 s at the least. */
+/** SendCommand's TimeoutSeconds (delivery) accepts 30 s at the least… */
 export const MIN_SSM_TIMEOUT_SECONDS = 30;
+/** …and is 3600 s when a request leaves it out. */
+export const DEFAULT_SSM_TIMEOUT_SECONDS = 3600;
 /** Open files, sockets included, that a Lambda execution environment allows. */
 export const LAMBDA_FILE_DESCRIPTORS = 1024;
 /** AWS's guidance for an SQS event source: the queue's visibility timeout ≥ 6 × the function's timeout. */

@@ -55,9 +55,63 @@ export function factCopies(dirs: string[]): string[] {
   return found;
 }
 
+/**
+ * Deployment numbers the simulator must read from serverless.yml and the deploy's defaults
+ * (sim/deployed.ts), never write: a literal here is how its visibility timeout once said 360 s
+ * while serverless.yml said 120.
+ */
+const DEPLOYMENT_LITERALS: Array<[string, RegExp]> = [
+  [
+    'a queue or event source number',
+    /\b(visibilityTimeout(Seconds)?|VisibilityTimeout|batchSize|maxReceiveCount|maximumRetryAttempts)\b\s*(:|=|\?\?)\s*\d/,
+  ],
+  [
+    'a hook setting',
+    /\b(heartbeatTimeout(Seconds)?|HeartbeatTimeout|DefaultResult|defaultResult)\b\s*(:|=|\?\?)\s*['"`\d]/,
+  ],
+  ['a function timeout', /\b(gateTimeoutSeconds|timeoutSeconds|timeoutMs)\b\s*(\?\?)\s*\d/],
+];
+
+/** Every literal deployment number in `dirs`, as "file:line (what)". */
+export function deploymentCopies(dirs: string[]): string[] {
+  const found: string[] = [];
+  for (const file of dirs.flatMap(sourceFiles)) {
+    codeLines(readFileSync(join(root, file), 'utf8')).forEach((line, i) => {
+      for (const [what, pattern] of DEPLOYMENT_LITERALS) {
+        if (pattern.test(line)) found.push(`${file}:${i + 1} (${what})`);
+      }
+    });
+  }
+  return found;
+}
+
 describe('aws/facts', () => {
-  it('is the only place in lib/ and functions/ that writes an AWS name or ceiling', () => {
-    expect(factCopies(['lib', 'functions'])).to.deep.equal([]);
+  it('is the only place in lib/, functions/ and sim/ that writes an AWS name or ceiling', () => {
+    expect(factCopies(['lib', 'functions', 'sim'])).to.deep.equal([]);
+  });
+
+  it('leaves every deployment number of the simulator to serverless.yml and the deploy', () => {
+    expect(deploymentCopies(['sim'])).to.deep.equal([]);
+  });
+
+  it('finds a deployment number written into the simulator (the check itself can fail)', () => {
+    const lines = [
+      'visibilityTimeoutSeconds: 120,',
+      "const hook = { heartbeatTimeoutSeconds: 1800, defaultResult: 'CONTINUE' };",
+      'batchSize: o.batchSize ?? 10,',
+      'timeoutMs: (o.gateTimeoutSeconds ?? 80) * 1000,',
+      'visibilityTimeoutSeconds: o.visibilityTimeoutSeconds ?? d.recheckQueue.visibilityTimeoutSeconds,',
+    ];
+    const hits = lines.map((line) =>
+      DEPLOYMENT_LITERALS.filter(([, p]) => p.test(line)).map(([what]) => what),
+    );
+    expect(hits).to.deep.equal([
+      ['a queue or event source number'],
+      ['a hook setting'],
+      ['a queue or event source number'],
+      ['a function timeout'],
+      [],
+    ]);
   });
 
   it('finds a copy when one is written (the check itself can fail)', () => {
