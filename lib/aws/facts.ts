@@ -58,5 +58,11 @@ export const MIN_SSM_TIMEOUT_SECONDS = 30;
 export const DEFAULT_SSM_TIMEOUT_SECONDS = 3600;
 /** Open files, sockets included, that a Lambda execution environment allows. */
 export const LAMBDA_FILE_DESCRIPTORS = 1024;
+/**
+ * Lambda's waits before retrying a failed asynchronous invocation (an EventBridge rule or an
+ * SNS topic invoking the function): one minute before the first retry, two more before the
+ * second ("Error handling and automatic retries in Lambda"). No retry comes sooner.
+ */
+export const LAMBDA_ASYNC_RETRY_DELAYS_SECONDS: readonly number[] = [60, 120];
 /** AWS's guidance for an SQS event source: the queue's visibility timeout ≥ 6 × the function's timeout. */
 export const SQS_VISIBILITY_PER_FUNCTION_TIMEOUT = 6;

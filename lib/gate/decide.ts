@@ -23,6 +23,7 @@
  * Invariant: every path ends in a completion or schedules another step, and no step is
  * scheduled past the deadline, so every lifecycle action gets an outcome from the gate.
  */
+import { LAMBDA_ASYNC_RETRY_DELAYS_SECONDS } from '../aws/facts.js';
 import type { CommandState, LifecycleResult, ProbeResult } from '../ports.js';
 import { GATE_DEFAULTS, MAX_RECHECK_SECONDS, type GateConfig } from './config.js';
 import type { StepState } from './state.js';
@@ -153,6 +154,42 @@ export function heartbeatDue(
   if (spacingMs <= 0) return true;
   const early = state.heartbeats === 0 ? FIRST_HEARTBEAT_SPREAD * clamp01(phase) : 0;
   return nowMs - state.lastHeartbeatMs >= spacingMs * (1 - early);
+}
+
+/**
+ * Allowance for the clocks when telling a first attempt from a retry: the event's `time` has
+ * whole seconds, Auto Scaling's and Lambda's clocks differ a little, and Lambda's "one
+ * minute" before a retry is not promised to the millisecond.
+ */
+export const RETRY_AGE_ALLOWANCE_MS = 10_000;
+/**
+ * A first step this old (counted from its event's time) may be a retry of an earlier attempt
+ * that already acted live: the earliest retry of any path comes later — Lambda's first retry
+ * of an asynchronous invocation waits a minute after the failure, and an SQS delivery comes
+ * back only after the queue's visibility timeout (480 s on the stack). So a first step
+ * younger than this is the action's first attempt (or a near-simultaneous duplicate), and
+ * the settings it reads are the settings of the action's start.
+ */
+export const FIRST_STEP_RETRY_AGE_MS =
+  (LAMBDA_ASYNC_RETRY_DELAYS_SECONDS[0] ?? 0) * 1000 - RETRY_AGE_ALLOWANCE_MS;
+
+/**
+ * The mode of this step's chain. Pinned (carried in the recheck): kept, whatever the setting
+ * says now. A first step reads the setting — but one old enough to be a retry never starts
+ * in dry run: its earlier attempt may have started the chain live (sent "holding", decided
+ * not to heartbeat yet because the hook had just started its timer) and died before its
+ * recheck was sent, and a dry-run tag set since must not leave that busy instance to the
+ * hook's timeout. Getting it wrong that way costs only a live hold (themis's normal job) on
+ * an action that came in late while dry run was set; the other way costs a busy instance.
+ */
+export function chainDryRun(
+  pinned: boolean | undefined,
+  settingDryRun: boolean,
+  firstStepAgeMs: number | undefined,
+): boolean {
+  if (pinned !== undefined) return pinned;
+  const mayBeRetry = firstStepAgeMs !== undefined && firstStepAgeMs >= FIRST_STEP_RETRY_AGE_MS;
+  return settingDryRun && !mayBeRetry;
 }
 
 /** A stable number in [0, 1) for one action (FNV-1a of its token). */

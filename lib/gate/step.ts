@@ -53,6 +53,7 @@ import {
 import { GATE_ENV, type GateConfig } from './config.js';
 import {
   actionPhase,
+  chainDryRun,
   decide,
   goneCause,
   type Decision,
@@ -217,6 +218,7 @@ export async function gateStep(
 
   let state = parsed.state;
   let hookDeleted = false;
+  let firstStepAgeMs: number | undefined;
   if (!state) {
     const describeHook = options.describeHook ?? deps.lifecycle.describeHook.bind(deps.lifecycle);
     const hook = await deadline.run('DescribeLifecycleHooks', (signal) =>
@@ -224,13 +226,19 @@ export async function gateStep(
     );
     const firstSeenMs = Math.min(parsed.eventTimeMs ?? startedMs, startedMs);
     hookDeleted = !hook;
+    if (parsed.eventTimeMs !== undefined) firstStepAgeMs = startedMs - parsed.eventTimeMs;
     state = initialState(firstSeenMs, {
       heartbeatTimeoutSeconds: hook?.heartbeatTimeoutSeconds ?? 0,
       globalTimeoutSeconds: hook?.globalTimeoutSeconds ?? 0,
     });
   }
-  // The mode is pinned when the chain starts and never changes afterwards.
-  const dryRun = state.dryRun ?? settings.dryRun;
+  // The mode is pinned when the chain starts and never changes afterwards (decide.ts).
+  const dryRun = chainDryRun(state.dryRun, settings.dryRun, firstStepAgeMs);
+  if (settings.dryRun && !dryRun && state.dryRun === undefined) {
+    log.warn('dry run not applied: this first step may be the retry of a live one', {
+      eventAgeSeconds: Math.round((firstStepAgeMs ?? 0) / 1000),
+    });
+  }
   state = { ...state, dryRun };
   const step = new Step(deps, action, state, dryRun, base, deadline, progress);
 

@@ -5,10 +5,13 @@ import {
   DELIVERY_LAG_SECONDS,
   heartbeatMarginSeconds,
 } from '../../lib/gate/budget.js';
+import { LAMBDA_ASYNC_RETRY_DELAYS_SECONDS } from '../../lib/aws/facts.js';
 import { GATE_DEFAULTS } from '../../lib/gate/config.js';
 import {
   actionPhase,
+  chainDryRun,
   DEADLINE_MARGIN_SECONDS,
+  FIRST_STEP_RETRY_AGE_MS,
   deadlineMs,
   decide,
   formatSeconds,
@@ -770,6 +773,31 @@ describe('gate decide: what operators are told, and the edges', () => {
     it('writes two hours as hours', () => {
       expect(formatSeconds(7200)).to.equal('2 h');
       expect(formatSeconds(119 * 60)).to.equal('119 min');
+    });
+  });
+
+  describe('the chain mode (chainDryRun)', () => {
+    it('keeps a pinned mode whatever the setting and the age', () => {
+      expect(chainDryRun(false, true, 0)).to.equal(false);
+      expect(chainDryRun(true, false, 3_600_000)).to.equal(true);
+    });
+
+    it('starts a first step in the mode the setting asks for while it cannot be a retry', () => {
+      expect(chainDryRun(undefined, true, 0)).to.equal(true);
+      expect(chainDryRun(undefined, true, FIRST_STEP_RETRY_AGE_MS - 1)).to.equal(true);
+      expect(chainDryRun(undefined, true, undefined)).to.equal(true);
+      expect(chainDryRun(undefined, false, 0)).to.equal(false);
+    });
+
+    it('never starts a first step in dry run once it may be a retry of a live one', () => {
+      expect(chainDryRun(undefined, true, FIRST_STEP_RETRY_AGE_MS)).to.equal(false);
+      expect(chainDryRun(undefined, false, FIRST_STEP_RETRY_AGE_MS)).to.equal(false);
+    });
+
+    it('counts as a possible retry anything as old as the earliest retry Lambda makes', () => {
+      // Lambda retries an asynchronous invocation a minute after it failed at the soonest.
+      expect(FIRST_STEP_RETRY_AGE_MS).to.be.below(LAMBDA_ASYNC_RETRY_DELAYS_SECONDS[0]! * 1000);
+      expect(FIRST_STEP_RETRY_AGE_MS).to.be.at.least(30_000);
     });
   });
 });

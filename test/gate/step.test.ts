@@ -648,6 +648,60 @@ describe('gate step', () => {
     });
   });
 
+  // Issue 8 (heartbeat-gap in the simulator, seeds 3293 and 6320): a live first step sent its
+  // "holding" notice and failed before its recheck (SQS down); Lambda retried the event a
+  // minute later, after the group was tagged dry-run, and the retry started the chain in dry
+  // run — nothing heartbeated, the hook expired, the busy instance was terminated.
+  // Broken variant tried: `chainDryRun` ignoring the age (`pinned ?? settingDryRun`) — the
+  // first test fails (dryRun: true, no heartbeat); with the age rule but a threshold at the
+  // first step's budget (76 s) instead of Lambda's retry wait, the first test fails too.
+  describe('a first step that may be a retry', () => {
+    it('keeps the hold live when the group was tagged dry-run after the failed first attempt', async () => {
+      setUp({}, { heartbeatTimeoutSeconds: 120 });
+      world.rechecks.fail = awsError('ServiceUnavailable', 'SQS is down', 'SendMessage');
+      await gateStep(terminateEvent(), world.deps).catch(() => undefined);
+      expect(world.notifications.events()).to.deep.equal(['holding']);
+      expect(world.rechecks.scheduled).to.deep.equal([]);
+      // Lambda's first retry of the event comes a minute after the failure.
+      world.groups.tags.set(GROUP, { 'themis:dry-run': 'true' });
+      delete world.rechecks.fail;
+      world.clock.advance(61);
+      const beats = world.lifecycle.heartbeats.length;
+      const retried = await gateStep(terminateEvent(), world.deps);
+      // Every step of a hook this short heartbeats (its timeout is below the margin).
+      expect(world.lifecycle.heartbeats).to.have.length(beats + 1);
+      expect(retried).to.include({ outcome: 'held', decision: 'hold', dryRun: false });
+      expect(world.rechecks.last()).to.include({ dryRun: false });
+      const warned = world.log.lines.find((l) => l.message.startsWith('dry run not applied'));
+      expect(warned?.fields).to.include({ eventAgeSeconds: 61 });
+      // The chain goes on as a live one, and releases the instance once idle.
+      worker.set(IDLE);
+      expect(await deliverRecheck()).to.include({ outcome: 'completed', decision: 'release' });
+    });
+
+    it('still starts a fresh action in dry run when the group is tagged dry-run', async () => {
+      setUp();
+      world.groups.tags.set(GROUP, { 'themis:dry-run': 'true' });
+      // Delivered late (a busy Lambda queue), but sooner than any retry can come.
+      world.clock.advance(45);
+      const outcome = await gateStep(terminateEvent(), world.deps);
+      expect(outcome).to.include({ outcome: 'held', dryRun: true });
+      expect(world.rechecks.last()).to.include({ dryRun: true });
+      worker.set(IDLE);
+      expect(await deliverRecheck()).to.include({ outcome: 'observed', dryRun: true });
+      expect(world.lifecycle.heartbeats).to.deep.equal([]);
+      expect(world.lifecycle.completions).to.deep.equal([]);
+    });
+
+    it('keeps the mode a recheck carries, however old the action', async () => {
+      setUp({ THEMIS_DRY_RUN: 'true' });
+      await gateStep(terminateEvent(), world.deps);
+      worker.set(IDLE);
+      const outcome = await deliverRecheck(600);
+      expect(outcome).to.include({ outcome: 'observed', dryRun: true });
+    });
+  });
+
   describe('a command in flight without SSM access', () => {
     it('is given up with a notice, and probing resumes in the same step', async () => {
       setUp();

@@ -104,17 +104,12 @@ describe('sim/properties', function () {
       'sends one outcome notice per action unless a fault repeats a step',
       holds('duplicate-notice'),
     );
-    // SKIPPED (issue 8, the gate's part): 2 of 10,000 histories on main at 16:15 (seeds 3293
-    // and 6320) break it. A first step that held live (its "holding" notice sent) fails before
-    // its recheck is scheduled (an SQS outage of 5 minutes, inside the deploy's budget);
-    // Lambda retries the lifecycle event a minute or two later, after `themis:dry-run=true`
-    // was tagged, and the retry starts the chain in dry run: no heartbeat, the hook times out.
-    // The mode is pinned in the recheck message only, not by the first step that acted live.
-    // Replay: THEMIS_SEED=3293 npx mocha test/sim/properties.test.ts
-    it.skip(
-      "leaves no heartbeat gap as long as the hook's HeartbeatTimeout",
-      holds('heartbeat-gap'),
-    );
+    // Was skipped on main until the gate's fix (seeds 3293 and 6320): a live first step
+    // failed before its recheck was scheduled, Lambda retried the event after a
+    // `themis:dry-run=true` tag, and the retry started the chain in dry run. A first step old
+    // enough to be a retry now never starts in dry run (lib/gate/decide.ts, chainDryRun).
+    // Broken variant tried: chainDryRun without the age rule — seeds 3293 and 6320 fail again.
+    it("leaves no heartbeat gap as long as the hook's HeartbeatTimeout", holds('heartbeat-gap'));
     it('keeps the Auto Scaling request rate within the budget', holds('request-rate'));
     it('never lets an instance stall a protect scan into its timeout', holds('scan-stalled'));
     it('releases an idle instance within a recheck interval and a step', holds('idle-held'));
