@@ -17,6 +17,7 @@
  * `maximumRetryAttempts` times, one minute and then two minutes later, then it goes to the
  * on-failure destination (the events DLQ). Occasionally an event is invoked twice.
  */
+import { LAMBDA_ASYNC_RETRY_DELAYS_SECONDS } from '../lib/aws/facts.js';
 import type { Journal } from './journal.js';
 import type { InvocationResult, LambdaFunction } from './lambda.js';
 import type { Random } from './random.js';
@@ -204,7 +205,7 @@ export interface AsyncInvokerOptions {
 }
 
 /** Lambda's documented waits before the retries of an asynchronous invocation. */
-const ASYNC_RETRY_DELAYS_MS = [60_000, 120_000];
+const ASYNC_RETRY_DELAYS_MS = LAMBDA_ASYNC_RETRY_DELAYS_SECONDS.map((s) => s * 1000);
 
 export class AsyncInvoker {
   readonly deliveries: AsyncDelivery[] = [];
