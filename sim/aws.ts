@@ -60,9 +60,9 @@ export interface AwsModel {
 type Command = { input: Record<string, unknown> } & object;
 type Handler = (input: never) => unknown;
 /** A command's class (the map key a command's constructor is looked up by). */
-type CommandClass = abstract new (...args: never[]) => object;
+export type CommandClass = abstract new (...args: never[]) => object;
 
-interface Route {
+export interface Route {
   service: Service;
   api: string;
   handle: Handler;
@@ -70,7 +70,7 @@ interface Route {
 
 const INSTANCE_ID = /\bi-[0-9a-f]{8,17}\b/;
 
-function fakeClient<T extends object>(
+export function fakeClient<T extends object>(
   ctor: { prototype: T },
   env: CallEnv,
   routes: Map<CommandClass, Route>,

@@ -29,7 +29,7 @@ import { SimAwsError } from './aws-error.js';
 import type { Random } from './random.js';
 import type { Scheduler } from './scheduler.js';
 
-export type Service = 'autoscaling' | 'ec2' | 'sqs' | 'sns' | 'ssm';
+export type Service = 'autoscaling' | 'ec2' | 'sqs' | 'sns' | 'ssm' | 'ecs';
 
 /** The account's Auto Scaling request bucket in the model. */
 export const AUTO_SCALING_BUCKET = Object.freeze({ burst: 40, perSecond: 20 });
@@ -49,6 +49,7 @@ export const LATENCY_MS: Readonly<Record<Service, readonly [number, number]>> = 
   sqs: [10, 400],
   sns: [20, 800],
   ssm: [30, 1000],
+  ecs: [30, 1200],
 });
 
 /** The error a service answers during an outage (HTTP 500/503). */
@@ -58,6 +59,7 @@ const OUTAGE_ERROR: Record<Service, string> = {
   sqs: 'InternalError',
   sns: 'InternalErrorException',
   ssm: 'InternalServerError',
+  ecs: 'ServerException',
 };
 
 const THROTTLING = new Set([
@@ -370,5 +372,6 @@ export function freshRetryState(): Record<Service, ClientRetryState> {
     sqs: new ClientRetryState(),
     sns: new ClientRetryState(),
     ssm: new ClientRetryState(),
+    ecs: new ClientRetryState(),
   };
 }

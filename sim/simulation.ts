@@ -21,6 +21,7 @@
  * invocation; `sim.steps` each gate step's decision; `sim.scans` each protect scan's report.
  */
 import { AutoScalingAdapter } from '../lib/aws/auto-scaling.js';
+import { EcsAdapter } from '../lib/aws/ecs.js';
 import { Ec2Addresses } from '../lib/aws/ec2.js';
 import { createGatePorts } from '../lib/gate/aws-ports.js';
 import { parseGateEnv } from '../lib/gate/config.js';
@@ -37,6 +38,7 @@ import { SimAwsError } from './aws-error.js';
 import { createFakeClients, type AwsModel } from './aws.js';
 import type { Deployed } from './deployed.js';
 import { AsyncInvoker, SqsQueue } from './delivery.js';
+import { EcsWorld, recordingEcs, type EcsWorldOptions } from './ecs-fleet.js';
 import { Fleet, type FleetOptions, type GroupSpec, type LifecycleEvent } from './fleet.js';
 import { Journal } from './journal.js';
 import { LambdaFunction, type Container } from './lambda.js';
@@ -156,6 +158,8 @@ export interface SimulationOptions {
   probesWithoutDeadline?: boolean;
   /** Where protect's and the gate's log lines go (default: nowhere). */
   log?: Log;
+  /** ECS clusters on some groups (sim/ecs-fleet.ts): those groups run in ECS mode. */
+  ecs?: EcsWorldOptions;
 }
 
 export class Simulation {
@@ -187,6 +191,8 @@ export class Simulation {
   private proberFactory: (c: Container, fn: 'gate' | 'protect') => Prober;
   private protectTimer?: { cancel(): void };
   readonly model: AwsModel;
+  /** The ECS clusters of ECS-mode groups (always there; empty without options.ecs). */
+  readonly ecs: EcsWorld;
   private readonly sdkRandom: Random;
   private readonly gateRandom: Random;
 
@@ -300,12 +306,24 @@ export class Simulation {
       latencyMs: [200, 2000],
       duplicateRate: faults.duplicateEvent ?? 0,
     });
+    this.ecs = new EcsWorld(
+      this.scheduler,
+      this.random.fork('ecs'),
+      this.fleet,
+      this.journal,
+      options.ecs ?? { clusters: [] },
+    );
     if (options.gate?.enabled !== false) {
       this.fleet.onLifecycleEvent((event: LifecycleEvent) =>
         this.events.send(event, event.detail.EC2InstanceId),
       );
     }
-    for (const spec of options.groups) this.fleet.addGroup(spec);
+    for (const spec of options.groups) {
+      const ecsTags = this.ecs.tagsFor(spec.name);
+      this.fleet.addGroup(
+        Object.keys(ecsTags).length ? { ...spec, tags: { ...spec.tags, ...ecsTags } } : spec,
+      );
+    }
   }
 
   now = (): number => this.scheduler.now();
@@ -326,7 +344,7 @@ export class Simulation {
     const clients = createFakeClients(this.model, this.callEnv(c));
     let deps: GateDeps = {
       config,
-      ...createGatePorts(config, clients),
+      ...createGatePorts(config, clients, this.ecs.client(this.callEnv(c))),
       prober: this.proberFactory(c, 'gate'),
       log: this.gateLog(),
       clock: c.timers.now,
@@ -355,6 +373,12 @@ export class Simulation {
       groups: autoScaling,
       protection: autoScaling,
       addresses: new Ec2Addresses(clients.ec2),
+      // ECS mode's answers are recorded as protect's probes are (the checker reads both).
+      ecs: recordingEcs(new EcsAdapter(this.ecs.client(this.callEnv(c))), (instanceId, status) => {
+        const record = { at: this.now(), status };
+        this.lastProbe.set(instanceId, record);
+        (c.lastProbes as Map<string, ProbeRecord>).set(instanceId, record);
+      }),
     };
     if (p.wrapPorts) ports = p.wrapPorts(ports, this);
     const scans = this.scans;
@@ -370,6 +394,7 @@ export class Simulation {
       prober: this.proberFactory(c, 'protect'),
       log,
       clock: c.timers.now,
+      timers: c.timers,
       sleep: (ms) => new Promise((resolve) => c.timers.setTimeout(resolve, ms)),
     });
     return async (event: unknown, context: unknown) => {

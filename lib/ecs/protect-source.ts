@@ -4,13 +4,16 @@
  * reports downstream are the same as in HTTP mode.
  */
 import type { Clock, EcsClusterState, ProbeResult } from '../ports.js';
-import { observeEcsWork } from './observe.js';
+import { Deadline, realTimers, type Timers } from '../time.js';
+import { ECS_OBSERVE_TIMEOUT_MS, observeEcsWork } from './observe.js';
 
 export async function observeByTasks<T extends { instanceId: string }>(
   cluster: string,
   items: readonly T[],
   ecs: EcsClusterState | undefined,
   clock: Clock = Date.now,
+  /** The observation's deadline runs on these (the simulator's are virtual). */
+  timers: Timers = realTimers,
 ): Promise<Array<T & { result: ProbeResult }>> {
   if (!ecs) {
     const result: ProbeResult = {
@@ -25,6 +28,7 @@ export async function observeByTasks<T extends { instanceId: string }>(
     cluster,
     items.map((i) => i.instanceId),
     ecs,
+    Deadline.after(ECS_OBSERVE_TIMEOUT_MS, timers),
   );
   const latencyMs = clock() - started;
   return items.map((item) => {

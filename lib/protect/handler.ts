@@ -117,6 +117,7 @@ export function createProtectHandler(
         prober: deps.prober,
         log,
         clock,
+        ...(deps.timers ? { timers: deps.timers } : {}),
         concurrency: config.probeConcurrency,
         probeDescriptors,
       },

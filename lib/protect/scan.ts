@@ -26,6 +26,7 @@ import type {
 import { defaultProbeConcurrency, probeMany } from '../probe.js';
 import { applyProtection, type FailedChange } from './apply.js';
 import { planProtection, type Action } from './plan.js';
+import type { Timers } from '../time.js';
 
 export interface ScanDeps {
   groups: GroupDirectory;
@@ -43,6 +44,8 @@ export interface ScanDeps {
    */
   probeDescriptors?: number;
   clock?: Clock;
+  /** Timers for deadlines (default: real ones). */
+  timers?: Timers;
 }
 
 /**
@@ -231,7 +234,7 @@ export async function scanTarget(
     const concurrency =
       deps.concurrency ?? defaultProbeConcurrency(reachable.length, deps.probeDescriptors);
     probed = target.ecsCluster
-      ? await observeByTasks(target.ecsCluster, reachable, deps.ecs, clock)
+      ? await observeByTasks(target.ecsCluster, reachable, deps.ecs, clock, deps.timers)
       : await probeMany(deps.prober, reachable, target, concurrency);
   } catch (err) {
     if (err instanceof AddressNotAllowedError) throw err;
