@@ -24,16 +24,23 @@ import {
   UpdateContainerInstancesStateCommand,
   UpdateServiceCommand,
 } from '@aws-sdk/client-ecs';
+import {
+  MAX_DESCRIBE_BATCH,
+  MAX_LIST_PAGE,
+  MAX_SERVICES_PER_DESCRIBE,
+  MAX_STATE_CHANGE_BATCH,
+} from '../lib/aws/ecs.js';
 import type { ContainerInstance, EcsTask } from '../lib/ports.js';
 import { fakeClient, type CommandClass, type Route } from './aws.js';
 import { SimAwsError } from './aws-error.js';
 import type { EcsClusterModel } from './ecs.js';
 import type { CallEnv } from './sdk.js';
 
-const PAGE = 100;
-const DESCRIBE_BATCH = 100;
-const SERVICES_BATCH = 10;
-const STATE_BATCH = 10;
+// ECS's page and batch limits, as facts written once (lib/aws/ecs.ts).
+const PAGE = MAX_LIST_PAGE;
+const DESCRIBE_BATCH = MAX_DESCRIBE_BATCH;
+const SERVICES_BATCH = MAX_SERVICES_PER_DESCRIBE;
+const STATE_BATCH = MAX_STATE_CHANGE_BATCH;
 
 export interface EcsApiModel {
   /** Clusters by name (an ARN's last segment names one too). */
