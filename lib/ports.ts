@@ -29,6 +29,12 @@ export interface GroupSnapshot {
   instances: GroupInstance[];
   /** Tag key → value. */
   tags: Record<string, string>;
+  /**
+   * The group's instance lifecycle policy keeps an instance whose terminate lifecycle action
+   * is abandoned (InstanceLifecyclePolicy.RetentionTriggers.TerminateHookAbandon = retain):
+   * ABANDON then leaves it running in Terminating:Retained. Absent = no (the API's default).
+   */
+  retainsOnAbandon?: boolean;
 }
 
 /** Groups and their members (autoscaling:DescribeAutoScalingGroups, paginated). */
@@ -61,6 +67,16 @@ export interface InstanceProtection {
 }
 
 export { MAX_PROTECTION_BATCH } from './aws/facts.js';
+
+/**
+ * Ending a retained instance (autoscaling:TerminateInstanceInAutoScalingGroup with
+ * ShouldDecrementDesiredCapacity=false: a retained instance no longer counts toward the
+ * desired capacity, so there is nothing to decrement). Throws (an error whose name is
+ * 'ValidationError') when Auto Scaling refuses, e.g. the instance is no longer in the group.
+ */
+export interface RetainedInstances {
+  terminateRetained(instanceId: string, opts?: CallOptions): Promise<void>;
+}
 
 /** Identifies one lifecycle action of one instance. */
 export interface LifecycleActionRef {
@@ -221,6 +237,8 @@ export interface RegionalPorts {
   ecs?: EcsClusterState;
   /** For groups that name a work queue (backlog metrics). */
   backlog?: QueueBacklog;
+  /** Terminating retained instances once they are idle (lib/protect/retained.ts). */
+  retained?: RetainedInstances;
 }
 
 /** The part of the Lambda context themis uses (both handlers). */

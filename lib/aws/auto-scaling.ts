@@ -12,6 +12,7 @@ import {
   documentedGlobalTimeoutSeconds,
   MAX_GROUP_NAMES_PER_CALL,
   MAX_RECORDS_PER_PAGE,
+  RETAIN_ON_ABANDON,
 } from './facts.js';
 import {
   CompleteLifecycleActionCommand,
@@ -19,6 +20,7 @@ import {
   DescribeLifecycleHooksCommand,
   RecordLifecycleActionHeartbeatCommand,
   SetInstanceProtectionCommand,
+  TerminateInstanceInAutoScalingGroupCommand,
   type AutoScalingClient,
   type AutoScalingGroup,
   type DescribeAutoScalingGroupsCommandInput,
@@ -35,6 +37,7 @@ import {
   type LifecycleActionRef,
   type LifecycleActions,
   type LifecycleResult,
+  type RetainedInstances,
 } from '../ports.js';
 import { chunk, listForMessage, nextToken, sendUnder } from './util.js';
 
@@ -42,7 +45,9 @@ import { chunk, listForMessage, nextToken, sendUnder } from './util.js';
 export { MAX_GROUP_NAMES_PER_CALL };
 const MAX_RECORDS = MAX_RECORDS_PER_PAGE;
 
-export class AutoScalingAdapter implements GroupDirectory, InstanceProtection, LifecycleActions {
+export class AutoScalingAdapter
+  implements GroupDirectory, InstanceProtection, LifecycleActions, RetainedInstances
+{
   constructor(private readonly client: AutoScalingClient) {}
 
   async describeGroups(names: string[], opts?: CallOptions): Promise<GroupSnapshot[]> {
@@ -97,6 +102,24 @@ export class AutoScalingAdapter implements GroupDirectory, InstanceProtection, L
         `SetInstanceProtection ${protect ? 'on' : 'off'} ${groupName} ${listForMessage(instanceIds)}`,
         { cause },
       );
+    }
+  }
+
+  async terminateRetained(instanceId: string, opts?: CallOptions): Promise<void> {
+    try {
+      await sendUnder(opts, (o) =>
+        this.client.send(
+          new TerminateInstanceInAutoScalingGroupCommand({
+            InstanceId: instanceId,
+            // A retained instance no longer counts toward the desired capacity: decrementing
+            // would shrink the group by one more instance than is leaving.
+            ShouldDecrementDesiredCapacity: false,
+          }),
+          o,
+        ),
+      );
+    } catch (cause) {
+      throw new UpstreamError(`TerminateInstanceInAutoScalingGroup ${instanceId}`, { cause });
     }
   }
 
@@ -248,6 +271,9 @@ function toSnapshot(group: AutoScalingGroup): GroupSnapshot {
         : [],
     ),
     tags,
+    ...(group.InstanceLifecyclePolicy?.RetentionTriggers?.TerminateHookAbandon === RETAIN_ON_ABANDON
+      ? { retainsOnAbandon: true }
+      : {}),
   };
 }
 

@@ -29,6 +29,19 @@ export function documentedGlobalTimeoutSeconds(heartbeatTimeoutSeconds: number):
   return Math.min(GLOBAL_TIMEOUT_CAP_SECONDS, GLOBAL_TIMEOUT_HEARTBEATS * heartbeatTimeoutSeconds);
 }
 
+// ── Instance retention (an instance lifecycle policy) ───────────────────────────────────
+// InstanceLifecyclePolicy.RetentionTriggers.TerminateHookAbandon on Create/UpdateAutoScalingGroup,
+// returned by DescribeAutoScalingGroups (API_RetentionTriggers; user guide
+// instance-lifecycle-policy.html and manage-retained-instances.html).
+
+/** TerminateHookAbandon's value that keeps an abandoned terminating instance (the other is 'terminate'). */
+export const RETAIN_ON_ABANDON = 'retain';
+/** The state of an instance kept after its terminate lifecycle action was abandoned. */
+export const TERMINATING_RETAINED = 'Terminating:Retained';
+/** The warm pool's retained states: TerminateInstanceInAutoScalingGroup cannot be called on them. */
+export const WARMED_PENDING_RETAINED = 'Warmed:Pending:Retained';
+export const WARMED_TERMINATING_RETAINED = 'Warmed:Terminating:Retained';
+
 // ── Auto Scaling API limits ────────────────────────────────────────────────────────────────
 
 /** SetInstanceProtection takes at most 50 instance ids per call. */

@@ -12,7 +12,7 @@ import {
 import { z } from 'zod';
 import { intLike, parseOrThrow, parseSettingsFromEnv, type TargetSettings } from '../config.js';
 import { ConfigError } from '../errors.js';
-import type { LifecycleResult } from '../ports.js';
+import { FAILURE_POLICIES, type FailurePolicy } from '../retain/decide.js';
 import { DEFAULT_HEARTBEAT_MARGIN_SECONDS } from './budget.js';
 
 export interface SsmConfig {
@@ -41,12 +41,16 @@ export interface GateConfig {
   maxWaitSeconds?: number;
   /** Consecutive unknown answers after which the instance is released as unreachable. */
   unknownLimit: number;
-  /** What to complete with when the deadline comes while the instance is still busy. */
-  onDeadline: LifecycleResult;
+  /**
+   * What to complete with when the deadline comes while the instance is still busy. RETAIN:
+   * ABANDON into the group's Terminating:Retained state, only where the group retains
+   * (lib/retain/decide.ts); protect then terminates the instance once it is idle.
+   */
+  onDeadline: FailurePolicy;
   /** The optional pre-termination command. */
   ssm?: SsmConfig;
-  /** What to complete with when the command fails, times out or cannot be sent. */
-  onSsmFailure: LifecycleResult;
+  /** What to complete with when the command fails, times out or cannot be sent (RETAIN as above). */
+  onSsmFailure: FailurePolicy;
   /**
    * How long before the hook's HeartbeatTimeout the gate must have heartbeated
    * (lib/gate/budget.ts); the deploy computes it from the stack's real numbers.
@@ -67,8 +71,8 @@ export const GATE_DEFAULTS = Object.freeze({
   // a short interval buys release latency without Auto Scaling calls.
   recheckSeconds: 10,
   unknownLimit: 3,
-  onDeadline: 'CONTINUE' as LifecycleResult,
-  onSsmFailure: 'CONTINUE' as LifecycleResult,
+  onDeadline: 'CONTINUE' as FailurePolicy,
+  onSsmFailure: 'CONTINUE' as FailurePolicy,
   // Long enough for a log backup to S3 (the seed's use), short enough that a hung agent does
   // not hold the instance for the whole hook.
   ssmTimeoutSeconds: 600,
@@ -89,11 +93,11 @@ export const GATE_ENV = {
   heartbeatMarginSeconds: 'THEMIS_HEARTBEAT_MARGIN_SECONDS',
 } as const;
 
-const lifecycleResult = z
+const failurePolicy = z
   .string()
   .trim()
   .toUpperCase()
-  .pipe(z.enum(['CONTINUE', 'ABANDON'], 'must be CONTINUE or ABANDON'));
+  .pipe(z.enum(FAILURE_POLICIES, 'must be CONTINUE, ABANDON or RETAIN'));
 
 const queueUrl = z
   .string()
@@ -146,14 +150,14 @@ const gateEnvSchema = z.object({
   // 48 h is the longest any hook can hold an instance (its global timeout cap).
   maxWaitSeconds: intLike(60, GLOBAL_TIMEOUT_CAP_SECONDS).optional(),
   unknownLimit: intLike(1, 100).default(GATE_DEFAULTS.unknownLimit),
-  onDeadline: lifecycleResult.default(GATE_DEFAULTS.onDeadline),
+  onDeadline: failurePolicy.default(GATE_DEFAULTS.onDeadline),
   ssmDocument: documentName.optional(),
   ssmParameters: ssmParameters.optional(),
   // SendCommand accepts 30 s at the least.
   ssmTimeoutSeconds: intLike(MIN_SSM_TIMEOUT_SECONDS, GLOBAL_TIMEOUT_CAP_SECONDS).default(
     GATE_DEFAULTS.ssmTimeoutSeconds,
   ),
-  onSsmFailure: lifecycleResult.default(GATE_DEFAULTS.onSsmFailure),
+  onSsmFailure: failurePolicy.default(GATE_DEFAULTS.onSsmFailure),
   // At most Auto Scaling's largest HeartbeatTimeout: a larger margin means "every step".
   heartbeatMarginSeconds: intLike(0, 7200).default(DEFAULT_HEARTBEAT_MARGIN_SECONDS),
 });

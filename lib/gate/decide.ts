@@ -24,7 +24,8 @@
  * scheduled past the deadline, so every lifecycle action gets an outcome from the gate.
  */
 import { LAMBDA_ASYNC_RETRY_DELAYS_SECONDS } from '../aws/facts.js';
-import type { CommandState, LifecycleResult, ProbeResult } from '../ports.js';
+import type { CommandState, ProbeResult } from '../ports.js';
+import type { FailurePolicy } from '../retain/decide.js';
 import { GATE_DEFAULTS, MAX_RECHECK_SECONDS, type GateConfig } from './config.js';
 import type { StepState } from './state.js';
 
@@ -93,7 +94,8 @@ export type Decision =
   | {
       kind: TerminalKind;
       reason: string;
-      result: LifecycleResult;
+      /** RETAIN is resolved against the group's policy when the step completes (retain/decide.ts). */
+      result: FailurePolicy;
       /** The command in flight ran past its limit: cancel it before completing. */
       cancelCommand?: boolean;
     }

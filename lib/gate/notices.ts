@@ -17,7 +17,15 @@ import type { LifecycleResult, Notice, ProbeStatus } from '../ports.js';
 import { formatSeconds, type GoneCause } from './decide.js';
 
 export type NoticeEvent =
-  'holding' | 'released' | 'released-unreachable' | 'deadline' | 'ssm-failed' | 'ended' | 'error';
+  | 'holding'
+  | 'released'
+  | 'released-unreachable'
+  | 'deadline'
+  | 'ssm-failed'
+  /** Completed with ABANDON on a group that retains: the instance keeps running (lib/retain). */
+  | 'retained'
+  | 'ended'
+  | 'error';
 
 /** Events that end a lifecycle action (or its observation, in a dry run). */
 export const OUTCOME_EVENTS: readonly NoticeEvent[] = [
@@ -25,6 +33,7 @@ export const OUTCOME_EVENTS: readonly NoticeEvent[] = [
   'released-unreachable',
   'deadline',
   'ssm-failed',
+  'retained',
   'ended',
 ];
 
@@ -140,6 +149,8 @@ function headline(f: NoticeFacts, group: string): string {
         : `WARNING ${would}cut ${where} at deadline after ${after} (${f.result ?? '?'})`;
     case 'ssm-failed':
       return `pre-termination command failed on ${where} (${f.result ?? '?'})`;
+    case 'retained':
+      return `${f.dryRun ? 'would have retained' : 'RETAINED'} ${where} after ${after}, still running`;
     case 'ended':
       return `${where}: lifecycle action ${CAUSE_HEADLINE[f.cause ?? 'ended-elsewhere']}`;
     case 'error':
@@ -199,6 +210,13 @@ function describe(f: NoticeFacts): string {
     case 'ssm-failed':
       lines.push(
         `The pre-termination command on ${instance} did not succeed; themis completed its lifecycle action with ${f.result ?? '?'} (THEMIS_ON_SSM_FAILURE).`,
+        `Reason: ${f.reason}.`,
+      );
+      break;
+    case 'retained':
+      lines.push(
+        `${instance} was not idle ${waited}; themis completed its lifecycle action with ${f.result ?? '?'}, and the group's instance lifecycle policy retains the instance: it keeps running in Terminating:Retained, outside the desired capacity (Auto Scaling launches a replacement).`,
+        'themis probes it on every protect scan and terminates it (TerminateInstanceInAutoScalingGroup) once it answers idle; a "released retained" notice follows. It is never terminated on an unknown answer.',
         `Reason: ${f.reason}.`,
       );
       break;

@@ -68,6 +68,7 @@ import {
   type PendingNotice,
 } from './notice-retry.js';
 import { buildNotice, outcomeId, type NoticeEvent, type NoticeFacts } from './notices.js';
+import { resolveCompletion, type GroupRetention } from '../retain/decide.js';
 import { resolveGateSettings } from './settings.js';
 import { encodeRecheck, initialState, type LifecycleAction, type StepState } from './state.js';
 
@@ -241,6 +242,8 @@ export async function gateStep(
   }
   state = { ...state, dryRun };
   const step = new Step(deps, action, state, dryRun, base, deadline, progress);
+  // Whether an ABANDON would retain the instance (RETAIN is resolved against it in finish).
+  step.group = group;
 
   if (hookDeleted) {
     // Deleting a hook ends its outstanding actions (Auto Scaling goes on with them).
@@ -428,6 +431,8 @@ async function deliverPendingNotice(
 class Step {
   readonly facts: Partial<NoticeFacts> = {};
   nowMs: number;
+  /** The group as this step read it; undefined when DescribeAutoScalingGroups did not list it. */
+  group: GroupRetention | undefined;
   private readonly ref;
 
   constructor(
@@ -557,12 +562,25 @@ class Step {
   }
 
   /** Complete the lifecycle action (in a dry run: only say what would happen). */
-  async finish(decision: Extract<Decision, { kind: TerminalKind }>): Promise<StepOutcome> {
-    const event = NOTICE_FOR[decision.kind];
-    let reason = decision.reason;
+  async finish(terminal: Extract<Decision, { kind: TerminalKind }>): Promise<StepOutcome> {
+    // Every completion passes here: RETAIN becomes ABANDON only where the group retains.
+    const completion = resolveCompletion(terminal.result, this.group, this.action.groupName);
+    const event: NoticeEvent = completion.retained ? 'retained' : NOTICE_FOR[terminal.kind];
+    let reason = terminal.reason;
+    if (completion.retained) reason += RETAINED_REASON;
+    if (completion.retentionMissing) {
+      reason += `; ${completion.retentionMissing}`;
+      this.deps.log.error('retention not enabled for the group', {
+        instanceId: this.action.instanceId,
+        group: this.action.groupName,
+        decision: terminal.kind,
+        reason: completion.retentionMissing,
+      });
+    }
+    const decision = { ...terminal, result: completion.result };
     if (this.dryRun) {
       const notice = await this.publishOutcome(event, { reason, result: decision.result });
-      return this.outcome('observed', decision, notice ? { notice } : {});
+      return this.outcome('observed', { ...decision, reason }, notice ? { notice } : {});
     }
     if (decision.cancelCommand && this.state.ssm) reason += await this.cancelCommand();
     const answer = await this.deadline.run('CompleteLifecycleAction', (signal) =>
@@ -745,6 +763,9 @@ class Step {
     );
   }
 }
+
+const RETAINED_REASON =
+  '; the group retains abandoned instances, so it keeps running in Terminating:Retained and themis terminates it once it answers idle';
 
 const GONE_REASON: Record<GoneCause, string> = {
   'hook-deleted': 'the lifecycle hook no longer exists',

@@ -21,6 +21,7 @@ const FACT_LITERALS: Array<[string, RegExp]> = [
   ['the test notification', /['"`]autoscaling:TEST_NOTIFICATION['"`]/],
   ['the terminate detail-type', /['"`]EC2 Instance-terminate Lifecycle Action['"`]/],
   ['the 48 h global timeout cap', /\b(172_?800|48 \* 3600|48 \* 60 \* 60)\b/],
+  ['the retained state', /['"`]Terminating:Retained['"`]/],
 ];
 
 function sourceFiles(dir: string): string[] {

@@ -1,0 +1,136 @@
+/**
+ * Instance retention, as pure decisions. An Auto Scaling group whose instance lifecycle policy
+ * says InstanceLifecyclePolicy.RetentionTriggers.TerminateHookAbandon = retain keeps an
+ * instance whose terminate lifecycle action is abandoned — explicitly (CompleteLifecycleAction
+ * ABANDON), or by a heartbeat or global timeout of a hook whose DefaultResult is ABANDON — in
+ * Terminating:Retained. It no longer counts toward the desired capacity (the group launches a
+ * replacement) and stays until TerminateInstanceInAutoScalingGroup is called for it.
+ * (AWS: API_RetentionTriggers, configure-instance-retention.html, manage-retained-instances.html.)
+ *
+ * Two decisions live here:
+ *   1. what a failure policy (THEMIS_ON_DEADLINE / THEMIS_ON_SSM_FAILURE) means for one
+ *      completion, given the group's policy: RETAIN completes with ABANDON only when the group
+ *      retains — never a silent ABANDON that terminates;
+ *   2. what to do with a retained instance on a protect scan: terminate it once it answers
+ *      IDLE, keep it otherwise. Unknown never terminates.
+ */
+import {
+  RETAIN_ON_ABANDON,
+  TERMINATING_RETAINED,
+  WARMED_PENDING_RETAINED,
+  WARMED_TERMINATING_RETAINED,
+} from '../aws/facts.js';
+import type { LifecycleResult, ProbeResult } from '../ports.js';
+
+/** What the gate completes with when it gives up: a lifecycle result, or RETAIN. */
+export type FailurePolicy = LifecycleResult | 'RETAIN';
+
+export const FAILURE_POLICIES = [
+  'CONTINUE',
+  'ABANDON',
+  'RETAIN',
+] as const satisfies readonly FailurePolicy[];
+
+/** The group as the step read it (DescribeAutoScalingGroups); undefined when it was not found. */
+export interface GroupRetention {
+  name: string;
+  retainsOnAbandon?: boolean;
+}
+
+export interface Completion {
+  /** What CompleteLifecycleAction is called with. */
+  result: LifecycleResult;
+  /** The instance stays running in Terminating:Retained after this completion. */
+  retained: boolean;
+  /**
+   * RETAIN was asked for, but the group does not retain: the action is completed with CONTINUE
+   * (the instance is terminated either way) and this says why and how to enable retention.
+   */
+  retentionMissing?: string;
+}
+
+/**
+ * The completion a failure policy stands for. ABANDON on a group that retains retains too
+ * (Auto Scaling decides that, not themis), and the notice must say so.
+ */
+export function resolveCompletion(
+  policy: FailurePolicy,
+  group: GroupRetention | undefined,
+  groupName: string,
+): Completion {
+  const retains = group?.retainsOnAbandon === true;
+  switch (policy) {
+    case 'CONTINUE':
+      return { result: 'CONTINUE', retained: false };
+    case 'ABANDON':
+      return { result: 'ABANDON', retained: retains };
+    case 'RETAIN':
+      if (retains) return { result: 'ABANDON', retained: true };
+      return {
+        result: 'CONTINUE',
+        retained: false,
+        retentionMissing: `RETAIN is configured, but ${
+          group
+            ? `group ${groupName} does not retain abandoned instances`
+            : `group ${groupName} could not be read`
+        }, so an ABANDON would terminate the instance too: themis completed with CONTINUE. Enable retention with: ${enableRetentionCommand(groupName)}`,
+      };
+  }
+}
+
+/** The one CLI command that makes a group retain abandoned terminating instances. */
+export function enableRetentionCommand(groupName: string): string {
+  return `aws autoscaling update-auto-scaling-group --auto-scaling-group-name ${shellWord(groupName)} --instance-lifecycle-policy 'RetentionTriggers={TerminateHookAbandon=${RETAIN_ON_ABANDON}}'`;
+}
+
+/** A group name as one shell word (names may hold spaces and quotes). */
+function shellWord(text: string): string {
+  return /^[A-Za-z0-9._:/@-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Retained states, by whether TerminateInstanceInAutoScalingGroup may be called on them. */
+export function retainedKind(lifecycleState: string): 'group' | 'warm-pool' | undefined {
+  if (lifecycleState === TERMINATING_RETAINED) return 'group';
+  if (
+    lifecycleState === WARMED_PENDING_RETAINED ||
+    lifecycleState === WARMED_TERMINATING_RETAINED
+  ) {
+    return 'warm-pool';
+  }
+  return undefined;
+}
+
+export type RetainedDecision =
+  { kind: 'terminate'; reason: string } | { kind: 'keep'; reason: string };
+
+/**
+ * One retained instance on one scan. `probe` is undefined when it could not be asked (no
+ * private address): kept, like an unknown answer.
+ */
+export function decideRetained(
+  instance: { lifecycleState: string },
+  probe: Pick<ProbeResult, 'status' | 'reason'> | undefined,
+): RetainedDecision {
+  const kind = retainedKind(instance.lifecycleState);
+  if (kind === undefined) {
+    return { kind: 'keep', reason: `not retained (${instance.lifecycleState})` };
+  }
+  if (kind === 'warm-pool') {
+    return {
+      kind: 'keep',
+      reason: `${instance.lifecycleState}: TerminateInstanceInAutoScalingGroup cannot be called on warm pool instances; an operator decides`,
+    };
+  }
+  if (!probe) return { kind: 'keep', reason: 'not asked (no private address); kept' };
+  switch (probe.status) {
+    case 'idle':
+      return { kind: 'terminate', reason: 'idle' };
+    case 'busy':
+      return { kind: 'keep', reason: 'busy' };
+    case 'unknown':
+      return {
+        kind: 'keep',
+        reason: `unknown answer${probe.reason ? ` (${probe.reason})` : ''}: a retained instance is never terminated on an unknown answer`,
+      };
+  }
+}
