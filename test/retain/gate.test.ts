@@ -110,8 +110,16 @@ describe('retain: the gate with RETAIN', () => {
   });
 
   it('in a dry run only says it would have retained', async () => {
-    setUp({ THEMIS_ON_DEADLINE: 'RETAIN', THEMIS_DRY_RUN: 'true' }, true);
-    const outcome = await gateStep(terminateEvent({ time: '2024-05-01T12:00:00Z' }), world.deps);
+    setUp(
+      { THEMIS_ON_DEADLINE: 'RETAIN', THEMIS_DRY_RUN: 'true', THEMIS_MAX_WAIT_SECONDS: '60' },
+      true,
+    );
+    // A fresh event: a first step this old is never a retry, so the dry run applies.
+    world.clock.set('2024-05-01T12:00:00Z');
+    const first = await gateStep(terminateEvent({ time: '2024-05-01T12:00:00Z' }), world.deps);
+    expect(first).to.include({ outcome: 'held', dryRun: true });
+    world.clock.advance(70);
+    const outcome = await gateStep(world.rechecks.scheduled.at(-1)!.body, world.deps);
     expect(outcome.outcome).to.equal('observed');
     expect(world.lifecycle.completions).to.deep.equal([]);
     expect(world.notifications.published.at(-1)!.subject).to.match(/would have retained/);
