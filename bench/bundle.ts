@@ -4,8 +4,9 @@
  * module, run by plain `node` — and not tsx's loader, which alone adds tens of MB of RSS.
  */
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
-import { build, type BuildOptions, type Format, type Platform } from 'esbuild';
+import { build, type BuildOptions, type Format, type Platform, type Plugin } from 'esbuild';
 import YAML from 'yaml';
 
 export const PROJECT_ROOT = resolve(import.meta.dirname, '..');
@@ -22,6 +23,8 @@ interface DeployedEsbuild {
   mainFields?: string[];
   outputFileExtension?: string;
   banner?: { js?: string };
+  /** A module (relative to the project) exporting the esbuild plugins, as serverless-esbuild takes it. */
+  plugins?: string;
 }
 
 /**
@@ -40,6 +43,12 @@ export async function deployedEsbuildSettings(): Promise<DeployedEsbuild> {
   const settings = doc.custom?.esbuild;
   if (!settings) throw new Error('serverless.yml has no custom.esbuild section');
   return settings;
+}
+
+/** The plugins serverless-esbuild would load from `custom.esbuild.plugins`. */
+function deployedPlugins(path: string | undefined): Plugin[] {
+  if (!path) return [];
+  return createRequire(import.meta.url)(join(PROJECT_ROOT, path)) as Plugin[];
 }
 
 /** Bundle `entry` (relative to the project) into `outDir`; returns the output file. */
@@ -63,6 +72,7 @@ export async function bundleEntry(entry: string, outDir: string): Promise<string
     ...(s.target ? { target: s.target } : {}),
     ...(s.mainFields ? { mainFields: s.mainFields } : {}),
     ...(s.banner?.js ? { banner: { js: s.banner.js } } : {}),
+    plugins: deployedPlugins(s.plugins),
     logLevel: 'error',
   };
   await build(options);
