@@ -7,7 +7,13 @@ import tseslint from 'typescript-eslint';
  */
 const SIM_MESSAGE =
   'sim/ is the fleet simulator, not product code: lib/ and functions/ never import it';
-const noSimImports = {
+/**
+ * esbuild cannot tree-shake zod's `z` re-export: `import { z } from 'zod'` bundles every
+ * locale (370 KB of each function, 16–18 ms of its cold start at one vCPU; docs/bench.md).
+ */
+const ZOD_MESSAGE =
+  "import * as z from 'zod': with `{ z }` esbuild bundles all of zod, every locale included";
+const productImports = {
   'no-restricted-imports': [
     'error',
     { patterns: [{ regex: '^(\\.\\./)+sim(/|$)', message: SIM_MESSAGE }] },
@@ -15,6 +21,11 @@ const noSimImports = {
   'no-restricted-syntax': [
     'error',
     { selector: 'ImportExpression[source.value=/(^|\\/)sim\\//]', message: SIM_MESSAGE },
+    {
+      selector:
+        "ImportDeclaration[source.value='zod'] > :matches(ImportSpecifier[imported.name='z'], ImportDefaultSpecifier)",
+      message: ZOD_MESSAGE,
+    },
   ],
 };
 
@@ -38,7 +49,7 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
     },
   },
-  { files: ['lib/**', 'functions/**'], rules: noSimImports },
+  { files: ['lib/**', 'functions/**'], rules: productImports },
   {
     // `themis sandbox` loads the simulator lazily, only when the command runs.
     files: ['lib/cli/commands/sandbox.ts'],

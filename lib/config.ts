@@ -9,7 +9,7 @@
  */
 import { dropUndefined } from './collections.js';
 import { hasControlCharacter } from './text.js';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConfigError } from './errors.js';
 import type { ProbeSettings } from './ports.js';
 

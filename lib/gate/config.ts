@@ -9,7 +9,7 @@ import {
   MAX_DELAY_SECONDS,
   MIN_SSM_TIMEOUT_SECONDS,
 } from '../aws/facts.js';
-import { z } from 'zod';
+import * as z from 'zod';
 import { intLike, parseOrThrow, parseSettingsFromEnv, type TargetSettings } from '../config.js';
 import { ConfigError } from '../errors.js';
 import { FAILURE_POLICIES, type FailurePolicy } from '../retain/decide.js';

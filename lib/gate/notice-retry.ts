@@ -8,7 +8,7 @@
  *
  * The message is schema-checked like a recheck: it is input too.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { hasControlCharacter } from '../config.js';
 import { InvalidEventError } from '../errors.js';
 import type { Notice } from '../ports.js';

@@ -14,7 +14,7 @@ import {
   MIN_HEARTBEAT_TIMEOUT_SECONDS,
   TERMINATING,
 } from '../aws/facts.js';
-import { z } from 'zod';
+import * as z from 'zod';
 import { hasControlCharacter } from '../config.js';
 import { InvalidEventError } from '../errors.js';
 import type { LifecycleActionRef } from '../ports.js';

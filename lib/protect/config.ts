@@ -4,7 +4,7 @@
  * `THEMIS_TARGETS[1].metricsPort`), so a broken deploy fails on its first invocation with a
  * message that says what to fix.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   boolLike,
   intLike,

@@ -25,7 +25,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ecsClusterName, groupName, hasControlCharacter, parseOrThrow } from '../config.js';
 import { ConfigError } from '../errors.js';
 import type { ScaleEvent } from './services.js';
