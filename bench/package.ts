@@ -51,7 +51,28 @@ const PARTS: Array<{ name: string; source: string }> = [
 const FUNCTIONS = [
   { name: 'protect', handler: 'functions/protect.handler', logicalId: 'ProtectLambdaFunction' },
   { name: 'gate', handler: 'functions/gate.handler', logicalId: 'GateLambdaFunction' },
+  { name: 'scale', handler: 'functions/scale.handler', logicalId: 'ScaleLambdaFunction' },
 ];
+
+/**
+ * The scale function exists only with a clusters file (deploy/ecs.cjs): one cluster, one
+ * service scaled on a queue's backlog, as docs/ecs.md shows.
+ */
+const CLUSTERS_FILE = 'clusters.yml';
+const CLUSTERS_YML = `clusters:
+  jobs:
+    autoscale_group: jobs-asg
+    cpu_buffer: 512
+    mem_buffer: 1024
+    services:
+      worker:
+        min: 1
+        max: 10
+        metric: { sqs_queue_url: "https://sqs.us-east-1.amazonaws.com/123456789012/jobs" }
+        events:
+          - { metric_min: 100, metric_max: null, action: 2 }
+          - { metric_min: null, metric_max: 0, action: -1 }
+`;
 
 /** Stand-ins for the stack's own resources the environment refers to. */
 const REFS = {
@@ -121,7 +142,13 @@ export async function benchPackage(o: {
   log: (line: string) => void;
 }): Promise<Row[]> {
   o.log('serverless package --stage ci (offline, in a temp copy)');
-  const stack = await packageStack({ stage: 'ci', params: { tagDiscovery: 'true' } });
+  const clusters = join(o.workDir, CLUSTERS_FILE);
+  await writeFile(clusters, CLUSTERS_YML);
+  const stack = await packageStack({
+    stage: 'ci',
+    params: { tagDiscovery: 'true', clustersFile: CLUSTERS_FILE },
+    overlay: { [CLUSTERS_FILE]: clusters },
+  });
   const { limit: cpu, why } = await createCpuLimit(`themis-bench-${process.pid}-import`, 1);
   const taskDirs: string[] = [];
   const removeAll = () =>
