@@ -1,18 +1,21 @@
 /**
  * deploy/esbuild-plugins.cjs: the SDK's schema modules with their computed keys written as
  * literals must be the same values (every export, deeply), and the rewrite must let esbuild
- * drop the shapes no command we send reaches. Broken variants tried: writing the constant's
- * name instead of its literal (caught by the first test, at Auto Scaling's first error shape), and no plugin at all
- * (caught by the second).
+ * drop the shapes no command we send reaches; http2-wrapper's JSStreamSocket must be the
+ * same class, found on first use instead of at load. Broken variants tried: writing the
+ * constant's name instead of its literal (caught by the first test, at Auto Scaling's first
+ * error shape), and no plugins at all (caught by the second — a TLS socket built at load —
+ * and by the third).
  */
 import { readdir, mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough, type Duplex } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { expect } from 'chai';
 import { build, type Plugin } from 'esbuild';
-import { PROJECT_ROOT } from '../bench/bundle.js';
+import { PROJECT_ROOT, deployedEsbuildSettings } from '../bench/bundle.js';
 
 const plugins = createRequire(import.meta.url)('../deploy/esbuild-plugins.cjs') as Plugin[];
 
@@ -27,7 +30,10 @@ const CLIENTS = [
 ];
 
 async function bundle(source: string, outfile: string, withPlugins: boolean): Promise<string> {
+  // The deployed banner: bundled CommonJS code require()s Node's built-ins through it.
+  const { banner } = await deployedEsbuildSettings();
   await build({
+    ...(banner?.js ? { banner: { js: banner.js } } : {}),
     stdin: { contents: source, resolveDir: PROJECT_ROOT, loader: 'ts' },
     absWorkingDir: PROJECT_ROOT,
     outfile,
@@ -94,6 +100,36 @@ describe('deploy/esbuild-plugins.cjs', () => {
     }
     // EC2 alone declares thousands of shapes; a handful would mean the import went wrong.
     expect(compared).to.be.greaterThan(5000);
+  });
+
+  it("builds http2-wrapper's JSStreamSocket on first use, not when the bundle loads", async () => {
+    const source = `export { default as JSStreamSocket } from ${JSON.stringify(
+      join(PROJECT_ROOT, 'node_modules', 'http2-wrapper', 'source', 'utils', 'js-stream-socket.js'),
+    )};\n`;
+    const file = await bundle(source, join(dir, 'js-stream-socket.mjs'), true);
+    // Count the TLS sockets built while the bundle loads and while it is used.
+    const tls = createRequire(import.meta.url)('node:tls') as typeof import('node:tls');
+    const Original = tls.TLSSocket;
+    let built = 0;
+    tls.TLSSocket = class extends Original {
+      constructor(...args: ConstructorParameters<typeof Original>) {
+        super(...args);
+        built++;
+      }
+    };
+    try {
+      const { JSStreamSocket } = (await import(pathToFileURL(file).href)) as {
+        JSStreamSocket: new (stream: Duplex) => object;
+      };
+      expect(built, 'TLS sockets built at load').to.equal(0);
+      const socket = new JSStreamSocket(new PassThrough());
+      expect(built, 'TLS sockets built by the first new').to.equal(1);
+      expect(socket.constructor.name).to.equal('JSStreamSocket');
+      new JSStreamSocket(new PassThrough());
+      expect(built, 'the class is found once').to.equal(1);
+    } finally {
+      tls.TLSSocket = Original;
+    }
   });
 
   it("lets esbuild drop the EC2 shapes that DescribeInstances doesn't reach", async () => {
