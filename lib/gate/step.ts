@@ -32,6 +32,7 @@ import type {
   EcsClusterControl,
   EcsClusterState,
   GroupDirectory,
+  HookInfo,
   InstanceAddresses,
   LifecycleActions,
   LifecycleResult,
@@ -70,7 +71,14 @@ import {
 import { buildNotice, outcomeId, type NoticeEvent, type NoticeFacts } from './notices.js';
 import { resolveCompletion, type GroupRetention } from '../retain/decide.js';
 import { resolveGateSettings } from './settings.js';
-import { encodeRecheck, initialState, type LifecycleAction, type StepState } from './state.js';
+import {
+  encodeRecheck,
+  initialState,
+  type CommandInFlight,
+  type HookTiming,
+  type LifecycleAction,
+  type StepState,
+} from './state.js';
 
 export interface GateDeps {
   groups: GroupDirectory;
@@ -78,8 +86,8 @@ export interface GateDeps {
   lifecycle: LifecycleActions;
   /** Absent when THEMIS_TOPIC_ARN is not set: outcomes are logged only. */
   notifications?: Notifications;
-  /** Needed to wait; a step that must wait without it throws a ConfigError. */
-  rechecks?: Rechecks;
+  /** The recheck queue: how a step waits (required, as THEMIS_RECHECK_QUEUE_URL is). */
+  rechecks: Rechecks;
   /** Needed only when a pre-termination command is configured. */
   commands?: RemoteCommands;
   prober: Prober;
@@ -217,35 +225,34 @@ export async function gateStep(
     action.metadata,
   );
 
-  let state = parsed.state;
-  let hookDeleted = false;
-  let firstStepAgeMs: number | undefined;
-  if (!state) {
+  // The hook's timing is read once, on the first step; later steps carry it.
+  let hook: HookInfo | undefined;
+  if (!parsed.state) {
     const describeHook = options.describeHook ?? deps.lifecycle.describeHook.bind(deps.lifecycle);
-    const hook = await deadline.run('DescribeLifecycleHooks', (signal) =>
+    hook = await deadline.run('DescribeLifecycleHooks', (signal) =>
       describeHook(action.groupName, action.hookName, { signal }),
     );
-    const firstSeenMs = Math.min(parsed.eventTimeMs ?? startedMs, startedMs);
-    hookDeleted = !hook;
-    if (parsed.eventTimeMs !== undefined) firstStepAgeMs = startedMs - parsed.eventTimeMs;
-    state = initialState(firstSeenMs, {
-      heartbeatTimeoutSeconds: hook?.heartbeatTimeoutSeconds ?? 0,
-      globalTimeoutSeconds: hook?.globalTimeoutSeconds ?? 0,
-    });
   }
-  // The mode is pinned when the chain starts and never changes afterwards (decide.ts).
-  const dryRun = chainDryRun(state.dryRun, settings.dryRun, firstStepAgeMs);
-  if (settings.dryRun && !dryRun && state.dryRun === undefined) {
+  // The step's state, built once from what it read; the decision returns the next one.
+  const { state, givenUp, dryRunRefused } = chainState({
+    carried: parsed.state,
+    hook,
+    eventTimeMs: parsed.eventTimeMs,
+    startedMs,
+    settingDryRun: settings.dryRun,
+    canFollowCommands: deps.commands !== undefined,
+  });
+  if (dryRunRefused) {
     log.warn('dry run not applied: this first step may be the retry of a live one', {
-      eventAgeSeconds: Math.round((firstStepAgeMs ?? 0) / 1000),
+      eventAgeSeconds: Math.round((startedMs - (parsed.eventTimeMs ?? startedMs)) / 1000),
     });
   }
-  state = { ...state, dryRun };
-  const step = new Step(deps, action, state, dryRun, base, deadline, progress);
+  const { dryRun } = state;
+  const step = new Step(deps, action, state, base, deadline, progress);
   // Whether an ABANDON would retain the instance (RETAIN is resolved against it in finish).
   step.group = group;
 
-  if (hookDeleted) {
+  if (!parsed.state && !hook) {
     // Deleting a hook ends its outstanding actions (Auto Scaling goes on with them).
     return step.ended(undefined, 'hook-deleted');
   }
@@ -258,25 +265,21 @@ export async function gateStep(
     if (state.attempt === 1)
       await step.tryNotify('error', { reason }, deadline.within(CALL_ALLOWANCE_MS));
   }
+  if (givenUp) {
+    // Only when SSM is not wired at all (a test, a tool): give the command up, say so, and
+    // go back to probing, so the action still gets its outcome.
+    const reason = `the pre-termination command ${givenUp.commandId} can no longer be followed (no SSM access); themis goes back to probing the instance`;
+    log.error('pre-termination command given up', { ...where, commandId: givenUp.commandId });
+    await step.tryNotify('error', { reason }, deadline.within(CALL_ALLOWANCE_MS));
+  }
 
   let command: { state: CommandState; detail?: string } | undefined;
   if (state.ssm) {
-    if (deps.commands) {
-      const { commandId } = state.ssm;
-      command = await deadline.run('GetCommandInvocation', (signal) =>
-        requireCommands(deps).status(commandId, action.instanceId, { signal }),
-      );
-      step.facts.commandId = commandId;
-    } else {
-      // Only when SSM is not wired at all (a test, a tool): give the command up, say so, and
-      // go back to probing, so the action still gets its outcome.
-      const reason = `the pre-termination command ${state.ssm.commandId} can no longer be followed (no SSM access); themis goes back to probing the instance`;
-      log.error('pre-termination command given up', { ...where, commandId: state.ssm.commandId });
-      await step.tryNotify('error', { reason }, deadline.within(CALL_ALLOWANCE_MS));
-      state = { ...state };
-      delete state.ssm;
-      step.state = state;
-    }
+    const { commandId } = state.ssm;
+    command = await deadline.run('GetCommandInvocation', (signal) =>
+      requireCommands(deps).status(commandId, action.instanceId, { signal }),
+    );
+    step.facts.commandId = commandId;
   }
   let probe: ProbeResult | undefined;
   if (!state.ssm) {
@@ -413,7 +416,7 @@ async function deliverPendingNotice(
     }
     const next = { ...pending, attempts: pending.attempts + 1 };
     const delaySeconds = noticeRetryDelaySeconds(next.attempts);
-    const rechecks = requireRechecks(deps);
+    const { rechecks } = deps;
     await deadline.run('SendMessage', (signal) =>
       rechecks.schedule(encodePendingNotice(next), delaySeconds, { signal }),
     );
@@ -434,17 +437,18 @@ class Step {
   /** The group as this step read it; undefined when DescribeAutoScalingGroups did not list it. */
   group: GroupRetention | undefined;
   private readonly ref;
+  private readonly dryRun: boolean;
 
   constructor(
     private readonly deps: GateDeps,
     private readonly action: LifecycleAction,
-    public state: StepState,
-    private readonly dryRun: boolean,
+    readonly state: ChainState,
     private readonly base: Pick<StepOutcome, 'source' | 'instanceId' | 'groupName'>,
     private readonly deadline: Deadline,
     private readonly progress: StepProgress,
   ) {
     this.nowMs = deps.clock();
+    this.dryRun = state.dryRun;
     this.ref = {
       groupName: action.groupName,
       hookName: action.hookName,
@@ -476,7 +480,7 @@ class Step {
 
   /** Heartbeat when due (never in a dry run), then schedule the next step. */
   async hold(decision: Extract<Decision, { kind: 'hold' | 'wait-ssm' }>): Promise<StepOutcome> {
-    const rechecks = requireRechecks(this.deps);
+    const { rechecks } = this.deps;
     let next = decision.next;
     if (decision.heartbeat && !this.dryRun) {
       const atMs = this.deps.clock();
@@ -510,7 +514,7 @@ class Step {
     const { config, log } = this.deps;
     const ssm = config.ssm;
     if (!ssm) throw new Error('run-ssm decided without a configured command');
-    const rechecks = requireRechecks(this.deps);
+    const { rechecks } = this.deps;
     const commands = requireCommands(this.deps);
     const heartbeatAtMs = this.deps.clock();
     if ((await this.heartbeat()) === 'gone') return this.ended(decision);
@@ -722,7 +726,7 @@ class Step {
         error: errorMessage(err),
       });
     }
-    const rechecks = requireRechecks(this.deps);
+    const { rechecks } = this.deps;
     const pending = { notice, attempts: 1, firstFailedMs: this.deps.clock() };
     await this.deadline.run('SendMessage', (signal) =>
       rechecks.schedule(encodePendingNotice(pending), noticeRetryDelaySeconds(1), { signal }),
@@ -767,18 +771,54 @@ class Step {
 const RETAINED_REASON =
   '; the group retains abandoned instances, so it keeps running in Terminating:Retained and themis terminates it once it answers idle';
 
+/** A step's state once its mode is pinned: what it decides from and carries on. */
+export type ChainState = Readonly<StepState & { dryRun: boolean }>;
+
+/**
+ * The state of this step, built once from what it read: the carried state (a recheck), or
+ * the first step's from the hook's timing; the chain's mode pinned (decide.ts, chainDryRun);
+ * a command in flight dropped when it can no longer be followed (no SSM port at all).
+ * `dryRunRefused`: the setting asked for a dry run that this first step refuses (it may be a
+ * retry). A first step whose hook no longer exists gets a state with no timing (the step
+ * then only says that the action ended).
+ */
+export function chainState(read: {
+  carried: StepState | undefined;
+  hook: HookTiming | undefined;
+  eventTimeMs: number | undefined;
+  startedMs: number;
+  settingDryRun: boolean;
+  canFollowCommands: boolean;
+}): { state: ChainState; givenUp?: CommandInFlight; dryRunRefused: boolean } {
+  const { carried, hook, eventTimeMs, startedMs, settingDryRun } = read;
+  const firstStepAgeMs =
+    carried === undefined && eventTimeMs !== undefined ? startedMs - eventTimeMs : undefined;
+  const base =
+    carried ??
+    initialState(Math.min(eventTimeMs ?? startedMs, startedMs), {
+      heartbeatTimeoutSeconds: hook?.heartbeatTimeoutSeconds ?? 0,
+      globalTimeoutSeconds: hook?.globalTimeoutSeconds ?? 0,
+    });
+  const dryRun = chainDryRun(base.dryRun, settingDryRun, firstStepAgeMs);
+  const { ssm, ...rest } = base;
+  const givenUp = ssm && !read.canFollowCommands ? ssm : undefined;
+  const state: ChainState = Object.freeze({
+    ...rest,
+    dryRun,
+    ...(ssm && !givenUp ? { ssm } : {}),
+  });
+  return {
+    state,
+    ...(givenUp ? { givenUp } : {}),
+    dryRunRefused: settingDryRun && !dryRun && base.dryRun === undefined,
+  };
+}
+
 const GONE_REASON: Record<GoneCause, string> = {
   'hook-deleted': 'the lifecycle hook no longer exists',
   'timed-out': "the lifecycle action timed out (no heartbeat within the hook's timeout)",
   'ended-elsewhere': 'the lifecycle action had already been completed',
 };
-
-function requireRechecks(deps: GateDeps): Rechecks {
-  if (!deps.rechecks) {
-    throw new ConfigError(GATE_ENV.recheckQueueUrl, 'no recheck queue: the gate cannot wait');
-  }
-  return deps.rechecks;
-}
 
 function requireCommands(deps: GateDeps): RemoteCommands {
   if (!deps.commands) {

@@ -316,7 +316,7 @@ describe('gate over the wire (moto) @slow', function () {
     try {
       worker.set({ kind: 'answer', body: 'IDLE' });
       const gate = deps();
-      const queue = gate.rechecks!;
+      const queue = gate.rechecks;
       const delays: number[] = [];
       gate.rechecks = {
         schedule: (body, delaySeconds, opts) => {

@@ -1,8 +1,9 @@
 import { expect } from 'chai';
-import { ConfigError, InvalidEventError } from '../../lib/errors.js';
+import { InvalidEventError } from '../../lib/errors.js';
 import { AFTER_PROBE_RESERVE_MS } from '../../lib/gate/budget.js';
 import { outcomeId } from '../../lib/gate/notices.js';
-import { gateStep, OutOfTimeError, type StepOutcome } from '../../lib/gate/step.js';
+import { chainState, gateStep, OutOfTimeError, type StepOutcome } from '../../lib/gate/step.js';
+import type { StepState } from '../../lib/gate/state.js';
 import { Deadline } from '../../lib/time.js';
 import { closedPort, startWorker, type Worker } from '../helpers/http-workers.js';
 import {
@@ -134,16 +135,6 @@ describe('gate step', () => {
       await gateStep(terminateEvent(), world.deps).catch((err: unknown) => (thrown = err));
       expect(thrown).to.have.property('name', 'UpstreamError');
       expect(world.lifecycle.heartbeats).to.have.length(1);
-    });
-
-    it('cannot wait without a recheck queue: ConfigError before any heartbeat', async () => {
-      setUp();
-      delete world.deps.rechecks;
-      let thrown: unknown;
-      await gateStep(terminateEvent(), world.deps).catch((err: unknown) => (thrown = err));
-      expect(thrown).to.be.instanceOf(ConfigError);
-      expect((thrown as ConfigError).field).to.equal('THEMIS_RECHECK_QUEUE_URL');
-      expect(world.lifecycle.heartbeats).to.deep.equal([]);
     });
   });
 
@@ -847,6 +838,66 @@ describe('gate step', () => {
       expect(prose!.split('\n').some((line) => line.startsWith('Subject:'))).to.equal(false);
       expect(notice.message.length).to.be.below(4000);
       expect(JSON.parse(facts!).reason.length).to.be.at.most(1000);
+    });
+  });
+
+  describe('the state of a step (chainState)', () => {
+    const T0 = Date.parse('2024-05-01T12:00:00Z');
+    const hook = { heartbeatTimeoutSeconds: 1800, globalTimeoutSeconds: 172_800 };
+    const read = {
+      carried: undefined,
+      hook,
+      eventTimeMs: T0,
+      startedMs: T0 + 2000,
+      settingDryRun: false,
+      canFollowCommands: true,
+    };
+    const carried: StepState = {
+      firstSeenMs: T0,
+      attempt: 7,
+      unknowns: 1,
+      holdingNotified: true,
+      hook,
+      lastHeartbeatMs: T0,
+      heartbeats: 2,
+      dryRun: false,
+      ssm: { commandId: 'cmd-1', sentAtMs: T0 + 60_000 },
+    };
+
+    it('starts a first step at its event time with the hook read, and cannot be changed', () => {
+      const { state } = chainState(read);
+      expect(state).to.deep.equal({
+        firstSeenMs: T0,
+        attempt: 1,
+        unknowns: 0,
+        holdingNotified: false,
+        hook,
+        lastHeartbeatMs: T0,
+        heartbeats: 0,
+        dryRun: false,
+      });
+      expect(Object.isFrozen(state)).to.equal(true);
+    });
+
+    it('carries a recheck on with its own mode, command and counters', () => {
+      const { state, givenUp } = chainState({ ...read, carried, settingDryRun: true });
+      expect(state).to.deep.equal(carried);
+      expect(givenUp).to.equal(undefined);
+    });
+
+    it('drops a command it can no longer follow, and says which', () => {
+      const { state, givenUp } = chainState({ ...read, carried, canFollowCommands: false });
+      expect(state).to.not.have.property('ssm');
+      expect(givenUp).to.deep.equal(carried.ssm);
+      expect(carried.ssm, 'the carried state is left alone').to.not.equal(undefined);
+    });
+
+    it('says when it refuses the dry run the setting asks for', () => {
+      const late = { ...read, settingDryRun: true, startedMs: T0 + 61_000 };
+      expect(chainState(late)).to.deep.include({ dryRunRefused: true });
+      expect(chainState(late).state.dryRun).to.equal(false);
+      expect(chainState({ ...late, startedMs: T0 + 5000 }).state.dryRun).to.equal(true);
+      expect(chainState({ ...late, carried }).dryRunRefused).to.equal(false);
     });
   });
 });

@@ -161,7 +161,7 @@ describe('sim/properties', function () {
             const group = /"groupName":"([^"]+)"/.exec(body)?.[1];
             const tagged = !!group && sim.fleet.tagsOf(group)['themis:dry-run'] === 'true';
             if (tagged) return;
-            await deps.rechecks!.schedule(body, delaySeconds, opts);
+            await deps.rechecks.schedule(body, delaySeconds, opts);
           },
         },
       });
@@ -263,7 +263,7 @@ describe('sim/properties', function () {
                     schedule: (body, _delaySeconds, opts) => {
                       const now = deps.clock();
                       const next = Math.ceil((now + 1000) / 60_000) * 60_000;
-                      return deps.rechecks!.schedule(body, Math.ceil((next - now) / 1000), opts);
+                      return deps.rechecks.schedule(body, Math.ceil((next - now) / 1000), opts);
                     },
                   },
                 }),
