@@ -211,6 +211,12 @@ export interface ProbeResult {
   /** Why the answer is unknown (timeout, refused, HTTP 500, body "…", oversize, …). */
   reason?: string;
   latencyMs: number;
+  /**
+   * unknown because an AWS API failed (ECS mode), not because the instance did not answer:
+   * it says nothing about the instance, so the gate holds without counting it towards the
+   * unknown limit (lib/gate/decide.ts); its deadline still ends the hold.
+   */
+  apiFailure?: boolean;
 }
 
 /** What a probe needs to know to ask one instance. */

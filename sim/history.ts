@@ -31,7 +31,8 @@ import {
   type ProtectOptions,
   type SimulationOptions,
 } from './simulation.js';
-import { randomWork } from './work.js';
+import { randomWork, WorkSchedule } from './work.js';
+import type { EcsClusterSpec } from './ecs-fleet.js';
 
 export type HistoryEventKind =
   | 'scale-in'
@@ -44,7 +45,8 @@ export type HistoryEventKind =
   | 'probe-timeout-tag'
   | 'ssm-document-removed'
   | 'ssm-setting-removed'
-  | 'hook-deleted';
+  | 'hook-deleted'
+  | 'ecs-service';
 
 export interface HistoryEvent {
   /** Virtual ms after the start. */
@@ -76,6 +78,14 @@ export interface HistorySpec {
     busyAtStart: number;
   };
   events: HistoryEvent[];
+  /** ECS mode for the first group (sim/ecs-fleet.ts): its cluster and ECS's own faults. */
+  ecs?: HistoryEcs;
+}
+
+export interface HistoryEcs {
+  cluster: EcsClusterSpec;
+  /** Windows in which ECS throttles every request. */
+  throttled: Storm[];
 }
 
 const MINUTE = 60_000;
@@ -199,11 +209,15 @@ export async function randomHistory(seed: number): Promise<HistorySpec> {
     events.push({ atMs: r.int(2, 24) * MINUTE, kind: 'hook-deleted', group: r.pick(groups).name });
   events.sort((a, b) => a.atMs - b.atMs);
 
+  const protect = r.chance(0.85);
+  const ecs = drawEcs(seed, groups[0]!.name, window, events);
+  if (ecs) events.sort((a, b) => a.atMs - b.atMs);
+
   return {
     seed,
     params,
     groups,
-    protect: r.chance(0.85),
+    protect,
     faults,
     ...(commands ? { commands } : {}),
     work: {
@@ -215,7 +229,64 @@ export async function randomHistory(seed: number): Promise<HistorySpec> {
       busyAtStart: 0.5,
     },
     events,
+    ...(ecs ? { ecs: ecs.spec } : {}),
+    ...(ecs?.outages.length
+      ? { faults: { ...faults, outages: [...(faults.outages ?? []), ...ecs.outages] } }
+      : {}),
   };
+}
+
+/** Share of histories whose first group is in ECS mode. */
+export const ECS_HISTORY_SHARE = 0.1;
+
+/**
+ * ECS mode for the first group, from a stream of its own (the HTTP histories' draws are
+ * unchanged): a cluster with jobs arriving at random (1–12 minute tasks), perhaps a daemon
+ * and a service whose desired count changes, tasks that take seconds to start and to stop,
+ * agents registering late; ECS outages and throttling windows.
+ */
+function drawEcs(
+  seed: number,
+  group: string,
+  window: () => { fromMs: number; toMs: number },
+  events: HistoryEvent[],
+): { spec: HistoryEcs; outages: Outage[] } | undefined {
+  const r = new Random(seed).fork('history-ecs');
+  if (!r.chance(ECS_HISTORY_SHARE)) return undefined;
+  const start = DEFAULT_START_MS;
+  const cluster: EcsClusterSpec = {
+    group,
+    daemon: r.chance(0.7),
+    service: r.pick([0, 0, 1, 2]),
+    jobs: {
+      untilMs: start + 20 * MINUTE,
+      gapMs: [20_000, r.pick([2, 4, 6]) * MINUTE],
+      durationMs: [MINUTE, 12 * MINUTE],
+    },
+    startMs: r.pick([
+      [1000, 5000],
+      [2000, 30_000],
+      [30_000, 120_000],
+    ] as const),
+    stopMs: r.pick([
+      [1000, 5000],
+      [5000, 30_000],
+      [30_000, 120_000],
+    ] as const),
+  };
+  const outages: Outage[] = [];
+  const throttled: Storm[] = [];
+  if (r.chance(0.3)) outages.push({ service: 'ecs', ...window() });
+  if (r.chance(0.2)) throttled.push(window());
+  for (let i = r.int(0, 2); i > 0; i--) {
+    events.push({
+      atMs: r.int(1, 19) * MINUTE + r.int(0, 59) * 1000,
+      kind: 'ecs-service',
+      group,
+      count: r.int(0, 4),
+    });
+  }
+  return { spec: { cluster, throttled }, outages };
 }
 
 export interface RunHistoryOptions {
@@ -248,17 +319,21 @@ export async function runHistory(
     deployed: await deployed(spec.params),
     startMs: start,
     groups: spec.groups.map((g) => ({ name: g.name, desired: g.size, hook: g.hook })),
-    work: ({ random, launchedAt }) =>
-      randomWork(random, {
-        fromMs: launchedAt,
-        untilMs: start + w.horizonMs,
-        minUnitMs: w.minUnitMs,
-        maxUnitMs: w.maxUnitMs,
-        minGapMs: w.minGapMs,
-        maxGapMs: w.maxGapMs,
-        busyAtStart: w.busyAtStart,
-      }),
+    work: ({ random, launchedAt, group }) =>
+      // An ECS group's work is its tasks (sim/ecs-fleet.ts sets it).
+      spec.ecs?.cluster.group === group
+        ? WorkSchedule.idle()
+        : randomWork(random, {
+            fromMs: launchedAt,
+            untilMs: start + w.horizonMs,
+            minUnitMs: w.minUnitMs,
+            maxUnitMs: w.maxUnitMs,
+            minGapMs: w.minGapMs,
+            maxGapMs: w.maxGapMs,
+            busyAtStart: w.busyAtStart,
+          }),
     faults: spec.faults,
+    ...(spec.ecs ? { ecs: { clusters: [spec.ecs.cluster], throttled: spec.ecs.throttled } } : {}),
     gate: options.wrapDeps ? { wrapDeps: options.wrapDeps } : {},
     protect: spec.protect ? (options.wrapPorts ? { wrapPorts: options.wrapPorts } : {}) : false,
     ...(spec.commands ? { commands: spec.commands } : {}),
@@ -304,6 +379,8 @@ function applyEvent(sim: Simulation, e: HistoryEvent): void {
       return;
     }
     case 'misbehave': {
+      // ECS mode reads no status endpoint: a misbehaving one changes nothing there.
+      if (sim.ecs.isEcsGroup(e.group)) return;
       const chosen = pickFrom(live);
       if (chosen) fleet.misbehave(chosen.id, e.behaviour ?? 'hang');
       return;
@@ -329,6 +406,11 @@ function applyEvent(sim: Simulation, e: HistoryEvent): void {
     case 'hook-deleted':
       fleet.deleteHook(e.group);
       return;
+    case 'ecs-service': {
+      const model = sim.ecs.modelOf(e.group);
+      if (model) void model.setDesiredCount(model.name, 'web', e.count ?? 0);
+      return;
+    }
   }
 }
 
@@ -365,6 +447,9 @@ export function describeHistory(spec: HistorySpec): string {
     `protect: ${spec.protect ? 'on' : 'off'}`,
     `faults: ${faults.join(', ') || 'none'}`,
     spec.commands ? `ssm: ${JSON.stringify(spec.commands)}` : '',
+    spec.ecs
+      ? `ecs: ${JSON.stringify(spec.ecs.cluster)}${spec.ecs.throttled.map((t) => `, throttled ${at(t.fromMs)}–${at(t.toMs)}`).join('')}`
+      : '',
     `events: ${events}`,
   ]
     .filter(Boolean)

@@ -185,7 +185,10 @@ function injectedCause(sim: Simulation, inv: InvocationRecord): string | undefin
   if (inv.result === 'crashed') return 'Lambda killed';
   const from = inv.startedAt;
   const to = inv.endedAt ?? from;
-  const outage = sim.account.outages.find((o) => o.fromMs < to && o.toMs > from);
+  // An ECS outage fails no gate step (ECS mode holds through it): it explains nothing here.
+  const outage = sim.account.outages.find(
+    (o) => o.service !== 'ecs' && o.fromMs < to && o.toMs > from,
+  );
   if (outage) return `${outage.service} outage`;
   if (sim.account.storms.some((s) => s.fromMs < to && s.toMs > from)) return 'throttling storm';
   return undefined;
@@ -491,9 +494,12 @@ function checkIdleHeld(
   action: SimLifecycleAction,
   recheckSeconds: number,
 ): Violation | undefined {
-  const idleFrom = idleAt(sim, action);
+  const idle = idleAt(sim, action);
   const ended = action.ended;
-  if (idleFrom === undefined || !ended) return undefined;
+  if (idle === undefined || !ended) return undefined;
+  // ECS mode: while ECS fails (an outage, throttling) nobody can see the instance is idle;
+  // the wait counts from the end of the last such window.
+  const idleFrom = ecsBlindUntil(sim, action.group, idle, ended.at);
   const held = ended.at - idleFrom;
   const interval = recheckIntervalMs(recheckSeconds, action.heartbeatTimeoutSeconds);
   const step = sim.gate.options.timeoutMs;
@@ -517,6 +523,23 @@ function checkIdleHeld(
     at: ended.at,
     message: `${action.instanceId} was idle for ${s(held)} before its release (allowed ${s(allowed)}: interval ${s(interval)}, a step ${s(step)}, ${failed.length} failed deliveries ${s(redeliveries)}${ssm ? `, command ${s(ssm)}` : ''})`,
   };
+}
+
+/**
+ * The end of the last ECS outage or throttling window overlapping [fromMs, toMs] for an
+ * ECS-mode group (or fromMs): the idle wait starts once ECS answers again.
+ */
+function ecsBlindUntil(sim: Simulation, group: string, fromMs: number, toMs: number): number {
+  if (!sim.ecs.isEcsGroup(group)) return fromMs;
+  const windows = [
+    ...sim.account.outages.filter((o) => o.service === 'ecs'),
+    ...(sim.ecs.options.throttled ?? []),
+  ];
+  let from = fromMs;
+  for (const w of windows) {
+    if (w.fromMs < toMs && w.toMs > from) from = Math.max(from, Math.min(w.toMs, toMs));
+  }
+  return from;
 }
 
 /** Counts of excused cases by property and cause, for the run's summary. */

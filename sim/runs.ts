@@ -12,6 +12,9 @@ import { tallyExcuses, type ViolationKind } from './invariants.js';
 export interface Tally {
   histories: number;
   actions: number;
+  /** Histories with an ECS-mode group, and the lifecycle actions of ECS-mode groups. */
+  ecsHistories: number;
+  ecsActions: number;
   steps: number;
   invocations: number;
   duplicateNotices: number;
@@ -29,6 +32,8 @@ export function emptyTally(): Tally {
   return {
     histories: 0,
     actions: 0,
+    ecsHistories: 0,
+    ecsActions: 0,
     steps: 0,
     invocations: 0,
     duplicateNotices: 0,
@@ -47,6 +52,8 @@ export async function runSeeds(from: number, count: number): Promise<Tally> {
     const run = await runHistory(await randomHistory(seed));
     t.histories++;
     t.actions += run.sim.fleet.actions.length;
+    if (run.spec.ecs) t.ecsHistories++;
+    t.ecsActions += run.sim.fleet.actions.filter((a) => run.sim.ecs.isEcsGroup(a.group)).length;
     t.steps += run.sim.steps.length;
     t.invocations += run.sim.gate.invocations.length;
     t.duplicateNotices += run.check.duplicateNotices;
@@ -73,6 +80,8 @@ export async function runSeeds(from: number, count: number): Promise<Tally> {
 function merge(into: Tally, t: Tally): Tally {
   into.histories += t.histories;
   into.actions += t.actions;
+  into.ecsHistories += t.ecsHistories;
+  into.ecsActions += t.ecsActions;
   into.steps += t.steps;
   into.invocations += t.invocations;
   into.duplicateNotices += t.duplicateNotices;
@@ -131,6 +140,7 @@ export function formatTally(t: Tally): string {
   const violations = Object.entries(t.violations).map(([k, n]) => `${k} ${n}`);
   return [
     `${t.histories.toLocaleString('en')} histories, ${t.actions.toLocaleString('en')} lifecycle actions, ${t.steps.toLocaleString('en')} gate steps in ${t.invocations.toLocaleString('en')} gate invocations; ${t.duplicateNotices} actions with more than one outcome notice; peak Auto Scaling requests ${t.peakAutoScalingPerSecond}/s, ${t.peakAutoScalingPerMinute}/min`,
+    `  ECS mode: ${t.ecsHistories.toLocaleString('en')} histories, ${t.ecsActions.toLocaleString('en')} lifecycle actions`,
     `  histories breaking a property: ${violations.join(', ') || 'none'}`,
     `  excused (property: injected cause):`,
     ...(excused.length ? excused : ['    none']),

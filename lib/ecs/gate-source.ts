@@ -7,7 +7,8 @@
  *   a task that is not a daemon's and not STOPPED → busy, naming the tasks
  *   none                              → idle, naming the tasks it waited for (those that
  *                                       stopped since the hold began)
- *   an ECS call fails or the deadline passes → unknown (the gate's unknown rules apply)
+ *   an ECS call fails or the deadline passes → unknown, an API failure: the gate holds
+ *                                       without counting it towards the unknown limit
  *
  * DRAINING makes ECS stop placing tasks on the instance and move its service tasks away;
  * standalone tasks run to their end. The gate holds the instance meanwhile.
@@ -88,10 +89,14 @@ export async function observeForGate(options: {
       );
     });
   } catch (err) {
-    return answer(
-      'unknown',
-      `ECS cluster ${cluster}: ${err instanceof Error ? err.message : String(err)}`,
-    );
+    // ECS failing (an outage, throttling, a slow answer) says nothing about the instance.
+    return {
+      ...answer(
+        'unknown',
+        `ECS cluster ${cluster}: ${err instanceof Error ? err.message : String(err)}`,
+      ),
+      apiFailure: true,
+    };
   }
 }
 

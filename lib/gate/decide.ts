@@ -15,6 +15,8 @@
  *      idle                                 → release (complete with CONTINUE)
  *   6. unknown, the N-th in a row           → release-unreachable
  *      unknown                              → hold
+ *      unknown from an API failure          → hold, not counted (ECS mode: the API, not the
+ *                                             instance, failed)
  *
  * Every waiting decision says whether this step must record a heartbeat (heartbeatDue):
  * only when the hook's HeartbeatTimeout would otherwise come within the heartbeat margin
@@ -343,8 +345,19 @@ export function decide(input: DecideInput): Decision {
         reason: config.ssm ? `idle (would run ${config.ssm.documentName} first)` : 'idle',
       };
     case 'unknown': {
-      const unknowns = state.unknowns + 1;
       const why = probe.reason ?? 'no usable answer';
+      if (probe.apiFailure) {
+        // The API failed, not the instance (ECS mode): no evidence it is unreachable.
+        return {
+          kind: 'hold',
+          reason: `unknown: ${why} (an API failure: not counted towards the unknown limit)`,
+          delaySeconds: delay(),
+          next: advance({}),
+          notifyHolding: false,
+          heartbeat,
+        };
+      }
+      const unknowns = state.unknowns + 1;
       if (unknowns >= config.unknownLimit) {
         return {
           kind: 'release-unreachable',

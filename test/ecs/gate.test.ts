@@ -141,4 +141,33 @@ describe('gate in ECS mode (moto)', function () {
     expect(step).to.include({ outcome: 'held', decision: 'hold' });
     expect(w.lifecycle.completions).to.have.length(0);
   });
+
+  it('keeps holding past the unknown limit while ECS fails: an API failure says nothing about the instance', async () => {
+    // A busy instance (a task runs) and an ECS outage: before, the unknown limit released it
+    // as "unreachable" and its task was killed (the simulator's ECS histories found it).
+    const instanceId = fleet.instanceIds[1]!;
+    const work = await startTask(ecs, cluster, instanceId);
+    const w = world({ THEMIS_UNKNOWN_LIMIT: '1' });
+    const failing = () => Promise.reject(new Error('ServerException: internal error'));
+    const healthy = w.deps.ecs!;
+    w.deps.ecs = { ...healthy, containerInstances: failing };
+
+    let step = await gateStep(terminateEvent({ instanceId }), w.deps);
+    for (let i = 0; i < 3; i++) {
+      expect(step, `step ${i + 1}`).to.include({ outcome: 'held', decision: 'hold' });
+      w.clock.advance(30);
+      step = await gateStep(w.rechecks.scheduled.at(-1)!.body, w.deps);
+    }
+    expect(w.lifecycle.completions).to.have.length(0);
+
+    // ECS answers again: the task still runs (held), then it stops (released).
+    w.deps.ecs = healthy;
+    w.clock.advance(30);
+    step = await gateStep(w.rechecks.scheduled.at(-1)!.body, w.deps);
+    expect(step).to.include({ outcome: 'held', decision: 'hold' });
+    await stopTask(ecs, cluster, work);
+    w.clock.advance(30);
+    step = await gateStep(w.rechecks.scheduled.at(-1)!.body, w.deps);
+    expect(step).to.include({ decision: 'release' });
+  });
 });

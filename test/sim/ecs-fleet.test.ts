@@ -7,11 +7,12 @@
 import { expect } from 'chai';
 import { EcsAdapter } from '../../lib/aws/ecs.js';
 import type { GateDeps } from '../../lib/gate/step.js';
-import type { EcsClusterState, EcsTask } from '../../lib/ports.js';
+import type { EcsTask } from '../../lib/ports.js';
 import { deployed } from '../../sim/deployed.js';
 import { createFakeEcsClient } from '../../sim/ecs-client.js';
 import { EcsClusterModel } from '../../sim/ecs.js';
-import { checkInvariants } from '../../sim/invariants.js';
+import { randomHistory, runHistory, type HistoryRun } from '../../sim/history.js';
+import { checkInvariants, type ViolationKind } from '../../sim/invariants.js';
 import { Simulation, type SimulationOptions } from '../../sim/simulation.js';
 import { ApiCalls } from '../../sim/api-calls.js';
 import { Random } from '../../sim/random.js';
@@ -21,28 +22,57 @@ import { AwsAccount, freshRetryState } from '../../sim/sdk.js';
 const MIN = 60_000;
 const HOOK = { name: 'themis', heartbeatTimeoutSeconds: 300, defaultResult: 'CONTINUE' as const };
 
-/** A gate whose ECS reader drops tasks that are still PENDING (the broken variant). */
-export function ignoringPending(deps: GateDeps): GateDeps {
-  const ecs = deps.ecs!;
+/** The gate's ECS port with some methods replaced (the broken variants below). */
+function withEcs(
+  deps: GateDeps,
+  change: (ecs: NonNullable<GateDeps['ecs']>) => Partial<NonNullable<GateDeps['ecs']>>,
+): GateDeps {
+  const e = deps.ecs!;
   return {
     ...deps,
     ecs: {
-      ...bind(ecs),
-      tasks: async (cluster, query, opts) =>
-        (await ecs.tasks(cluster, query, opts)).filter((t: EcsTask) => t.lastStatus !== 'PENDING'),
+      containerInstances: (...a) => e.containerInstances(...a),
+      tasks: (...a) => e.tasks(...a),
+      services: (...a) => e.services(...a),
+      serviceArns: (...a) => e.serviceArns(...a),
+      taskReservation: (...a) => e.taskReservation(...a),
+      setContainerInstancesState: (...a) => e.setContainerInstancesState(...a),
+      setDesiredCount: (...a) => e.setDesiredCount(...a),
+      ...change(e),
     },
   };
 }
 
-function bind<T extends EcsClusterState>(ecs: T): T {
-  const proto = Object.getPrototypeOf(ecs) as object;
-  const bound = {} as Record<string, unknown>;
-  for (const key of Object.getOwnPropertyNames(proto)) {
-    const v = (ecs as unknown as Record<string, unknown>)[key];
-    if (key !== 'constructor' && typeof v === 'function') bound[key] = v.bind(ecs);
+const tasksWhere =
+  (keep: (t: EcsTask) => boolean) =>
+  (deps: GateDeps): GateDeps =>
+    withEcs(deps, (e) => ({
+      tasks: async (cluster, query, opts) => (await e.tasks(cluster, query, opts)).filter(keep),
+    }));
+
+/** Broken: a task still PENDING (placed, starting) is not work. */
+const ignoringPending = tasksWhere((t) => t.lastStatus !== 'PENDING');
+/** Broken: only tasks ECS wants running are read (ListTasks desired RUNNING only). */
+const ignoringStopping = tasksWhere((t) => t.desiredStatus === 'RUNNING');
+/** Broken: a failed ListContainerInstances reads as "not registered". */
+const failureAsUnregistered = (deps: GateDeps): GateDeps =>
+  withEcs(deps, (e) => ({
+    containerInstances: (...a) => e.containerInstances(...a).catch(() => []),
+  }));
+
+/** The first ECS history (seeds from 1) in which the broken gate breaks `kind`. */
+async function firstEcsFailing(
+  kind: ViolationKind,
+  wrapDeps: (deps: GateDeps) => GateDeps,
+  limit = 1000,
+): Promise<HistoryRun | undefined> {
+  for (let seed = 1; seed <= limit; seed++) {
+    const spec = await randomHistory(seed);
+    if (!spec.ecs) continue;
+    const run = await runHistory(spec, { wrapDeps });
+    if (run.check.violations.some((v) => v.kind === kind)) return run;
   }
-  for (const [k, v] of Object.entries(ecs)) bound[k] = typeof v === 'function' ? v.bind(ecs) : v;
-  return bound as T;
+  return undefined;
 }
 
 async function ecsWorld(options: Partial<SimulationOptions> = {}): Promise<Simulation> {
@@ -144,5 +174,26 @@ describe('sim/ecs-fleet', () => {
     expect(calls.snapshot().calls.DescribeTasks).to.equal(3);
     const err = await run(adapter.containerInstances('nope', {})).catch((e: Error) => e);
     expect(String((err as Error).message)).to.match(/ClusterNotFoundException|Cluster not found/);
+  });
+
+  describe('ECS histories: the checker can fail', function () {
+    this.timeout(300_000);
+
+    it('catches a gate that takes an instance whose only tasks are PENDING for idle', async () => {
+      const run = await firstEcsFailing('busy-terminated', ignoringPending);
+      expect(run, 'some ECS history terminates an instance with a starting task').to.not.equal(
+        undefined,
+      );
+    });
+
+    it('catches a gate that reads only the tasks ECS wants running (not those still stopping)', async () => {
+      expect(await firstEcsFailing('busy-terminated', ignoringStopping)).to.not.equal(undefined);
+    });
+
+    it('catches a gate that reads a failed ECS listing as "never registered"', async () => {
+      expect(await firstEcsFailing('busy-terminated', failureAsUnregistered)).to.not.equal(
+        undefined,
+      );
+    });
   });
 });

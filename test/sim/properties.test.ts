@@ -85,6 +85,9 @@ describe('sim/properties', function () {
       expect(tally.histories).to.equal(histories);
       expect(tally.actions).to.be.greaterThan(histories);
       expect(tally.steps).to.be.greaterThan(histories);
+      // ECS-mode groups (sim/ecs-fleet.ts) are part of the histories, not a separate run.
+      expect(tally.ecsHistories).to.be.greaterThan(histories / 20);
+      expect(tally.ecsActions).to.be.greaterThan(tally.ecsHistories);
       // Every excused case names its cause (the summary printed above counts each).
       for (const cause of Object.keys(tally.excused)) expect(cause).to.match(/^[a-z-]+: \S/);
     });
