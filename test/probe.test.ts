@@ -1,11 +1,14 @@
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { connect, type Socket } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { mergeSettings } from '../lib/config.js';
 import { AddressNotAllowedError } from '../lib/errors.js';
 import type { ProbeSettings, Prober } from '../lib/ports.js';
 import {
   classifyBody,
   createHttpProber,
+  gotTransport,
   defaultProbeConcurrency,
   LAMBDA_FILE_DESCRIPTORS,
   PROBE_DESCRIPTOR_BUDGET,
@@ -15,6 +18,8 @@ import {
   isLoopbackAddress,
   probeMany,
   PROBES_PER_TURN,
+  ProbeFailure,
+  type ProbeExchange,
   type ProbeTransport,
 } from '../lib/probe.js';
 import { isControlCode } from '../lib/text.js';
@@ -29,6 +34,14 @@ import { closedPort, startWorker, type Behaviour, type Worker } from './helpers/
 const LATE_MS = 250;
 /** How early a probe that only its deadline can end may settle (timer rounding). */
 const EARLY_MS = 30;
+
+/** A raw answer: status line, extra header lines, a declared length, then the body. */
+function rawAnswer(statusLine: string, body: string, ...headers: string[]): Behaviour {
+  const lines = [statusLine, ...headers];
+  if (!headers.some((h) => /^content-length:/i.test(h)))
+    lines.push(`Content-Length: ${body.length}`);
+  return { kind: 'raw', respond: (socket) => socket.write(`${lines.join('\r\n')}\r\n\r\n${body}`) };
+}
 
 describe('probe', () => {
   const workers: Worker[] = [];
@@ -410,6 +423,407 @@ describe('probe', () => {
     ]) {
       expect(isLoopbackAddress(a), a).to.equal(false);
     }
+  });
+
+  describe('addresses', () => {
+    /** A transport that records what it is asked and sends nothing anywhere. */
+    function recorder(): { transport: ProbeTransport; urls: string[] } {
+      const urls: string[] = [];
+      return {
+        urls,
+        transport: (exchange) => {
+          urls.push(exchange.url);
+          return Promise.resolve({ statusCode: 200, body: 'IDLE' });
+        },
+      };
+    }
+
+    it('knows loopback addresses written with every form of octet', () => {
+      // Each octet form (250–255, 200–249, 100–199, 10–99, 0–9) in each of the three octets.
+      for (const a of [
+        '127.0.0.1',
+        '127.255.251.250',
+        '127.249.245.200',
+        '127.199.100.150',
+        '127.99.10.42',
+        '127.9.249.99',
+        '127.42.99.249',
+      ]) {
+        expect(isLoopbackAddress(a), a).to.equal(true);
+      }
+      for (const a of [
+        '127.256.0.1',
+        '127.0.256.1',
+        '127.0.0.256',
+        '127.260.0.1',
+        '127.0.299.1',
+        '127.0.0.300',
+        '127.0.0',
+        '127.0.0.1.1',
+        ' 127.0.0.1',
+        '127.0.0.1 ',
+        '127.a.0.1',
+        '127.0.1a.1',
+        '127.0.0.1a',
+        '128.0.0.1',
+        '126.255.255.255',
+      ]) {
+        expect(isLoopbackAddress(a), a).to.equal(false);
+      }
+    });
+
+    it('refuses a private or public IPv4 address before anything is sent, when loopback-only', async () => {
+      // The transport records instead of sending: even a broken guard sends nothing anywhere.
+      const { transport, urls } = recorder();
+      const guarded = createHttpProber({ loopbackOnly: true, transport });
+      for (const a of [
+        '10.0.0.1',
+        '172.16.0.1',
+        '192.168.1.1',
+        '8.8.8.8',
+        '245.245.245.245',
+        '250.99.9.199',
+        '99.200.255.1',
+        '1.22.245.9',
+      ]) {
+        let thrown: unknown;
+        try {
+          await guarded.probe(a, settingsFor(9000));
+        } catch (err) {
+          thrown = err;
+        }
+        expect(thrown, a).to.be.instanceOf(AddressNotAllowedError);
+      }
+      expect(urls).to.deep.equal([]);
+      await guarded.probe('127.0.0.1', settingsFor(9000));
+      expect(urls).to.deep.equal(['http://127.0.0.1:9000/work_status']);
+    });
+
+    it('answers unknown, quoting it, for an address that is not a dotted IPv4 address', async () => {
+      const { transport, urls } = recorder();
+      const guarded = createHttpProber({ loopbackOnly: true, transport });
+      for (const a of [
+        'example.com',
+        '',
+        '::1',
+        '256.0.0.1',
+        '1.2.3.256',
+        '1.2.3',
+        '1.2.3.4.5',
+        ' 127.0.0.1',
+        '127.0.0.1 ',
+        'x127.0.0.1',
+        '127.0.0.1:80',
+        '127.0.0.1a',
+      ]) {
+        const result = await guarded.probe(a, settingsFor(9000));
+        expect(result, JSON.stringify(a)).to.deep.equal({
+          status: 'unknown',
+          reason: `not an IPv4 address: "${a}"`,
+          latencyMs: 0,
+        });
+      }
+      expect(urls).to.deep.equal([]);
+    });
+  });
+
+  describe('what the answer means', () => {
+    it('compares with busyValue and idleValue trimmed and case-insensitively', () => {
+      expect(classifyBody('working', ' Working\n', 'resting')).to.deep.equal({ status: 'busy' });
+      expect(classifyBody('RESTING', 'working', '\tresting ')).to.deep.equal({ status: 'idle' });
+    });
+
+    it('quotes the trimmed answer, with its quotes escaped, in the reason', async () => {
+      const w = await worker({ kind: 'answer', body: '  say "hi"\n' });
+      const result = await prober.probe(w.address, settingsFor(w.port));
+      expect(result.reason).to.equal('unexpected answer "say \\"hi\\""');
+    });
+
+    it('cuts a long answer in the reason to 40 characters', async () => {
+      const w = await worker({ kind: 'answer', body: 'y'.repeat(100) });
+      const result = await prober.probe(w.address, settingsFor(w.port));
+      expect(result.reason).to.equal(`unexpected answer "${'y'.repeat(40)}…"`);
+    });
+
+    it('reads any 2xx status as an answer, up to 299', async () => {
+      const w = await worker({ kind: 'answer', body: 'BUSY', status: 299 });
+      expect((await prober.probe(w.address, settingsFor(w.port))).status).to.equal('busy');
+      w.set({ kind: 'answer', body: 'BUSY', status: 300 });
+      expect(await prober.probe(w.address, settingsFor(w.port))).to.include({
+        status: 'unknown',
+        reason: 'HTTP 300',
+      });
+    });
+
+    it('does not read a final status below 200 as an answer', async () => {
+      const w = await worker(rawAnswer('HTTP/1.1 099 OK', 'BUSY'));
+      expect(await prober.probe(w.address, settingsFor(w.port))).to.include({
+        status: 'unknown',
+        reason: 'HTTP 99',
+      });
+    });
+
+    it('does not inflate a compressed answer (a status is one plain word; no zip bombs)', async () => {
+      let acceptEncoding: string | undefined = 'unset';
+      const w = await worker({
+        kind: 'handler',
+        handle: (req, res) => {
+          acceptEncoding = req.headers['accept-encoding'];
+          res.writeHead(200, { 'content-encoding': 'gzip', 'content-type': 'text/plain' });
+          res.end(gzipSync('BUSY'));
+        },
+      });
+      const result = await prober.probe(w.address, settingsFor(w.port));
+      expect(result.status).to.equal('unknown');
+      expect(result.reason).to.match(/^unexpected answer /);
+      expect(acceptEncoding).to.equal(undefined);
+    });
+
+    it('names itself and asks for text', async () => {
+      let headers: Record<string, unknown> = {};
+      const w = await worker({
+        kind: 'handler',
+        handle: (req, res) => {
+          headers = req.headers;
+          res.end('IDLE');
+        },
+      });
+      await prober.probe(w.address, settingsFor(w.port));
+      expect(headers).to.include({ 'user-agent': 'themis-probe', accept: 'text/plain' });
+    });
+  });
+
+  describe('the body limit', () => {
+    const small = createHttpProber({ loopbackOnly: true, maxBodyBytes: 8 });
+
+    it('reads a body of exactly the limit, declared or chunked', async () => {
+      const declared = await worker(rawAnswer('HTTP/1.1 200 OK', 'BUSY    '));
+      expect((await small.probe(declared.address, settingsFor(declared.port))).status).to.equal(
+        'busy',
+      );
+      const chunked = await worker({
+        kind: 'handler',
+        handle: (_req, res) => {
+          res.write('BUSY');
+          res.end('    ');
+        },
+      });
+      expect((await small.probe(chunked.address, settingsFor(chunked.port))).status).to.equal(
+        'busy',
+      );
+    });
+
+    it('refuses a body one byte over the limit, declared or chunked', async () => {
+      const declared = await worker(rawAnswer('HTTP/1.1 200 OK', 'BUSY     '));
+      expect(await small.probe(declared.address, settingsFor(declared.port))).to.include({
+        status: 'unknown',
+        reason: 'body larger than 8 bytes',
+      });
+      const chunked = await worker({
+        kind: 'handler',
+        handle: (_req, res) => {
+          res.write('BUSY');
+          res.end('     ');
+        },
+      });
+      expect(await small.probe(chunked.address, settingsFor(chunked.port))).to.include({
+        status: 'unknown',
+        reason: 'body larger than 8 bytes',
+      });
+    });
+
+    it('refuses a declared oversize body at once, without waiting for it', async () => {
+      // Declares 10,000 bytes, sends four and stalls: only the declaration can end this early.
+      const w = await worker({
+        kind: 'raw',
+        respond: (socket) => socket.write(`HTTP/1.1 200 OK\r\nContent-Length: 10000\r\n\r\nBUSY`),
+      });
+      const started = performance.now();
+      const result = await prober.probe(w.address, settingsFor(w.port, { timeoutMs: 5000 }));
+      expect(result).to.include({ status: 'unknown', reason: 'body larger than 4096 bytes' });
+      expect(performance.now() - started).to.be.below(1000);
+    });
+  });
+
+  describe('failures, in words', () => {
+    const cases: Array<[string, Behaviour, string]> = [
+      [
+        'an unknown HTTP version',
+        rawAnswer('HTTP/9.9 200 OK', 'BUSY'),
+        'not an HTTP answer (HPE_INVALID_VERSION)',
+      ],
+      [
+        'a status that is not a number',
+        rawAnswer('HTTP/1.1 2x0 OK', 'BUSY'),
+        'not an HTTP answer (HPE_INVALID_STATUS)',
+      ],
+      [
+        'a length that is not a number',
+        rawAnswer('HTTP/1.1 200 OK', 'BUSY', 'Content-Length: abc'),
+        'malformed HTTP answer (HPE_INVALID_CONTENT_LENGTH)',
+      ],
+    ];
+    for (const [what, behaviour, reason] of cases) {
+      it(`answers unknown for ${what}: "${reason}"`, async () => {
+        const w = await worker(behaviour);
+        expect(await prober.probe(w.address, settingsFor(w.port))).to.include({
+          status: 'unknown',
+          reason,
+        });
+      });
+    }
+
+    it('names a failure it has no words for by its code and message', async () => {
+      // Settings that bypass the config's validation: a port no URL can carry.
+      const result = await prober.probe('127.0.0.1', settingsFor(70_000));
+      expect(result).to.include({ status: 'unknown', reason: 'ERR_INVALID_URL: Invalid URL' });
+    });
+
+    it('counts a single interim answer in the singular', async () => {
+      const w = await worker({
+        kind: 'raw',
+        respond: (socket) => socket.write('HTTP/1.1 102 Processing\r\n\r\n'),
+      });
+      const result = await prober.probe(w.address, settingsFor(w.port));
+      expect(result.reason).to.equal(
+        'timeout after 300 ms (waiting for the answer, after 1 interim 1xx answer)',
+      );
+    });
+
+    it('asks once when the connection is reset (the next scan is the retry)', async () => {
+      const w = await worker({ kind: 'reset' });
+      const result = await prober.probe(w.address, settingsFor(w.port, { timeoutMs: 5000 }));
+      expect(result).to.include({ status: 'unknown', reason: 'connection reset' });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(w.requests).to.have.length(1);
+    });
+
+    it('escapes and bounds the message of a transport error that is not a ProbeFailure', async () => {
+      const failing = (err: unknown) =>
+        createHttpProber({ transport: () => Promise.reject(err) }).probe(
+          '127.0.0.1',
+          settingsFor(9),
+        );
+      expect((await failing(new Error('evil\u001b[2Jtext'))).reason).to.equal('evil\\u001b[2Jtext');
+      expect((await failing(new Error('z'.repeat(300)))).reason).to.equal(`${'z'.repeat(200)}…`);
+      expect((await failing('not an Error')).reason).to.equal('not an Error');
+    });
+
+    it("takes a transport's ProbeFailure message as the reason, whole", async () => {
+      const reason = `transport's own words ${'w'.repeat(250)}`;
+      const result = await createHttpProber({
+        transport: () => Promise.reject(new ProbeFailure(reason)),
+      }).probe('127.0.0.1', settingsFor(9));
+      expect(result.reason).to.equal(reason);
+    });
+  });
+
+  describe('connections', () => {
+    let listener: ChildProcess | undefined;
+    const fillers: Socket[] = [];
+    afterEach(() => {
+      for (const f of fillers.splice(0)) f.destroy();
+      listener?.kill();
+      listener = undefined;
+    });
+
+    it('times out "connecting" on a listener that accepts no more connections', async () => {
+      // A listener with a backlog of one in a process that never accepts (its thread sleeps):
+      // once the queue is full, the kernel leaves further connections unanswered.
+      listener = spawn(
+        process.execPath,
+        [
+          '-e',
+          `const s = require('net').createServer();
+           s.listen({ host: '127.0.0.1', port: 0, backlog: 1 }, () => {
+             console.log(s.address().port);
+             setImmediate(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 30000));
+           });`,
+        ],
+        { stdio: ['ignore', 'pipe', 'ignore'] },
+      );
+      const port = Number(
+        await new Promise<string>((resolve) =>
+          listener!.stdout!.once('data', (d: Buffer) => resolve(d.toString('utf8'))),
+        ),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      for (let i = 0; i < 4; i++) fillers.push(connect(port, '127.0.0.1').on('error', () => {}));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(
+        fillers.some((f) => f.connecting),
+        'the queue is full',
+      ).to.equal(true);
+
+      const result = await prober.probe('127.0.0.1', settingsFor(port));
+      expect(result.reason).to.equal('timeout after 300 ms (connecting)');
+    });
+
+    for (const withSignal of [false, true]) {
+      it(`closes its connection when its deadline passes${withSignal ? ' (caller signal given)' : ''}`, async () => {
+        let closed: Promise<void> | undefined;
+        const w = await worker({
+          kind: 'handler',
+          handle: (req) => {
+            closed = new Promise((resolve) => req.socket.once('close', () => resolve()));
+          },
+        });
+        const opts = withSignal ? { signal: new AbortController().signal } : undefined;
+        const result = await prober.probe(w.address, settingsFor(w.port), opts);
+        expect(result.reason).to.match(/^timeout after 300 ms/);
+        const within = new Promise<string>((resolve) => setTimeout(() => resolve('open'), 1000));
+        expect(await Promise.race([closed!.then(() => 'closed'), within])).to.equal('closed');
+      });
+    }
+
+    it('got transport: stops with "aborted" when its signal fires mid-exchange', async () => {
+      const w = await worker({ kind: 'hang' });
+      const controller = new AbortController();
+      const exchange: ProbeExchange = {
+        url: `http://${w.address}:${w.port}/busy`,
+        maxBodyBytes: 4096,
+        signal: controller.signal,
+        progress: { stage: 'connecting', informational: 0, bodyBytes: 0 },
+      };
+      const outcome = gotTransport()(exchange).then(
+        () => 'answered',
+        (err: unknown) => err,
+      );
+      setTimeout(() => controller.abort(), 50);
+      const failure = await outcome;
+      expect(failure).to.be.instanceOf(ProbeFailure);
+      expect((failure as Error).message).to.equal('aborted');
+    });
+
+    it('reports a refused connection as such when its caller passes a signal', async () => {
+      const port = await closedPort();
+      const result = await prober.probe('127.0.0.1', settingsFor(port, { timeoutMs: 5000 }), {
+        signal: new AbortController().signal,
+      });
+      expect(result).to.include({ status: 'unknown', reason: 'connection refused' });
+    });
+
+    it('names a ProbeFailure as one in logs', () => {
+      expect(String(new ProbeFailure('connection reset'))).to.equal(
+        'ProbeFailure: connection reset',
+      );
+    });
+
+    it('got transport: sends nothing when its signal has already fired', async () => {
+      const w = await worker({ kind: 'answer', body: 'BUSY' });
+      const exchange: ProbeExchange = {
+        url: `http://${w.address}:${w.port}/busy`,
+        maxBodyBytes: 4096,
+        signal: AbortSignal.abort(),
+        progress: { stage: 'connecting', informational: 0, bodyBytes: 0 },
+      };
+      let failure: unknown;
+      await gotTransport()(exchange).catch((err: unknown) => (failure = err));
+      expect(failure).to.be.instanceOf(ProbeFailure);
+      expect((failure as Error).message).to.equal('aborted');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(w.requests).to.deep.equal([]);
+    });
   });
 
   it('keeps at most `concurrency` probes in flight and returns results in input order', async () => {
