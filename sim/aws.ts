@@ -55,6 +55,8 @@ export interface AwsModel {
   now(): number;
   /** After a SetInstanceProtection took effect. */
   onProtection?(instanceIds: readonly string[], protect: boolean, by: CallEnv['owner']): void;
+  /** After a CompleteLifecycleAction ended an action. */
+  onComplete?(instanceId: string, by: CallEnv['owner']): void;
 }
 
 type Command = { input: Record<string, unknown> } & object;
@@ -188,7 +190,11 @@ export function createFakeClients(model: AwsModel, env: CallEnv): AwsClients {
     'autoscaling',
     'CompleteLifecycleAction',
     (input) => {
-      fleet.completeLifecycleAction(ref(input), input.LifecycleActionResult as 'CONTINUE');
+      const action = fleet.completeLifecycleAction(
+        ref(input),
+        input.LifecycleActionResult as 'CONTINUE',
+      );
+      model.onComplete?.(action.instanceId, env.owner);
       return {};
     },
   );

@@ -76,6 +76,20 @@ function must<T>(value: T | undefined, what: string): T {
 
 const cache = new Map<string, Promise<Deployed>>();
 
+type DeployModule = (ctx: {
+  resolveVariable(v: string): Promise<Json>;
+  resolveConfigurationProperty(path: string[]): Promise<Json>;
+}) => Promise<Record<string, Json>>;
+let stackModule: DeployModule | undefined;
+
+/** deploy/stack.cjs, loaded once (as osls loads it once per deploy). */
+function deployModule(): DeployModule {
+  stackModule ??= createRequire(import.meta.url)(
+    join(PROJECT_ROOT, 'deploy', 'stack.cjs'),
+  ) as DeployModule;
+  return stackModule;
+}
+
 /**
  * The stack as deployed with serverless.yml's default params, `params` overriding some (as
  * `--param` does). The deploy's module runs with them and may refuse them (it throws).
@@ -100,12 +114,7 @@ async function build(overrides: Record<string, string>): Promise<Deployed> {
   Object.assign(params, { groups: 'sim-group', ...overrides });
   const stage = 'sim';
 
-  const require = createRequire(import.meta.url);
-  const stack = require(join(PROJECT_ROOT, 'deploy', 'stack.cjs')) as (ctx: {
-    resolveVariable(v: string): Promise<Json>;
-    resolveConfigurationProperty(path: string[]): Promise<Json>;
-  }) => Promise<Record<string, Json>>;
-  const fromStack = await stack({
+  const fromStack = await deployModule()({
     resolveVariable: async (v) => {
       if (v.startsWith('param:')) return params[v.slice(6)];
       if (v === 'sls:stage') return stage;

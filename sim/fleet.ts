@@ -539,12 +539,14 @@ export class Fleet {
     });
   }
 
-  completeLifecycleAction(ref: LifecycleActionRef, result: LifecycleResult): void {
+  /** Ends the action (the one returned) with `result`. */
+  completeLifecycleAction(ref: LifecycleActionRef, result: LifecycleResult): SimLifecycleAction {
     if (result !== 'CONTINUE' && result !== 'ABANDON') {
       throw validationError(`Invalid LifecycleActionResult: ${String(result)}`);
     }
     const action = this.activeAction(ref);
     this.endAction(action, 'completed', result, this.hookOfAction(action));
+    return action;
   }
 
   /** DescribeLifecycleHooks for one hook; ValidationError when the group does not exist. */

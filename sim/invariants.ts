@@ -51,7 +51,7 @@ import type { SimLifecycleAction } from './fleet.js';
 import { idleAt } from './measure.js';
 import type { InvocationRecord } from './lambda.js';
 import { THEMIS_AUTO_SCALING_BUDGET, type Service } from './sdk.js';
-import { gateConfigOf, type Simulation } from './simulation.js';
+import { gateConfigOf, type ProbeAnswer, type Simulation } from './simulation.js';
 
 export type ViolationKind =
   | 'busy-terminated'
@@ -138,7 +138,8 @@ export function explainLostHold(
     if (causes.every((c) => c !== undefined)) {
       const counts = new Map<string, number>();
       for (const c of causes) counts.set(c!, (counts.get(c!) ?? 0) + 1);
-      return `more than ${FAILED_STEPS_RIDDEN} failed steps in a row: ${[...counts].map(([c, n]) => `${c} ×${n}`).join(', ')}`;
+      const named = [...counts].sort(([a], [b]) => a.localeCompare(b));
+      return `more than ${FAILED_STEPS_RIDDEN} failed steps in a row: ${named.map(([c, n]) => `${c} ×${n}`).join(', ')}`;
     }
   }
   return undefined;
@@ -364,6 +365,13 @@ export function checkInvariants(sim: Simulation): CheckResult {
         continue;
       }
     }
+    if (ended.by === 'completed') {
+      const raced = workAfterFinalIdle(sim, t.instanceId, ended.at, t.at);
+      if (raced) {
+        excuse(raced);
+        continue;
+      }
+    }
     if (ended.by === 'heartbeat-timeout') {
       const htMs = action.heartbeatTimeoutSeconds * 1000;
       const cause = dryRunAtStart(action)
@@ -469,6 +477,43 @@ export function peakRates(times: readonly number[]): {
   };
   return { perSecond: peak(1000), perMinute: peak(60_000) };
 }
+
+/**
+ * The one race no gate can close: the worker answered IDLE to the probe that led to the
+ * release, and took new work in the moment between that answer and the CompleteLifecycleAction
+ * (or the instance's shutdown). Excused only when the invocation that completed the action
+ * got that IDLE answer itself, as its latest answer from this instance (a stale answer, or a
+ * BUSY or unknown one after it, is no excuse), the worker really was idle then, and the work
+ * running at the termination started after it.
+ */
+function workAfterFinalIdle(
+  sim: Simulation,
+  instanceId: string,
+  completedAt: number,
+  terminatedAt: number,
+): string | undefined {
+  const completion = sim.completions.find(
+    (c) => c.instanceId === instanceId && c.at === completedAt,
+  );
+  if (!completion) return undefined;
+  const answers = sim.probeHistory.get(instanceId) ?? [];
+  let last: ProbeAnswer | undefined;
+  for (let i = answers.length - 1; i >= 0 && !last; i--) {
+    const a = answers[i]!;
+    if (a.fn === 'gate' && a.invocation === completion.invocation && a.at <= completion.at)
+      last = a;
+  }
+  if (last?.status !== 'idle') return undefined;
+  const work = sim.fleet.instance(instanceId)?.work;
+  const unit = work?.unitAt(terminatedAt);
+  if (!work || !unit || work.isBusy(last.at) || unit.startMs <= last.at) return undefined;
+  const s = (ms: number) => `${Math.round(ms / 100) / 10} s`;
+  return `${WORK_AFTER_FINAL_IDLE} (${s(unit.startMs - last.at)} after the answer; CompleteLifecycleAction ${s(completion.at - last.at)} after it)`;
+}
+
+/** The excuse's name, as the run's summary counts it. */
+export const WORK_AFTER_FINAL_IDLE =
+  'work started after the final idle answer that led to the release';
 
 /** When the gate stops waiting for this action (the documented rule). */
 function deadlineOf(action: SimLifecycleAction, sim: Simulation, maxWaitSeconds?: number): number {

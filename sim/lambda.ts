@@ -52,6 +52,8 @@ export class Container implements Owner {
   busy = false;
   retired = false;
   ops = 0;
+  /** The invocation it runs now (or ran last). */
+  invocation = 0;
   crashAfterOps?: number;
   onCrash?: (after: string) => void;
   readonly retry: Record<Service, ClientRetryState> = freshRetryState();
@@ -170,6 +172,7 @@ export class LambdaFunction {
       s.after(initMs, `${this.options.name} start`, () => {
         c.handler ??= this.options.build(c);
         c.ops = 0;
+        c.invocation = record.id;
         const crashAfter = this.options.crashAfterOps?.();
         if (crashAfter === undefined) delete c.crashAfterOps;
         else c.crashAfterOps = crashAfter;

@@ -27,7 +27,7 @@ import { createGatePorts } from '../lib/gate/aws-ports.js';
 import { parseGateEnv } from '../lib/gate/config.js';
 import { createGateHandler } from '../lib/gate/handler.js';
 import type { GateDeps } from '../lib/gate/step.js';
-import { silentLog } from '../lib/log.js';
+import { silentLog, type ContextLog } from '../lib/log.js';
 import type { Log, Prober } from '../lib/ports.js';
 import { createHttpProber } from '../lib/probe.js';
 import { parseProtectConfig } from '../lib/protect/config.js';
@@ -88,6 +88,20 @@ export interface Unprotection {
   instanceId: string;
   /** The instance's most recent probe before the call (by protect or the gate). */
   lastProbe?: ProbeRecord;
+}
+
+/** One probe answer, by whom (the checker's probe history). */
+export interface ProbeAnswer extends ProbeRecord {
+  fn: 'gate' | 'protect';
+  /** The invocation that asked (InvocationRecord.id of that function). */
+  invocation: number;
+}
+
+/** A CompleteLifecycleAction that ended an action, and the gate invocation that sent it. */
+export interface Completion {
+  at: number;
+  instanceId: string;
+  invocation: number;
 }
 
 export interface StepRecord {
@@ -178,6 +192,9 @@ export class Simulation {
   /** Each instance's latest probe answer, by anyone. */
   readonly lastProbe = new Map<string, ProbeRecord>();
   readonly unprotections: Unprotection[] = [];
+  /** Every probe answer, per instance, in order: what it said, when, to which invocation. */
+  readonly probeHistory = new Map<string, ProbeAnswer[]>();
+  readonly completions: Completion[] = [];
   readonly steps: StepRecord[] = [];
   readonly scans: ScanRecord[] = [];
   /** The gate's environment as deployed now (redeploy() changes it). */
@@ -247,6 +264,11 @@ export class Simulation {
           );
         }
         return this.recheckQueue.send(body, delaySeconds);
+      },
+      onComplete: (instanceId, by) => {
+        const invocation = (by as Partial<Container>).invocation;
+        if (invocation !== undefined)
+          this.completions.push({ at: this.now(), instanceId, invocation });
       },
       onProtection: (instanceIds, protect, by) => {
         if (protect) return;
@@ -345,7 +367,7 @@ export class Simulation {
     let deps: GateDeps = {
       config,
       ...createGatePorts(config, clients, this.ecs.client(this.callEnv(c))),
-      prober: this.proberFactory(c, 'gate'),
+      prober: this.answersRecorded(this.proberFactory(c, 'gate'), c, 'gate'),
       log: this.gateLog(),
       clock: c.timers.now,
       timers: c.timers,
@@ -382,16 +404,11 @@ export class Simulation {
     };
     if (p.wrapPorts) ports = p.wrapPorts(ports, this);
     const scans = this.scans;
-    const log: Log = {
-      ...silentLog,
-      info: (message, fields = {}) => {
-        this.log.info(message, fields);
-      },
-    };
+    const log = this.protectLog();
     const handler = createProtectHandler({
       config,
       portsFor: () => ports,
-      prober: this.proberFactory(c, 'protect'),
+      prober: this.answersRecorded(this.proberFactory(c, 'protect'), c, 'protect'),
       log,
       clock: c.timers.now,
       timers: c.timers,
@@ -413,11 +430,57 @@ export class Simulation {
     };
   }
 
-  /** The gate's Log: forwards every line, and notes each step's decision. */
-  private gateLog(): Log {
+  /** Adds each answer `c`'s prober gets to the probe history (lost answers are not answers). */
+  private answersRecorded(inner: Prober, c: Container, fn: 'gate' | 'protect'): Prober {
+    return {
+      probe: async (address, settings, opts) => {
+        const result = await inner.probe(address, settings, opts);
+        const inst = this.fleet.instanceAt(address);
+        if (inst && c.alive()) {
+          let answers = this.probeHistory.get(inst.id);
+          if (!answers) this.probeHistory.set(inst.id, (answers = []));
+          answers.push({ at: this.now(), status: result.status, fn, invocation: c.invocation });
+        }
+        return result;
+      },
+    };
+  }
+
+  /** Protect's Log: its info lines, forwarded when the simulation was given a log (see gateLog). */
+  private protectLog(context: Record<string, unknown> = {}): ContextLog {
+    const info =
+      this.log === silentLog
+        ? () => undefined
+        : (message: string, extra: Record<string, unknown> = {}) =>
+            this.log.info(message, { ...context, ...extra });
+    return {
+      ...silentLog,
+      info,
+      child: (fields) => this.protectLog({ ...context, ...fields }),
+      forInvocation: (c) =>
+        c.awsRequestId
+          ? this.protectLog({ ...context, requestId: c.awsRequestId })
+          : this.protectLog(context),
+    };
+  }
+
+  /**
+   * The gate's Log: notes each step's decision, and forwards every line when the simulation
+   * was given a log. A ContextLog, so that the gate's child loggers (a step's instance, group
+   * and hook; an invocation's request id) carry their fields without copying them into every
+   * line nobody reads.
+   */
+  private gateLog(context: Record<string, unknown> = {}): ContextLog {
+    const forward = this.log !== silentLog;
     const at =
       (level: keyof Log) =>
-      (message: string, fields: Record<string, unknown> = {}) => {
+      (message: string, extra: Record<string, unknown> = {}) => {
+        const noted =
+          message === 'gate decision' ||
+          message === 'gate stopped' ||
+          message === 'unreadable gate input';
+        if (!noted && !forward) return;
+        const fields = { ...context, ...extra };
         if (message === 'gate decision' || message === 'gate stopped') {
           const instanceId = typeof fields.instanceId === 'string' ? fields.instanceId : undefined;
           this.steps.push({
@@ -436,9 +499,19 @@ export class Simulation {
             data: { rejected: true },
           });
         }
-        this.log[level](message, fields);
+        if (forward) this.log[level](message, fields);
       };
-    return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+    return {
+      debug: at('debug'),
+      info: at('info'),
+      warn: at('warn'),
+      error: at('error'),
+      child: (fields) => this.gateLog({ ...context, ...fields }),
+      forInvocation: (c) =>
+        c.awsRequestId
+          ? this.gateLog({ ...context, requestId: c.awsRequestId })
+          : this.gateLog(context),
+    };
   }
 
   /**
