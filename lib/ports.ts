@@ -45,6 +45,19 @@ export interface GroupDirectory {
   findGroupsByTag(key: string, value: string, opts?: CallOptions): Promise<GroupSnapshot[]>;
 }
 
+/**
+ * One tag of a group, written (autoscaling:CreateOrUpdateTags, or DeleteTags when `value` is
+ * undefined); never propagated to instances.
+ */
+export interface GroupTagWriter {
+  setTag(
+    groupName: string,
+    key: string,
+    value: string | undefined,
+    opts?: CallOptions,
+  ): Promise<void>;
+}
+
 /** Where to reach an instance (ec2:DescribeInstances, batched and paginated). */
 export interface InstanceAddresses {
   /** Instance id → private IPv4 address; unknown or address-less instances are absent. */

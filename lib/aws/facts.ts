@@ -14,6 +14,45 @@ export const LAUNCHING = 'autoscaling:EC2_INSTANCE_LAUNCHING';
 export const TEST_NOTIFICATION = 'autoscaling:TEST_NOTIFICATION';
 /** EventBridge `detail-type` of a terminate lifecycle action. */
 export const TERMINATE_DETAIL_TYPE = 'EC2 Instance-terminate Lifecycle Action';
+/** EventBridge `detail-type` of a launch lifecycle action (Pending:Wait, Warmed:Pending:Wait). */
+export const LAUNCH_DETAIL_TYPE = 'EC2 Instance-launch Lifecycle Action';
+
+// ── Warm pools ─────────────────────────────────────────────────────────────────────────────
+// Source: Amazon EC2 Auto Scaling User Guide, "Warm pool example events and patterns"
+// (warm-pools-eventbridge-events) and "Use lifecycle hooks with a warm pool"
+// (warm-pool-instance-lifecycle); the LifecycleState enum of the API reference.
+
+/**
+ * Where an instance comes from and goes to, in a lifecycle event's `Origin` and `Destination`
+ * (`detail` of the EventBridge event; sent only by groups that have a warm pool).
+ */
+export const PLACE_EC2 = 'EC2';
+export const PLACE_GROUP = 'AutoScalingGroup';
+export const PLACE_WARM_POOL = 'WarmPool';
+export const LIFECYCLE_PLACES = [PLACE_EC2, PLACE_GROUP, PLACE_WARM_POOL] as const;
+export type LifecyclePlace = (typeof LIFECYCLE_PLACES)[number];
+
+/** Lifecycle states (DescribeAutoScalingInstances / DescribeWarmPool `LifecycleState`). */
+export const PENDING_WAIT = 'Pending:Wait';
+export const TERMINATING_WAIT = 'Terminating:Wait';
+/**
+ * A launch into the warm pool waits here (launch hook); so does an instance returning to the
+ * pool on scale-in under ReuseOnScaleIn (terminate hook), per the user guide.
+ */
+export const WARMED_PENDING_WAIT = 'Warmed:Pending:Wait';
+/** An instance of the warm pool being terminated waits here (terminate hook). */
+export const WARMED_TERMINATING_WAIT = 'Warmed:Terminating:Wait';
+/** Where a warm instance rests, by the pool's PoolState (Stopped is the default). */
+export const WARMED_STOPPED = 'Warmed:Stopped';
+export const WARMED_RUNNING = 'Warmed:Running';
+export const WARMED_HIBERNATED = 'Warmed:Hibernated';
+/** PutWarmPool's PoolState values, and the Warmed:* state each one rests in. */
+export const WARM_POOL_RESTING_STATE = {
+  Stopped: WARMED_STOPPED,
+  Running: WARMED_RUNNING,
+  Hibernated: WARMED_HIBERNATED,
+} as const;
+export type WarmPoolState = keyof typeof WARM_POOL_RESTING_STATE;
 /** A lifecycle action can be held at most this long (the global timeout's cap, 48 h)… */
 export const GLOBAL_TIMEOUT_CAP_SECONDS = 48 * 3600;
 /** …and at most this many HeartbeatTimeouts, whichever is smaller. */

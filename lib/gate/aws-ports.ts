@@ -1,5 +1,6 @@
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { AutoScalingAdapter } from '../aws/auto-scaling.js';
+import { AutoScalingGroupTags } from '../aws/group-tags.js';
 import { clientConfig, type AwsClients } from '../aws/clients.js';
 import { Ec2Addresses } from '../aws/ec2.js';
 import { EcsAdapter } from '../aws/ecs.js';
@@ -11,7 +12,14 @@ import type { GateDeps } from './step.js';
 
 export type GatePorts = Pick<
   GateDeps,
-  'groups' | 'addresses' | 'lifecycle' | 'notifications' | 'rechecks' | 'commands' | 'ecs'
+  | 'groups'
+  | 'groupTags'
+  | 'addresses'
+  | 'lifecycle'
+  | 'notifications'
+  | 'rechecks'
+  | 'commands'
+  | 'ecs'
 >;
 
 /**
@@ -30,6 +38,7 @@ export function createGatePorts(
   return {
     ecs: new EcsAdapter(ecsClient),
     groups: autoScaling,
+    groupTags: new AutoScalingGroupTags(clients.autoScaling),
     lifecycle: autoScaling,
     addresses: new Ec2Addresses(clients.ec2),
     rechecks: new SqsRechecks(clients.sqs, config.recheckQueueUrl),

@@ -61,6 +61,13 @@ export interface GateConfig {
    * between the built-in defaults and each group's `themis:*` tags.
    */
   settings: Partial<TargetSettings>;
+  /**
+   * The name of themis's launch hook (THEMIS_LAUNCH_HOOK_NAME; the deploy sets it when it
+   * installs one). Launch actions of other hooks are left alone (launch.ts: launchOwnership).
+   */
+  launchHookName?: string;
+  /** Longest readiness wait of a launch (THEMIS_LAUNCH_MAX_WAIT_SECONDS; default launch.ts). */
+  launchMaxWaitSeconds?: number;
 }
 
 /** SQS caps DelaySeconds at 900 s, so no recheck can be further away than that. */
@@ -91,6 +98,8 @@ export const GATE_ENV = {
   ssmTimeoutSeconds: 'THEMIS_SSM_TIMEOUT_SECONDS',
   onSsmFailure: 'THEMIS_ON_SSM_FAILURE',
   heartbeatMarginSeconds: 'THEMIS_HEARTBEAT_MARGIN_SECONDS',
+  launchHookName: 'THEMIS_LAUNCH_HOOK_NAME',
+  launchMaxWaitSeconds: 'THEMIS_LAUNCH_MAX_WAIT_SECONDS',
 } as const;
 
 const failurePolicy = z
@@ -160,6 +169,13 @@ const gateEnvSchema = z.object({
   onSsmFailure: failurePolicy.default(GATE_DEFAULTS.onSsmFailure),
   // At most Auto Scaling's largest HeartbeatTimeout: a larger margin means "every step".
   heartbeatMarginSeconds: intLike(0, 7200).default(DEFAULT_HEARTBEAT_MARGIN_SECONDS),
+  // PutLifecycleHook's LifecycleHookName: 1–255 of [A-Za-z0-9\-_\/].
+  launchHookName: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9\-_/]{1,255}$/, 'must be a lifecycle hook name')
+    .optional(),
+  launchMaxWaitSeconds: intLike(60, GLOBAL_TIMEOUT_CAP_SECONDS).optional(),
 });
 
 type GateEnvKey = keyof typeof GATE_ENV;
@@ -206,5 +222,9 @@ export function parseGateEnv(env: NodeJS.ProcessEnv): GateConfig {
     onSsmFailure: parsed.onSsmFailure,
     heartbeatMarginSeconds: parsed.heartbeatMarginSeconds,
     settings: parseSettingsFromEnv(env),
+    ...(parsed.launchHookName ? { launchHookName: parsed.launchHookName } : {}),
+    ...(parsed.launchMaxWaitSeconds !== undefined
+      ? { launchMaxWaitSeconds: parsed.launchMaxWaitSeconds }
+      : {}),
   };
 }

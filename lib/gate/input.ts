@@ -1,6 +1,9 @@
 /**
  * Every input the gate accepts, normalised into one LifecycleAction:
- *   - the EventBridge event "EC2 Instance-terminate Lifecycle Action" (direct, or as an SQS body);
+ *   - the EventBridge events "EC2 Instance-terminate Lifecycle Action" and "EC2 Instance-launch
+ *     Lifecycle Action" (direct, or as an SQS body), with the warm pool's `Origin` and
+ *     `Destination` when the group has one (an unknown value of either is dropped: the
+ *     transition alone then says what happens, see warm-pool.ts);
  *   - the hook's own notification-target message (fields at the top level);
  *   - either of those inside an SNS envelope (`Type: "Notification"`, `Message`: the JSON
  *     text) — an SQS body from a topic subscription, or the message of an SNS event that
@@ -11,10 +14,17 @@
  * Auto Scaling notifications are "ignore" results. Anything unreadable is an
  * InvalidEventError naming the field.
  */
-import { TERMINATE_DETAIL_TYPE, TEST_NOTIFICATION } from '../aws/facts.js';
+import {
+  LAUNCH_DETAIL_TYPE,
+  LAUNCHING,
+  PLACE_WARM_POOL,
+  TERMINATE_DETAIL_TYPE,
+  TEST_NOTIFICATION,
+} from '../aws/facts.js';
 import { hasControlCharacter } from '../text.js';
 import { InvalidEventError } from '../errors.js';
 import { decodePendingNotice, isPendingNotice, type PendingNotice } from './notice-retry.js';
+import { isLifecyclePlace } from './warm-pool.js';
 import {
   decodeRecheck,
   INSTANCE_ID_PATTERN,
@@ -110,19 +120,31 @@ function fromEventBridge(value: Record<string, unknown>, viaSns: boolean): GateI
   const detailType = value['detail-type'];
   if (typeof detailType !== 'string')
     throw new InvalidEventError('must be a string', 'detail-type');
-  if (detailType !== TERMINATE_DETAIL_TYPE) {
+  if (detailType !== TERMINATE_DETAIL_TYPE && detailType !== LAUNCH_DETAIL_TYPE) {
     return {
       kind: 'ignore',
       source: 'eventbridge',
       viaSns,
-      reason: `not a terminate lifecycle action (${detailType.slice(0, 80)})`,
+      reason: `not a lifecycle action (${detailType.slice(0, 80)})`,
     };
   }
   if (!isObject(value.detail)) throw new InvalidEventError('must be an object', 'detail');
   if (value.detail.Event === TEST_NOTIFICATION) {
     return { kind: 'ignore', source: 'eventbridge', viaSns, reason: 'test notification' };
   }
-  return fromLifecycleFields(value.detail, 'eventbridge', viaSns, 'detail.', value.time);
+  const result = fromLifecycleFields(value.detail, 'eventbridge', viaSns, 'detail.', value.time);
+  // A launch detail-type around a terminating transition (or the reverse) is not an event
+  // Auto Scaling sends: refused, not guessed at.
+  if (result.kind === 'action') {
+    const launching = result.action.transition === LAUNCHING;
+    if (launching !== (detailType === LAUNCH_DETAIL_TYPE)) {
+      throw new InvalidEventError(
+        `does not match detail-type "${detailType}"`,
+        'detail.LifecycleTransition',
+      );
+    }
+  }
+  return result;
 }
 
 function fromLifecycleFields(
@@ -134,12 +156,12 @@ function fromLifecycleFields(
 ): GateInput {
   const transition = requireText(fields, 'LifecycleTransition', prefix);
   const groupName = requireText(fields, 'AutoScalingGroupName', prefix);
-  if (transition !== TERMINATING) {
+  if (transition !== TERMINATING && transition !== LAUNCHING) {
     return {
       kind: 'ignore',
       source,
       viaSns,
-      reason: `transition ${transition.slice(0, 80)} is not ${TERMINATING}`,
+      reason: `transition ${transition.slice(0, 80)} is neither ${TERMINATING} nor ${LAUNCHING}`,
       groupName,
     };
   }
@@ -175,9 +197,24 @@ function fromLifecycleFields(
       token,
       transition,
       ...(typeof metadata === 'string' && metadata.trim() !== '' ? { metadata } : {}),
+      ...warmPoolPlaces(fields),
     },
     ...(Number.isFinite(eventTimeMs) ? { eventTimeMs } : {}),
   };
+}
+
+/**
+ * `Origin` and `Destination`, kept only when one of them is the warm pool: without it they
+ * say nothing the transition does not (warm-pool.ts), and the recheck message stays as older
+ * gates write it.
+ */
+function warmPoolPlaces(
+  fields: Record<string, unknown>,
+): Pick<LifecycleAction, 'origin' | 'destination'> {
+  const origin = isLifecyclePlace(fields.Origin) ? fields.Origin : undefined;
+  const destination = isLifecyclePlace(fields.Destination) ? fields.Destination : undefined;
+  if (origin !== PLACE_WARM_POOL && destination !== PLACE_WARM_POOL) return {};
+  return { ...(origin ? { origin } : {}), ...(destination ? { destination } : {}) };
 }
 
 function requireText(fields: Record<string, unknown>, name: string, prefix: string): string {

@@ -15,6 +15,7 @@ import { plainText } from '../text.js';
 import { createHash } from 'node:crypto';
 import type { LifecycleResult, Notice, ProbeStatus } from '../ports.js';
 import { formatSeconds, type GoneCause } from './decide.js';
+import { PASSAGES, type Passage } from './warm-pool.js';
 
 export type NoticeEvent =
   | 'holding'
@@ -25,7 +26,9 @@ export type NoticeEvent =
   /** Completed with ABANDON on a group that retains: the instance keeps running (lib/retain). */
   | 'retained'
   | 'ended'
-  | 'error';
+  | 'error'
+  | 'launch-ready'
+  | 'launch-abandoned';
 
 /** Events that end a lifecycle action (or its observation, in a dry run). */
 export const OUTCOME_EVENTS: readonly NoticeEvent[] = [
@@ -35,6 +38,8 @@ export const OUTCOME_EVENTS: readonly NoticeEvent[] = [
   'ssm-failed',
   'retained',
   'ended',
+  'launch-ready',
+  'launch-abandoned',
 ];
 
 export interface NoticeFacts {
@@ -62,6 +67,15 @@ export interface NoticeFacts {
   decided?: string;
   /** Outcome notices: the action's stable outcome id (outcomeId). */
   outcomeId?: string;
+  /**
+   * Where the action takes the instance (warm-pool.ts): an instance returning to the warm
+   * pool is "released to return to the warm pool", never "terminated". Absent = terminate.
+   */
+  passage?: Passage;
+  /** `launch-abandoned`: launches of the group abandoned in a row, this one included. */
+  abandonsInARow?: number;
+  /** `launch-abandoned`: the sentence about the streak (a replacement loop is likely). */
+  streak?: string;
 }
 
 /** Longest untrusted reason in a notice (a probe body, SSM stderr, a bad tag value). */
@@ -133,7 +147,7 @@ function fitSubject(prefix: string, facts: NoticeFacts): string {
 }
 
 function headline(f: NoticeFacts, group: string): string {
-  const where = `${f.instanceId} in ${group}`;
+  const where = `${f.instanceId} in ${group}${PASSAGES[f.passage ?? 'terminate'].subjectNote}`;
   const after = formatSeconds(f.waitedSeconds);
   const would = f.dryRun ? 'would have ' : '';
   switch (f.event) {
@@ -155,6 +169,12 @@ function headline(f: NoticeFacts, group: string): string {
       return `${where}: lifecycle action ${CAUSE_HEADLINE[f.cause ?? 'ended-elsewhere']}`;
     case 'error':
       return `error while handling ${where}`;
+    case 'launch-ready':
+      return `${would}let launch of ${where} go on, ready after ${after}`;
+    case 'launch-abandoned': {
+      const row = (f.abandonsInARow ?? 0) >= 2 ? ` (${f.abandonsInARow} in a row)` : '';
+      return `WARNING ${would}abandoned launch of ${where}${row} after ${after}`;
+    }
   }
 }
 
@@ -180,19 +200,22 @@ function describe(f: NoticeFacts): string {
     ? `Last answer: ${f.probe.status}${f.probe.reason ? ` (${f.probe.reason})` : ''}.`
     : '';
   const dry = f.dryRun ? 'DRY RUN: themis changed nothing; this is what it would have done.\n' : '';
+  const releasedFor = PASSAGES[f.passage ?? 'terminate'].releasedFor;
   const lines: string[] = [];
   switch (f.event) {
     case 'holding':
       lines.push(
-        `${instance} is terminating, but it is busy. themis is holding it in Terminating:Wait and will check again until it is idle.`,
+        f.passage === 'return-to-pool'
+          ? `${instance} is returning to the warm pool (it would be stopped or hibernated there), but it is busy. themis is holding it in ${PASSAGES[f.passage].waitState} and will check again until it is idle.`
+          : `${instance} is terminating, but it is busy. themis is holding it in ${PASSAGES[f.passage ?? 'terminate'].waitState} and will check again until it is idle.`,
       );
       break;
     case 'released':
-      lines.push(`${instance} was released for termination ${waited}.`, `Reason: ${f.reason}.`);
+      lines.push(`${instance} was released for ${releasedFor} ${waited}.`, `Reason: ${f.reason}.`);
       break;
     case 'released-unreachable':
       lines.push(
-        `${instance} was released for termination ${waited} because it stopped answering.`,
+        `${instance} was released for ${releasedFor} ${waited} because it stopped answering.`,
         `Reason: ${f.reason}.`,
       );
       break;
@@ -229,6 +252,19 @@ function describe(f: NoticeFacts): string {
       break;
     case 'error':
       lines.push(`themis hit a problem while handling ${instance}.`, `Problem: ${f.reason}.`);
+      break;
+    case 'launch-ready':
+      lines.push(
+        `${instance} was launching; its worker answered, so themis completed the launch with CONTINUE ${waited}: ${releasedFor}.`,
+        `Reason: ${f.reason}.`,
+      );
+      break;
+    case 'launch-abandoned':
+      lines.push(
+        `WARNING: ${instance} was launching, but its worker never answered; themis completed the launch with ABANDON ${waited}, so Auto Scaling terminates it and launches another.`,
+        `Reason: ${f.reason}.`,
+        ...(f.streak ? [f.streak] : []),
+      );
       break;
   }
   if (probe) lines.push(probe);

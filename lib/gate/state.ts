@@ -10,9 +10,12 @@
  */
 import {
   GLOBAL_TIMEOUT_CAP_SECONDS,
+  LAUNCHING,
+  LIFECYCLE_PLACES,
   MAX_HEARTBEAT_TIMEOUT_SECONDS,
   MIN_HEARTBEAT_TIMEOUT_SECONDS,
   TERMINATING,
+  type LifecyclePlace,
 } from '../aws/facts.js';
 import * as z from 'zod';
 import { hasControlCharacter } from '../config.js';
@@ -24,10 +27,13 @@ export { TERMINATING };
 /** One lifecycle action, whatever input it came from. */
 export interface LifecycleAction extends LifecycleActionRef {
   token: string;
-  /** Always TERMINATING here: other transitions are ignored before this shape is built. */
+  /** TERMINATING or LAUNCHING: other transitions are ignored before this shape is built. */
   transition: string;
   /** The hook's NotificationMetadata, verbatim. */
   metadata?: string;
+  /** Warm pool groups only: where the instance comes from and goes to (warm-pool.ts). */
+  origin?: LifecyclePlace;
+  destination?: LifecyclePlace;
 }
 
 /** The hook's timing, read once with DescribeLifecycleHooks on the first step. */
@@ -134,8 +140,11 @@ function recheckSchema(nowMs: () => number) {
         hookName: NAME,
         instanceId: z.string().regex(INSTANCE_ID_PATTERN, 'must be an instance id (i-…)'),
         token: z.string().regex(TOKEN_PATTERN, 'must be a lifecycle action token (a UUID)'),
-        transition: z.literal(TERMINATING),
+        transition: z.enum([TERMINATING, LAUNCHING]),
         metadata: z.string().max(MAX_METADATA_CHARS).optional(),
+        // Written only for warm pool groups and launch chains, which older gates never carried.
+        origin: z.enum(LIFECYCLE_PLACES).optional(),
+        destination: z.enum(LIFECYCLE_PLACES).optional(),
       }),
       firstSeen: notFuture('firstSeen'),
       lastHeartbeat: notFuture('lastHeartbeat').optional(),
@@ -194,6 +203,8 @@ export function encodeRecheck(action: LifecycleAction, state: StepState): string
       token: action.token,
       transition: action.transition,
       metadata: action.metadata,
+      origin: action.origin,
+      destination: action.destination,
     },
     firstSeen: iso(state.firstSeenMs),
     lastHeartbeat: iso(state.lastHeartbeatMs),
@@ -245,6 +256,8 @@ export function decodeRecheck(
       token: m.action.token,
       transition: m.action.transition,
       ...(m.action.metadata !== undefined ? { metadata: m.action.metadata } : {}),
+      ...(m.action.origin !== undefined ? { origin: m.action.origin } : {}),
+      ...(m.action.destination !== undefined ? { destination: m.action.destination } : {}),
     },
     state: {
       firstSeenMs: m.firstSeen,

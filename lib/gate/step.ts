@@ -23,6 +23,7 @@
  *                    without this step. The chain stops with an `ended` notice saying why
  *                    (hook deleted, timed out during an outage, completed elsewhere).
  */
+import { LAUNCHING } from '../aws/facts.js';
 import { childLog } from '../log.js';
 import { observeForGate } from '../ecs/gate-source.js';
 import { ConfigError, ThemisError, errorMessage } from '../errors.js';
@@ -32,6 +33,7 @@ import type {
   EcsClusterControl,
   EcsClusterState,
   GroupDirectory,
+  GroupTagWriter,
   HookInfo,
   InstanceAddresses,
   LifecycleActions,
@@ -63,6 +65,15 @@ import {
 } from './decide.js';
 import { normaliseInput, type InputSource } from './input.js';
 import {
+  decideLaunch,
+  ecsReadiness,
+  LAUNCH_ABANDONS_TAG,
+  launchOwnership,
+  nextAbandonStreak,
+  readAbandonStreak,
+  streakSentence,
+} from './launch.js';
+import {
   encodePendingNotice,
   noticeRetryDelaySeconds,
   withinNoticeRetryLimit,
@@ -79,9 +90,12 @@ import {
   type LifecycleAction,
   type StepState,
 } from './state.js';
+import { passageOf, type Passage } from './warm-pool.js';
 
 export interface GateDeps {
   groups: GroupDirectory;
+  /** The launch gate's abandon count (launch.ts); absent: not recorded, only logged. */
+  groupTags?: GroupTagWriter;
   addresses: InstanceAddresses;
   lifecycle: LifecycleActions;
   /** Absent when THEMIS_TOPIC_ARN is not set: outcomes are logged only. */
@@ -179,6 +193,12 @@ const NOTICE_FOR: Record<TerminalKind, NoticeEvent> = {
   'ssm-failed': 'ssm-failed',
 };
 
+/** A launch chain ends ready (CONTINUE) or abandoned at its deadline (launch.ts). */
+const LAUNCH_NOTICE_FOR: Partial<Record<TerminalKind, NoticeEvent>> = {
+  release: 'launch-ready',
+  deadline: 'launch-abandoned',
+};
+
 export async function gateStep(
   input: unknown,
   deps: GateDeps,
@@ -224,6 +244,19 @@ export async function gateStep(
     group?.tags ?? {},
     action.metadata,
   );
+  const passage = passageOf(action.transition, action.origin, action.destination);
+  const launch = action.transition === LAUNCHING;
+  if (launch && !parsed.state) {
+    const ownership = launchOwnership(action.hookName, group?.tags ?? {}, config);
+    if (ownership === 'not-ours') {
+      const reason = `launch action of hook ${action.hookName}, which is not themis's launch hook`;
+      log.info('gate input ignored', { source, reason, passage });
+      return { ...base, outcome: 'ignored', reason };
+    }
+    if (ownership === 'continue') {
+      return continueUngatedLaunch(deps, action, settings.dryRun, base, deadline, passage);
+    }
+  }
 
   // The hook's timing is read once, on the first step; later steps carry it.
   let hook: HookInfo | undefined;
@@ -251,6 +284,9 @@ export async function gateStep(
   const step = new Step(deps, action, state, base, deadline, progress);
   // Whether an ABANDON would retain the instance (RETAIN is resolved against it in finish).
   step.group = group;
+  step.passage = passage;
+  step.facts.passage = passage;
+  step.abandonStreak = readAbandonStreak(group?.tags ?? {});
 
   if (!parsed.state && !hook) {
     // Deleting a hook ends its outstanding actions (Auto Scaling goes on with them).
@@ -283,37 +319,55 @@ export async function gateStep(
   }
   let probe: ProbeResult | undefined;
   if (!state.ssm) {
-    // ECS mode: the instance's tasks (DRAINING it first), not an HTTP probe (lib/ecs).
-    probe = settings.ecsCluster
-      ? await observeForGate({
-          cluster: settings.ecsCluster,
-          instanceId: action.instanceId,
-          ecs: deps.ecs,
-          dryRun,
-          sinceMs: state.firstSeenMs,
-          deadline: deadline.less(AFTER_PROBE_RESERVE_MS),
-          now: deps.clock,
-        })
-      : await probeInstance(deps, action.instanceId, settings, deadline);
+    // ECS mode: the instance's tasks (DRAINING it first), not an HTTP probe (lib/ecs); a
+    // launch asks only whether the instance is an ACTIVE container instance yet.
+    probe = launch
+      ? settings.ecsCluster
+        ? await ecsLaunchReadiness(deps, settings.ecsCluster, action.instanceId, deadline)
+        : await probeInstance(deps, action.instanceId, settings, deadline)
+      : settings.ecsCluster
+        ? await observeForGate({
+            cluster: settings.ecsCluster,
+            instanceId: action.instanceId,
+            ecs: deps.ecs,
+            dryRun,
+            sinceMs: state.firstSeenMs,
+            deadline: deadline.less(AFTER_PROBE_RESERVE_MS),
+            now: deps.clock,
+          })
+        : await probeInstance(deps, action.instanceId, settings, deadline);
     step.facts.probe = { status: probe.status, ...(probe.reason ? { reason: probe.reason } : {}) };
   }
 
   const nowMs = deps.clock();
-  const decision = decide({
-    state,
-    probe,
-    command,
-    config,
-    dryRun,
-    nowMs,
-    random: deps.random(),
-    phase: actionPhase(action.token),
-  });
+  const decision =
+    launch && probe
+      ? decideLaunch({
+          state,
+          probe,
+          passage,
+          config,
+          dryRun,
+          nowMs,
+          random: deps.random(),
+          phase: actionPhase(action.token),
+        })
+      : decide({
+          state,
+          probe,
+          command,
+          config,
+          dryRun,
+          nowMs,
+          random: deps.random(),
+          phase: actionPhase(action.token),
+        });
   step.nowMs = nowMs;
   log.info('gate decision', {
     source,
     decision: decision.kind,
     reason: decision.reason,
+    passage,
     attempt: state.attempt,
     waitedSeconds: step.waitedSeconds(),
     ...(probe ? { probe: probe.status } : {}),
@@ -430,12 +484,64 @@ async function deliverPendingNotice(
   }
 }
 
+/**
+ * themis's launch hook on a group without `themis:launch-gate=true`: CONTINUE at once (in a
+ * dry run, only say so), logged, no notice — one per launch would be noise.
+ */
+async function continueUngatedLaunch(
+  deps: GateDeps,
+  action: LifecycleAction,
+  dryRun: boolean,
+  base: Pick<StepOutcome, 'source' | 'instanceId' | 'groupName'>,
+  deadline: Deadline,
+  passage: Passage,
+): Promise<StepOutcome> {
+  const reason = 'launch gate off for this group (no themis:launch-gate=true tag)';
+  const outcome = { ...base, reason, decision: 'release' as const, result: 'CONTINUE' as const };
+  if (dryRun) {
+    deps.log.info('launch not gated', { reason, passage, dryRun });
+    return { ...outcome, outcome: 'observed', dryRun };
+  }
+  const answer = await deadline.run('CompleteLifecycleAction', (signal) =>
+    deps.lifecycle.complete(action, 'CONTINUE', { signal }),
+  );
+  deps.log.info('launch not gated', { reason, passage, result: 'CONTINUE', answer });
+  return { ...outcome, outcome: answer === 'gone' ? 'gone' : 'completed', dryRun };
+}
+
+/** ECS mode, launch: ready once the instance is an ACTIVE container instance of the cluster. */
+async function ecsLaunchReadiness(
+  deps: GateDeps,
+  cluster: string,
+  instanceId: string,
+  deadline: Deadline,
+): Promise<ProbeResult> {
+  const ecs = deps.ecs;
+  if (!ecs)
+    return { status: 'unknown', reason: 'ECS mode, but the gate has no ECS client', latencyMs: 0 };
+  try {
+    const registered = await deadline
+      .less(AFTER_PROBE_RESERVE_MS)
+      .run(`ECS ${cluster} ${instanceId}`, (signal) =>
+        ecs.containerInstances(cluster, { ec2InstanceIds: [instanceId] }, { signal }),
+      );
+    const statuses = registered.map((ci) => ci.status);
+    return ecsReadiness(statuses.includes('ACTIVE') ? 'ACTIVE' : statuses[0]);
+  } catch (err) {
+    return { status: 'unknown', reason: `ECS: ${errorMessage(err)}`, latencyMs: 0 };
+  }
+}
+
 /** The carrying-out half of a step: one action, one decision. */
 class Step {
   readonly facts: Partial<NoticeFacts> = {};
   nowMs: number;
   /** The group as this step read it; undefined when DescribeAutoScalingGroups did not list it. */
   group: GroupRetention | undefined;
+  /** Where the action takes the instance (warm-pool.ts); named in the notices. */
+  passage: Passage = 'terminate';
+  /** Launch chains: the group's abandons in a row before this step (launch.ts). */
+  abandonStreak = readAbandonStreak({});
   private readonly ref;
   private readonly dryRun: boolean;
 
@@ -567,9 +673,15 @@ class Step {
 
   /** Complete the lifecycle action (in a dry run: only say what would happen). */
   async finish(terminal: Extract<Decision, { kind: TerminalKind }>): Promise<StepOutcome> {
-    // Every completion passes here: RETAIN becomes ABANDON only where the group retains.
-    const completion = resolveCompletion(terminal.result, this.group, this.action.groupName);
-    const event: NoticeEvent = completion.retained ? 'retained' : NOTICE_FOR[terminal.kind];
+    const launch = this.action.transition === LAUNCHING;
+    // Every completion passes here: RETAIN becomes ABANDON only where the group retains. A
+    // launch's ABANDON is not a terminate hook's: retention never applies to it.
+    const completion = launch
+      ? { result: terminal.result as LifecycleResult, retained: false, retentionMissing: undefined }
+      : resolveCompletion(terminal.result, this.group, this.action.groupName);
+    const event: NoticeEvent = completion.retained
+      ? 'retained'
+      : ((launch ? LAUNCH_NOTICE_FOR[terminal.kind] : undefined) ?? NOTICE_FOR[terminal.kind]);
     let reason = terminal.reason;
     if (completion.retained) reason += RETAINED_REASON;
     if (completion.retentionMissing) {
@@ -601,8 +713,42 @@ class Step {
       waitedSeconds: this.waitedSeconds(),
       attempt: this.state.attempt,
     });
-    const notice = await this.publishOutcome(event, { reason, result: decision.result });
+    const streak = launch ? await this.recordLaunchOutcome(event) : {};
+    const notice = await this.publishOutcome(event, { reason, result: decision.result, ...streak });
     return this.outcome('completed', { ...decision, reason }, notice ? { notice } : {});
+  }
+
+  /**
+   * Count a launch abandoned in a row, or clear the count once one is ready (the group tag,
+   * launch.ts). Best effort, in a call's allowance kept apart from the notice's: a failure is
+   * logged and the notice still goes out, without the count.
+   */
+  private async recordLaunchOutcome(event: NoticeEvent): Promise<Partial<NoticeFacts>> {
+    const previous = this.abandonStreak;
+    const abandoned = event === 'launch-abandoned';
+    if (!abandoned && previous.count === 0) return {};
+    const next = nextAbandonStreak(previous, this.deps.clock());
+    const value = abandoned ? next.tagValue : undefined;
+    const facts: Partial<NoticeFacts> = abandoned
+      ? { abandonsInARow: next.streak.count, streak: streakSentence(previous, next.streak.count) }
+      : {};
+    const tags = this.deps.groupTags;
+    if (!tags) return facts;
+    try {
+      await this.deadline
+        .less(2 * CALL_ALLOWANCE_MS)
+        .within(CALL_ALLOWANCE_MS)
+        .run(value === undefined ? 'DeleteTags' : 'CreateOrUpdateTags', (signal) =>
+          tags.setTag(this.action.groupName, LAUNCH_ABANDONS_TAG, value, { signal }),
+        );
+    } catch (err) {
+      this.deps.log.warn('launch abandon count not recorded', {
+        instanceId: this.action.instanceId,
+        group: this.action.groupName,
+        error: errorMessage(err),
+      });
+    }
+    return facts;
   }
 
   /** Cancel the command in flight (best effort); the words to add to the reason. */

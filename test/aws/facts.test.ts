@@ -20,6 +20,8 @@ const FACT_LITERALS: Array<[string, RegExp]> = [
   ['the launch transition', /['"`]autoscaling:EC2_INSTANCE_LAUNCHING['"`]/],
   ['the test notification', /['"`]autoscaling:TEST_NOTIFICATION['"`]/],
   ['the terminate detail-type', /['"`]EC2 Instance-terminate Lifecycle Action['"`]/],
+  ['the launch detail-type', /['"`]EC2 Instance-launch Lifecycle Action['"`]/],
+  ['a warm pool lifecycle state', /['"`]Warmed:(Pending|Terminating):Wait['"`]/],
   ['the 48 h global timeout cap', /\b(172_?800|48 \* 3600|48 \* 60 \* 60)\b/],
   ['the retained state', /['"`]Terminating:Retained['"`]/],
 ];

@@ -237,10 +237,12 @@ describe('gate handler', () => {
       expect(world.notifications.published[0]!.message).to.contain('detail.EC2InstanceId');
     });
 
-    it('ignores a launch lifecycle event', async () => {
+    it("ignores a launch lifecycle event of a hook that is not themis's", async () => {
+      const event = terminateEvent();
       const outcome = (await createGateHandler(world.deps)({
-        ...terminateEvent(),
+        ...event,
         'detail-type': 'EC2 Instance-launch Lifecycle Action',
+        detail: { ...event.detail, LifecycleTransition: 'autoscaling:EC2_INSTANCE_LAUNCHING' },
       })) as StepOutcome;
       expect(outcome.outcome).to.equal('ignored');
       expect(world.lifecycle.describeCalls).to.equal(0);

@@ -107,14 +107,14 @@ describe('gate input', () => {
         /test notification/,
       ],
       [
-        'a launching transition (hook message)',
-        hookMessage({ transition: 'autoscaling:EC2_INSTANCE_LAUNCHING' }),
-        /EC2_INSTANCE_LAUNCHING/,
+        'a transition that is neither launching nor terminating (hook message)',
+        hookMessage({ transition: 'autoscaling:EC2_INSTANCE_LAUNCH_ERROR' }),
+        /EC2_INSTANCE_LAUNCH_ERROR is neither/,
       ],
       [
-        'a launching transition (EventBridge)',
-        { ...terminateEvent(), 'detail-type': 'EC2 Instance-launch Lifecycle Action' },
-        /not a terminate lifecycle action/,
+        'an Auto Scaling event that is not a lifecycle action (EventBridge)',
+        { ...terminateEvent(), 'detail-type': 'EC2 Instance Launch Successful' },
+        /not a lifecycle action \(EC2 Instance Launch Successful\)/,
       ],
       [
         'another Auto Scaling notification',
@@ -239,8 +239,8 @@ describe('gate input', () => {
       ],
       ['a token that is not a UUID', withAction({ token: 'not-a-token' }), 'action.token'],
       [
-        'a transition other than terminating',
-        withAction({ transition: 'autoscaling:EC2_INSTANCE_LAUNCHING' }),
+        'a transition other than terminating or launching',
+        withAction({ transition: 'autoscaling:EC2_INSTANCE_LAUNCH_ERROR' }),
         'action.transition',
       ],
       [
@@ -533,11 +533,11 @@ describe('gate input: refusals that say why, envelopes that are not', () => {
       expect(normaliseInput(long, NOW)).to.include({ groupName: 'g'.repeat(255) });
     });
 
-    it('says an EventBridge test notification and launch came from EventBridge', () => {
+    it('says an EventBridge test notification and another event came from EventBridge', () => {
       const test = { ...terminateEvent(), detail: { ...TEST_NOTIFICATION_MESSAGE } };
       expect(normaliseInput(test, NOW)).to.include({ source: 'eventbridge' });
-      const launch = { ...terminateEvent(), 'detail-type': 'EC2 Instance-launch Lifecycle Action' };
-      expect(normaliseInput(launch, NOW)).to.include({ source: 'eventbridge' });
+      const other = { ...terminateEvent(), 'detail-type': 'EC2 Instance Launch Successful' };
+      expect(normaliseInput(other, NOW)).to.include({ source: 'eventbridge' });
     });
 
     it('keeps the reason short when a sender puts a long name in it', () => {

@@ -1,0 +1,277 @@
+/**
+ * The launch-readiness gate and the warm pool passages through a whole gate step: the fakes
+ * of test/gate/fakes.ts for AWS, a real loopback HTTP worker for the probe, and AWS's
+ * documented example events (test/fixtures/aws-lifecycle-events.ts) re-addressed to this
+ * world's group, hook and instance.
+ */
+import { expect } from 'chai';
+import { LAUNCH_ABANDONS_TAG, LAUNCH_GATE_TAG } from '../../lib/gate/launch.js';
+import { gateStep, type StepOutcome } from '../../lib/gate/step.js';
+import type { ContainerInstance, GroupTagWriter } from '../../lib/ports.js';
+import { startWorker, type Worker } from '../helpers/http-workers.js';
+import {
+  WARM_POOL_EXAMPLE_1_LAUNCH_INTO_POOL,
+  WARM_POOL_EXAMPLE_3_LAUNCH_INTO_GROUP,
+  WARM_POOL_EXAMPLE_4_RETURN_TO_POOL,
+} from '../fixtures/aws-lifecycle-events.js';
+import { GROUP, HOOK, INSTANCE, makeWorld, TOKEN, type World } from './fakes.js';
+
+const LAUNCH_HOOK = 'themis-launch';
+const BOOTING = { kind: 'answer', status: 503, body: 'starting' } as const;
+const IDLE = { kind: 'answer', body: 'IDLE' } as const;
+const BUSY = { kind: 'answer', body: 'BUSY' } as const;
+
+type AwsExample = { time: string; detail: Record<string, string> };
+
+/** AWS's example event, addressed to this world (token, group, hook, instance, time). */
+function inWorld(example: AwsExample, hook: string) {
+  return {
+    ...example,
+    time: '2024-05-01T12:00:00Z',
+    detail: {
+      ...example.detail,
+      LifecycleActionToken: TOKEN,
+      AutoScalingGroupName: GROUP,
+      LifecycleHookName: hook,
+      EC2InstanceId: INSTANCE,
+    },
+  };
+}
+
+class FakeGroupTags implements GroupTagWriter {
+  readonly calls: Array<{ group: string; key: string; value: string | undefined }> = [];
+  fail?: Error;
+  constructor(private readonly world: World) {}
+  async setTag(group: string, key: string, value: string | undefined): Promise<void> {
+    this.calls.push({ group, key, value });
+    if (this.fail) throw this.fail;
+    const tags = { ...this.world.groups.tags.get(group) };
+    if (value === undefined) delete tags[key];
+    else tags[key] = value;
+    this.world.groups.tags.set(group, tags);
+  }
+}
+
+describe('gate step: launches and warm pools', () => {
+  let worker: Worker;
+  let world: World;
+  let tags: FakeGroupTags;
+
+  function setUp(groupTags: Record<string, string> = { [LAUNCH_GATE_TAG]: 'true' }, env = {}) {
+    world = makeWorld({
+      env: {
+        THEMIS_METRICS_PORT: String(worker.port),
+        THEMIS_LAUNCH_HOOK_NAME: LAUNCH_HOOK,
+        THEMIS_LAUNCH_MAX_WAIT_SECONDS: '600',
+        ...env,
+      },
+    });
+    world.lifecycle.addHook(GROUP, LAUNCH_HOOK, 300);
+    world.groups.addresses.set(INSTANCE, worker.address);
+    world.groups.tags.set(GROUP, groupTags);
+    tags = new FakeGroupTags(world);
+    world.deps = { ...world.deps, groupTags: tags };
+  }
+
+  async function deliverRecheck(): Promise<StepOutcome> {
+    const last = world.rechecks.scheduled.at(-1);
+    if (!last) throw new Error('nothing scheduled');
+    world.clock.advance(last.delaySeconds);
+    return gateStep(last.body, world.deps);
+  }
+
+  /** Steps until the chain ends (no new recheck), at most `max`. */
+  async function runChain(first: unknown, max = 200): Promise<StepOutcome> {
+    let outcome = await gateStep(first, world.deps);
+    for (let i = 0; i < max && outcome.outcome === 'held'; i++) outcome = await deliverRecheck();
+    return outcome;
+  }
+
+  beforeEach(async () => {
+    worker = await startWorker(BOOTING);
+  });
+  afterEach(async () => {
+    await worker.close();
+  });
+
+  describe('the launch-readiness gate (tag themis:launch-gate=true)', () => {
+    it('holds a launch in Pending:Wait while its worker does not answer, with no notice', async () => {
+      setUp();
+      const outcome = await gateStep(
+        inWorld(WARM_POOL_EXAMPLE_3_LAUNCH_INTO_GROUP, LAUNCH_HOOK),
+        world.deps,
+      );
+      expect(outcome).to.include({ outcome: 'held', decision: 'hold' });
+      expect(outcome.reason).to.match(/not ready yet \(HTTP 503/);
+      expect(world.lifecycle.completions).to.deep.equal([]);
+      expect(world.notifications.published).to.deep.equal([]);
+      const recheck = world.rechecks.last() as { action: { transition: string } };
+      expect(recheck.action.transition).to.equal('autoscaling:EC2_INSTANCE_LAUNCHING');
+    });
+
+    it('completes with CONTINUE once the worker answers, and says so', async () => {
+      setUp();
+      await gateStep(inWorld(WARM_POOL_EXAMPLE_3_LAUNCH_INTO_GROUP, LAUNCH_HOOK), world.deps);
+      await deliverRecheck();
+      worker.set(IDLE);
+      const outcome = await deliverRecheck();
+      expect(outcome).to.include({ outcome: 'completed', result: 'CONTINUE' });
+      expect(world.lifecycle.completions.map((c) => [c.ref.hookName, c.result])).to.deep.equal([
+        [LAUNCH_HOOK, 'CONTINUE'],
+      ]);
+      expect(world.notifications.events()).to.deep.equal(['launch-ready']);
+      expect(world.notifications.published[0]!.subject).to.match(
+        /let launch of i-0abc\S+ in Electric-Ziggurat go on/,
+      );
+    });
+
+    it('takes a BUSY answer as ready too (the worker is up)', async () => {
+      setUp();
+      worker.set(BUSY);
+      const outcome = await gateStep(
+        inWorld(WARM_POOL_EXAMPLE_3_LAUNCH_INTO_GROUP, LAUNCH_HOOK),
+        world.deps,
+      );
+      expect(outcome).to.include({ outcome: 'completed', result: 'CONTINUE' });
+    });
+
+    it('abandons a launch that never answers at the deadline, with a warning and a count', async () => {
+      setUp();
+      const outcome = await runChain(inWorld(WARM_POOL_EXAMPLE_3_LAUNCH_INTO_GROUP, LAUNCH_HOOK));
+      expect(outcome).to.include({ outcome: 'completed', result: 'ABANDON', decision: 'deadline' });
+      expect(world.lifecycle.completions.map((c) => c.result)).to.deep.equal(['ABANDON']);
+      expect(world.notifications.events()).to.deep.equal(['launch-abandoned']);
+      expect(world.notifications.published[0]!.subject).to.match(
+        /^themis: WARNING abandoned launch/,
+      );
+      expect(tags.calls).to.have.length(1);
+      expect(tags.calls[0]).to.include({ group: GROUP, key: LAUNCH_ABANDONS_TAG });
+      expect(tags.calls[0]!.value).to.match(/^1 2024-05-01T12:1\d:\d\d/);
+    });
+
+    it('says a replacement loop is likely when the third launch in a row is abandoned', async () => {
+      setUp({ [LAUNCH_GATE_TAG]: 'true', [LAUNCH_ABANDONS_TAG]: '2 2024-05-01T11:40:00.000Z' });
+      await runChain(inWorld(WARM_POOL_EXAMPLE_3_LAUNCH_INTO_GROUP, LAUNCH_HOOK));
+      const notice = world.notifications.published[0]!;
+      expect(notice.subject).to.match(/\(3 in a row\)/);
+      expect(notice.message).to.match(/launch 3 in a row that themis abandoned/);
+      expect(notice.message).to.match(/previous one at 2024-05-01T11:40:00.000Z/);
+      expect(notice.message).to.match(/replacement loop is likely/);
+      expect(world.groups.tags.get(GROUP)![LAUNCH_ABANDONS_TAG]).to.match(/^3 /);
+    });
+
+    it('clears the count once a launch is ready again', async () => {
+      setUp({ [LAUNCH_GATE_TAG]: 'true', [LAUNCH_ABANDONS_TAG]: '4 2024-05-01T11:40:00.000Z' });
+      worker.set(IDLE);
+      await gateStep(inWorld(WARM_POOL_EXAMPLE_3_LAUNCH_INTO_GROUP, LAUNCH_HOOK), world.deps);
+      expect(tags.calls).to.deep.equal([
+        { group: GROUP, key: LAUNCH_ABANDONS_TAG, value: undefined },
+      ]);
+    });
+
+    it('still completes and notifies when the count cannot be written', async () => {
+      setUp();
+      tags.fail = new Error('AccessDenied');
+      const outcome = await runChain(inWorld(WARM_POOL_EXAMPLE_3_LAUNCH_INTO_GROUP, LAUNCH_HOOK));
+      expect(outcome).to.include({ outcome: 'completed', result: 'ABANDON' });
+      expect(world.notifications.events()).to.deep.equal(['launch-abandoned']);
+      expect(
+        world.log.lines.some((l) => l.message === 'launch abandon count not recorded'),
+      ).to.equal(true);
+    });
+
+    it('readiness-gates a launch into the warm pool (AWS Example 1) and names it', async () => {
+      setUp();
+      await gateStep(inWorld(WARM_POOL_EXAMPLE_1_LAUNCH_INTO_POOL, LAUNCH_HOOK), world.deps);
+      expect(world.lifecycle.completions).to.deep.equal([]);
+      worker.set(IDLE);
+      await deliverRecheck();
+      expect(world.lifecycle.completions.map((c) => c.result)).to.deep.equal(['CONTINUE']);
+      expect(world.notifications.published[0]!.subject).to.match(/\(into warm pool\)/);
+      expect(world.notifications.published[0]!.message).to.match(/let into the warm pool/);
+    });
+
+    it('in ECS mode, is ready once the instance is an ACTIVE container instance', async () => {
+      setUp({ [LAUNCH_GATE_TAG]: 'true', 'themis:ecs-cluster': 'render' });
+      const registration: { status?: string } = {};
+      const ecs = {
+        async containerInstances(): Promise<ContainerInstance[]> {
+          const { status } = registration;
+          return status
+            ? [{ status, ec2InstanceId: INSTANCE } as unknown as ContainerInstance]
+            : [];
+        },
+      };
+      world.deps = { ...world.deps, ecs: ecs as unknown as NonNullable<World['deps']['ecs']> };
+      const first = await gateStep(
+        inWorld(WARM_POOL_EXAMPLE_3_LAUNCH_INTO_GROUP, LAUNCH_HOOK),
+        world.deps,
+      );
+      expect(first.reason).to.match(/not registered in the cluster yet/);
+      registration.status = 'ACTIVE';
+      const ready = await deliverRecheck();
+      expect(ready).to.include({ outcome: 'completed', result: 'CONTINUE' });
+      expect(worker.requests).to.deep.equal([]);
+    });
+  });
+
+  describe('launches the gate does not hold', () => {
+    it("completes themis's launch hook with CONTINUE at once on a group without the tag", async () => {
+      setUp({});
+      const outcome = await gateStep(
+        inWorld(WARM_POOL_EXAMPLE_3_LAUNCH_INTO_GROUP, LAUNCH_HOOK),
+        world.deps,
+      );
+      expect(outcome).to.include({ outcome: 'completed', result: 'CONTINUE' });
+      expect(worker.requests).to.deep.equal([]);
+      expect(world.notifications.published).to.deep.equal([]);
+      expect(world.rechecks.scheduled).to.deep.equal([]);
+    });
+
+    it('only says what it would do in a dry run', async () => {
+      setUp({ 'themis:dry-run': 'true' });
+      const outcome = await gateStep(
+        inWorld(WARM_POOL_EXAMPLE_3_LAUNCH_INTO_GROUP, LAUNCH_HOOK),
+        world.deps,
+      );
+      expect(outcome).to.include({ outcome: 'observed' });
+      expect(world.lifecycle.completions).to.deep.equal([]);
+    });
+
+    it("leaves another tool's launch hook alone, even on a tagged group", async () => {
+      setUp();
+      const outcome = await gateStep(
+        inWorld(WARM_POOL_EXAMPLE_3_LAUNCH_INTO_GROUP, 'bootstrap'),
+        world.deps,
+      );
+      expect(outcome.outcome).to.equal('ignored');
+      expect(outcome.reason).to.match(/not themis's launch hook/);
+      expect(world.lifecycle.completions).to.deep.equal([]);
+      expect(world.lifecycle.describeCalls).to.equal(0);
+    });
+  });
+
+  describe('an instance returning to the warm pool (ReuseOnScaleIn, AWS Example 4)', () => {
+    it('is held while busy like a termination, and named as returning to the pool', async () => {
+      setUp({});
+      worker.set(BUSY);
+      const held = await gateStep(inWorld(WARM_POOL_EXAMPLE_4_RETURN_TO_POOL, HOOK), world.deps);
+      expect(held).to.include({ outcome: 'held', decision: 'hold' });
+      expect(world.notifications.published[0]!.message).to.match(
+        /is returning to the warm pool .* holding it in Warmed:Pending:Wait/,
+      );
+      worker.set(IDLE);
+      const released = await deliverRecheck();
+      expect(released).to.include({ outcome: 'completed', result: 'CONTINUE' });
+      const notice = world.notifications.published.at(-1)!;
+      expect(notice.attributes.event).to.equal('released');
+      expect(notice.subject).to.match(/\(returns to warm pool\)/);
+      expect(notice.message).to.match(
+        /released for return to the warm pool \(it is not terminated\)/,
+      );
+      expect(notice.message).to.not.match(/terminated after|for termination/);
+      const recheck = world.rechecks.last() as { action: Record<string, string> };
+      expect(recheck.action).to.include({ origin: 'AutoScalingGroup', destination: 'WarmPool' });
+    });
+  });
+});
