@@ -169,6 +169,18 @@ describe('gate step: launches and warm pools', () => {
       ]);
     });
 
+    it('abandons a launch on a group that retains abandoned terminations as a plain abandon', async () => {
+      // Retention (InstanceLifecyclePolicy) applies to terminate hooks only: a launch's ABANDON
+      // terminates the instance, so the notice must not say "retained".
+      setUp();
+      const listed = world.groups.describeGroups.bind(world.groups);
+      world.groups.describeGroups = async (names) =>
+        (await listed(names)).map((g) => ({ ...g, retainsOnAbandon: true }));
+      const outcome = await runChain(inWorld(WARM_POOL_EXAMPLE_3_LAUNCH_INTO_GROUP, LAUNCH_HOOK));
+      expect(outcome).to.include({ outcome: 'completed', result: 'ABANDON' });
+      expect(world.notifications.events()).to.deep.equal(['launch-abandoned']);
+    });
+
     it('still completes and notifies when the count cannot be written', async () => {
       setUp();
       tags.fail = new Error('AccessDenied');
