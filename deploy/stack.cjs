@@ -296,6 +296,15 @@ function protectStatements(p) {
       Resource: '*',
     },
     ...groupScoped('SetProtection', ['autoscaling:SetInstanceProtection'], p),
+    // Retained instances (Terminating:Retained) of the watched groups are terminated once
+    // idle: nothing else ends them (lib/protect/retained.ts, docs/gate.md "Retention").
+    ...groupScoped('TerminateRetained', ['autoscaling:TerminateInstanceInAutoScalingGroup'], p),
+    {
+      Sid: 'PublishRetainedReleases',
+      Effect: 'Allow',
+      Action: ['sns:Publish'],
+      Resource: { Ref: 'OutcomeTopic' },
+    },
     ...(inVpc(p) ? [vpcStatement()] : []),
   ];
 }

@@ -6,7 +6,7 @@
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { createLogger } from '../lib/log.js';
 import { createHttpProber } from '../lib/probe.js';
-import { createRegionalPorts } from '../lib/protect/aws-ports.js';
+import { createRegionalPorts, snsOnDemand } from '../lib/protect/aws-ports.js';
 import { parseProtectConfig } from '../lib/protect/config.js';
 import { createProtectHandler } from '../lib/protect/handler.js';
 import { createScanMetrics, DEFAULT_METRICS_NAMESPACE } from '../lib/protect/metrics.js';
@@ -20,6 +20,8 @@ export const handler = createProtectHandler({
   portsFor: createRegionalPorts,
   prober: createHttpProber({ loopbackOnly: process.env.THEMIS_LOOPBACK_ONLY === '1' }),
   log: createLogger('themis-protect'),
+  // "Released retained" notices, on the gate's outcome topic (lib/protect/retained.ts).
+  ...(config.topicArn ? { notifications: snsOnDemand(config.topicArn) } : {}),
   metrics: createScanMetrics(
     new Metrics({
       namespace: process.env.POWERTOOLS_METRICS_NAMESPACE || DEFAULT_METRICS_NAMESPACE,

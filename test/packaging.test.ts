@@ -122,7 +122,6 @@ const PROTECT_ENV = [
 ];
 const GATE_ENV = [
   'THEMIS_RECHECK_QUEUE_URL',
-  'THEMIS_TOPIC_ARN',
   'THEMIS_RECHECK_SECONDS',
   'THEMIS_MAX_WAIT_SECONDS',
   'THEMIS_UNKNOWN_LIMIT',
@@ -427,6 +426,8 @@ describe('deployment packaging @slow', function () {
       });
       expect(refersTo(gate.THEMIS_RECHECK_QUEUE_URL)).to.equal('RecheckQueue');
       expect(refersTo(gate.THEMIS_TOPIC_ARN)).to.equal('OutcomeTopic');
+      // protect publishes "released retained" notices on the same topic.
+      expect(refersTo(protect.THEMIS_TOPIC_ARN)).to.equal('OutcomeTopic');
       expect(gate).to.include({
         THEMIS_RECHECK_SECONDS: '45',
         THEMIS_MAX_WAIT_SECONDS: '7200',
@@ -613,21 +614,30 @@ describe('deployment packaging @slow', function () {
       checkLeastPrivilege(t);
     });
 
-    it('lets protect set protection on the listed groups and do nothing of the gate’s', () => {
+    it('lets protect set protection on, and terminate retained instances of, the listed groups, and do nothing of the gate’s', () => {
       expect(grantedActions(t, 'ProtectRole')).to.deep.equal(
         [
           'autoscaling:DescribeAutoScalingGroups',
           'autoscaling:SetInstanceProtection',
+          'autoscaling:TerminateInstanceInAutoScalingGroup',
           'ec2:DescribeInstances',
           'logs:CreateLogStream',
           'logs:PutLogEvents',
+          'sns:Publish',
           ...VPC_ATTACHMENT,
         ].sort(),
       );
-      const statements = granting(t, 'ProtectRole', 'autoscaling:SetInstanceProtection');
-      expect(statements).to.have.length(1);
-      expect(statements[0]!.Condition).to.equal(undefined);
-      expect(resourcesOf(statements[0]!).map(arnText)).to.deep.equal(FULL_GROUPS.map(groupArn));
+      for (const action of [
+        'autoscaling:SetInstanceProtection',
+        'autoscaling:TerminateInstanceInAutoScalingGroup',
+      ]) {
+        const statements = granting(t, 'ProtectRole', action);
+        expect(statements, action).to.have.length(1);
+        expect(statements[0]!.Condition, action).to.equal(undefined);
+        expect(resourcesOf(statements[0]!).map(arnText), action).to.deep.equal(
+          FULL_GROUPS.map(groupArn),
+        );
+      }
     });
 
     it('lets the gate heartbeat and complete on the listed groups, never set protection', () => {
@@ -719,6 +729,7 @@ describe('deployment packaging @slow', function () {
     it('allows mutations only on groups tagged themis:enabled=true', () => {
       const pairs = [
         ['ProtectRole', 'autoscaling:SetInstanceProtection'],
+        ['ProtectRole', 'autoscaling:TerminateInstanceInAutoScalingGroup'],
         ['GateRole', 'autoscaling:RecordLifecycleActionHeartbeat'],
         ['GateRole', 'autoscaling:CompleteLifecycleAction'],
       ] as const;

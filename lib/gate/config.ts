@@ -113,7 +113,8 @@ const queueUrl = z
   .trim()
   .pipe(z.url({ protocol: /^https?$/, error: 'must be an http(s) SQS queue URL' }));
 
-const topicArn = z
+/** An SNS topic ARN (THEMIS_TOPIC_ARN; protect reads the same variable). */
+export const topicArn = z
   .string()
   .trim()
   .regex(/^arn:[\w-]+:sns:[\w-]+:\d{12}:[\w.-]{1,256}$/, 'must be an SNS topic ARN');

@@ -4,7 +4,7 @@ import { AutoScalingAdapter } from '../aws/auto-scaling.js';
 import { clientConfig } from '../aws/clients.js';
 import { Ec2Addresses } from '../aws/ec2.js';
 import { lazySqsClient, SqsBacklog } from '../aws/sqs-backlog.js';
-import type { EcsClusterState } from '../ports.js';
+import type { EcsClusterState, Notifications } from '../ports.js';
 import type { RegionalPorts } from '../ports.js';
 
 /**
@@ -20,6 +20,7 @@ export function createRegionalPorts(region?: string): RegionalPorts & {
     autoScalingClient,
     groups: autoScaling,
     protection: autoScaling,
+    retained: autoScaling,
     addresses: new Ec2Addresses(new EC2Client(clientConfig(region))),
     ecs: ecsOnDemand(region),
     // The SQS client is built (and its SDK loaded) only when a group names a queue.
@@ -51,5 +52,27 @@ export function ecsOnDemand(region?: string): EcsClusterState {
     services: async (...args) => (await load()).services(...args),
     serviceArns: async (...args) => (await load()).serviceArns(...args),
     taskReservation: async (...args) => (await load()).taskReservation(...args),
+  };
+}
+
+/**
+ * The outcome topic for "released retained" notices, with the SNS SDK loaded and its client
+ * built on the first Publish: most scans never publish, and a protect cold start should not
+ * pay for the client. A failed load is not remembered.
+ */
+export function snsOnDemand(topicArn: string, region?: string): Notifications {
+  let adapter: Promise<Notifications> | undefined;
+  return {
+    publish: async (notice, opts) => {
+      adapter ??= Promise.all([import('@aws-sdk/client-sns'), import('../aws/sns.js')]).then(
+        ([sdk, { SnsNotifications }]) =>
+          new SnsNotifications(new sdk.SNSClient(clientConfig(region)), topicArn),
+        (err: unknown) => {
+          adapter = undefined;
+          throw err;
+        },
+      );
+      return (await adapter).publish(notice, opts);
+    },
   };
 }

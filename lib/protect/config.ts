@@ -16,6 +16,7 @@ import {
   type TargetSettings,
 } from '../config.js';
 import { ConfigError } from '../errors.js';
+import { topicArn } from '../gate/config.js';
 
 /** One group named in configuration, before tags and the event are layered on. */
 export interface ConfiguredTarget {
@@ -40,6 +41,8 @@ export interface ProtectConfig {
    * it follows the group's size within the descriptor budget (lib/probe.ts).
    */
   probeConcurrency?: number;
+  /** Where "released retained" notices go (THEMIS_TOPIC_ARN, the gate's outcome topic). */
+  topicArn?: string;
 }
 
 export const PROTECT_ENV = {
@@ -47,6 +50,7 @@ export const PROTECT_ENV = {
   tagDiscovery: 'THEMIS_TAG_DISCOVERY',
   scansPerInvocation: 'THEMIS_SCANS_PER_INVOCATION',
   probeConcurrency: 'THEMIS_PROBE_CONCURRENCY',
+  topicArn: 'THEMIS_TOPIC_ARN',
 } as const;
 
 /** Every 5 s at most: more scans than that cost API calls without fresher answers. */
@@ -131,6 +135,8 @@ export function parseProtectConfig(env: NodeJS.ProcessEnv): ProtectConfig {
     intLike(1, MAX_PROBE_CONCURRENCY),
   );
 
+  const topic = readEnv(env, PROTECT_ENV.topicArn, topicArn);
+
   return {
     region,
     settings,
@@ -138,5 +144,6 @@ export function parseProtectConfig(env: NodeJS.ProcessEnv): ProtectConfig {
     tagDiscovery,
     scansPerInvocation,
     ...(probeConcurrency !== undefined ? { probeConcurrency } : {}),
+    ...(topic !== undefined ? { topicArn: topic } : {}),
   };
 }

@@ -22,6 +22,7 @@ import type {
   GroupSnapshot,
   InvocationContext,
   Log,
+  Notifications,
   Prober,
   RegionalPorts,
 } from '../ports.js';
@@ -51,6 +52,8 @@ export interface ProtectHandlerDeps {
   addressCache?: AddressCacheOptions;
   /** Timers for deadlines (default: real ones). */
   timers?: Timers;
+  /** The outcome topic, for "released retained" notices (lib/protect/retained.ts). */
+  notifications?: Notifications;
 }
 
 export type { InvocationContext };
@@ -120,6 +123,7 @@ export function createProtectHandler(
         ...(deps.timers ? { timers: deps.timers } : {}),
         concurrency: config.probeConcurrency,
         probeDescriptors,
+        ...(deps.notifications ? { notifications: deps.notifications } : {}),
       },
       listed,
     );

@@ -20,12 +20,15 @@ import type {
   InstanceAddresses,
   InstanceProtection,
   Log,
+  Notifications,
   ProbeStatus,
   Prober,
+  RetainedInstances,
 } from '../ports.js';
 import { defaultProbeConcurrency, probeMany } from '../probe.js';
 import { applyProtection, type FailedChange } from './apply.js';
 import { planProtection, type Action } from './plan.js';
+import { handleRetained, type RetainedInstanceReport } from './retained.js';
 import type { Timers } from '../time.js';
 
 export interface ScanDeps {
@@ -36,6 +39,10 @@ export interface ScanDeps {
   log: Log;
   /** ECS mode's busy signal (targets with ecsCluster). */
   ecs?: EcsClusterState;
+  /** Terminating retained instances once idle (lib/protect/retained.ts); absent: report only. */
+  retained?: RetainedInstances;
+  /** Where the "released retained" notices go; absent: logged only. */
+  notifications?: Notifications;
   /** Probes in flight at once: an override; by default it follows the group (below). */
   concurrency?: number;
   /**
@@ -105,6 +112,8 @@ export interface GroupReport {
   durationMs: number;
   /** For a group that names its work queue (queueUrl): the backlog read beside the scan. */
   backlog?: BacklogReport;
+  /** Members kept in a Retained state, and what this scan did with each (lib/protect/retained.ts). */
+  retained?: RetainedInstanceReport[];
 }
 
 function emptyReport(target: { asgName: string; region: string; dryRun?: boolean }): GroupReport {
@@ -280,6 +289,13 @@ export async function scanTarget(
     });
   });
   report.planned = { protect: plan.protect, unprotect: plan.unprotect };
+
+  // Retained members: terminated once idle (none: no call is made).
+  const retained = await handleRetained(target, members, {
+    ...deps,
+    clock,
+  });
+  if (retained.length) report.retained = retained;
 
   if (target.dryRun) return finish(report);
 

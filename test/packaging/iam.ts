@@ -51,6 +51,7 @@ export const SCOPED = [
   'logs:CreateLogStream',
   'logs:PutLogEvents',
   'autoscaling:SetInstanceProtection',
+  'autoscaling:TerminateInstanceInAutoScalingGroup',
   'autoscaling:RecordLifecycleActionHeartbeat',
   'autoscaling:CompleteLifecycleAction',
   'sns:Publish',

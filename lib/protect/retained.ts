@@ -1,0 +1,197 @@
+/**
+ * The retained-instance step of a protect scan. A group whose instance lifecycle policy
+ * retains abandoned instances keeps them running in Terminating:Retained (THEMIS_ON_DEADLINE
+ * = RETAIN does this for busy ones); nothing else ever ends them. So on every scan each
+ * retained member is asked whether it is busy, and one that answers IDLE is terminated with
+ * TerminateInstanceInAutoScalingGroup (ShouldDecrementDesiredCapacity=false), followed by a
+ * "released retained" notice. Busy or unknown: kept — unknown never terminates. Warm pool
+ * retained instances are only reported (the API cannot terminate warm pool instances).
+ *
+ * The decision is lib/retain/decide.ts; this module only carries it out. A group with no
+ * retained member costs no call at all. Nothing here throws for the group: a failure is in
+ * the report and the log, and the next scan tries again.
+ */
+import type { Target } from '../config.js';
+import { observeByTasks } from '../ecs/protect-source.js';
+import { AddressNotAllowedError, errorMessage } from '../errors.js';
+import type {
+  Clock,
+  EcsClusterState,
+  GroupInstance,
+  InstanceAddresses,
+  Log,
+  Notifications,
+  ProbeResult,
+  Prober,
+  RetainedInstances,
+} from '../ports.js';
+import { probeMany } from '../probe.js';
+import { decideRetained, retainedKind } from '../retain/decide.js';
+import { retainedReleasedNotice } from '../retain/notice.js';
+import { Deadline, realTimers, type Timers } from '../time.js';
+
+/**
+ * One TerminateInstanceInAutoScalingGroup or Publish, SDK retries included: a call that takes
+ * longer is abandoned (the next scan, a minute away, tries again) rather than stalling the scan.
+ */
+export const RETAINED_CALL_MS = 10_000;
+
+export interface RetainedDeps {
+  addresses: InstanceAddresses;
+  prober: Prober;
+  /** Absent: retained instances are probed and reported, never terminated. */
+  retained?: RetainedInstances;
+  /** Absent: the release is logged only. */
+  notifications?: Notifications;
+  ecs?: EcsClusterState;
+  log: Log;
+  clock: Clock;
+  timers?: Timers;
+}
+
+/**
+ * terminated        TerminateInstanceInAutoScalingGroup succeeded;
+ * would-terminate   dry run (or no Auto Scaling port): it would have been;
+ * kept              busy, unknown, not asked, or in the warm pool;
+ * failed            the call failed: kept, tried again on the next scan.
+ */
+export type RetainedAction = 'terminated' | 'would-terminate' | 'kept' | 'failed';
+
+export interface RetainedInstanceReport {
+  instanceId: string;
+  lifecycleState: string;
+  address?: string;
+  status?: ProbeResult['status'];
+  probeReason?: string;
+  action: RetainedAction;
+  reason: string;
+  /** A "released retained" notice was published. */
+  notified?: boolean;
+}
+
+/** Retained members of a group as DescribeAutoScalingGroups listed them. */
+export function retainedMembers(members: readonly GroupInstance[]): GroupInstance[] {
+  return members.filter((m) => retainedKind(m.lifecycleState) !== undefined);
+}
+
+export async function handleRetained(
+  target: Target,
+  members: readonly GroupInstance[],
+  deps: RetainedDeps,
+): Promise<RetainedInstanceReport[]> {
+  const retained = retainedMembers(members);
+  if (retained.length === 0) return [];
+  const group = target.asgName;
+  const timers = deps.timers ?? realTimers;
+  // Only Terminating:Retained can be terminated; only those are worth a probe.
+  const askable = retained.filter((m) => retainedKind(m.lifecycleState) === 'group');
+
+  let addresses = new Map<string, string>();
+  try {
+    if (askable.length)
+      addresses = await deps.addresses.privateAddresses(askable.map((m) => m.instanceId));
+  } catch (err) {
+    deps.log.error('retained instances not probed: addresses unreadable', {
+      group,
+      reason: errorMessage(err),
+    });
+  }
+  const reachable = askable.flatMap((m) => {
+    const address = addresses.get(m.instanceId);
+    return address ? [{ ...m, address }] : [];
+  });
+  let answers = new Map<string, ProbeResult>();
+  try {
+    const probed = target.ecsCluster
+      ? await observeByTasks(target.ecsCluster, reachable, deps.ecs, deps.clock, timers)
+      : await probeMany(deps.prober, reachable, target);
+    answers = new Map(probed.map((p) => [p.instanceId, p.result]));
+  } catch (err) {
+    if (err instanceof AddressNotAllowedError) throw err;
+    deps.log.error('retained instances not probed', { group, reason: errorMessage(err) });
+  }
+
+  const reports: RetainedInstanceReport[] = [];
+  for (const member of retained) {
+    const probe = answers.get(member.instanceId);
+    const decision = decideRetained(member, probe);
+    const address = addresses.get(member.instanceId);
+    const report: RetainedInstanceReport = {
+      instanceId: member.instanceId,
+      lifecycleState: member.lifecycleState,
+      ...(address ? { address } : {}),
+      ...(probe ? { status: probe.status } : {}),
+      ...(probe?.reason ? { probeReason: probe.reason } : {}),
+      action: 'kept',
+      reason: decision.reason,
+    };
+    reports.push(report);
+    if (decision.kind === 'terminate') await carryOut(target, member, report, deps, timers);
+    deps.log.info('retained instance', {
+      instanceId: member.instanceId,
+      group,
+      lifecycleState: member.lifecycleState,
+      decision: report.action,
+      reason: report.reason,
+      ...(probe ? { status: probe.status } : {}),
+      dryRun: target.dryRun,
+    });
+  }
+  return reports;
+}
+
+/** Terminate (unless dry run), then tell operators; a failed call leaves the instance kept. */
+async function carryOut(
+  target: Target,
+  member: GroupInstance,
+  report: RetainedInstanceReport,
+  deps: RetainedDeps,
+  timers: Timers,
+): Promise<void> {
+  const ports = deps.retained;
+  if (target.dryRun || !ports) {
+    report.action = 'would-terminate';
+  } else {
+    try {
+      await Deadline.after(RETAINED_CALL_MS, timers).run(
+        'TerminateInstanceInAutoScalingGroup',
+        (signal) => ports.terminateRetained(member.instanceId, { signal }),
+      );
+      report.action = 'terminated';
+    } catch (err) {
+      report.action = 'failed';
+      report.reason = `idle, but TerminateInstanceInAutoScalingGroup failed: ${errorMessage(err)}; tried again on the next scan`;
+      deps.log.error('retained instance not terminated', {
+        instanceId: member.instanceId,
+        group: target.asgName,
+        reason: report.reason,
+      });
+      return;
+    }
+  }
+  // Only a real termination is told: a dry run would repeat the notice on every scan.
+  const notifications = deps.notifications;
+  if (report.action !== 'terminated' || !notifications) return;
+  const notice = retainedReleasedNotice({
+    groupName: target.asgName,
+    instanceId: member.instanceId,
+    lifecycleState: member.lifecycleState,
+    reason: report.reason,
+    time: new Date(deps.clock()).toISOString(),
+    dryRun: false,
+  });
+  try {
+    await Deadline.after(RETAINED_CALL_MS, timers).run('Publish', (signal) =>
+      notifications.publish(notice, { signal }),
+    );
+    report.notified = true;
+  } catch (err) {
+    // The termination stands; Auto Scaling's activity history records it too.
+    deps.log.error('notification not sent', {
+      instanceId: member.instanceId,
+      group: target.asgName,
+      event: notice.attributes.event,
+      error: errorMessage(err),
+    });
+  }
+}

@@ -1,0 +1,197 @@
+/**
+ * The retained-instance step of a protect scan (lib/protect/retained.ts) through scanTarget:
+ * fake Auto Scaling ports (test/protect/fakes.ts), real loopback workers for every probe.
+ */
+import { expect } from 'chai';
+import { mergeSettings, type Target } from '../../lib/config.js';
+import { ConfigError } from '../../lib/errors.js';
+import { createRecordingLog } from '../../lib/log.js';
+import { parseProtectConfig } from '../../lib/protect/config.js';
+import type { Notice, RetainedInstances } from '../../lib/ports.js';
+import { createHttpProber } from '../../lib/probe.js';
+import { scanTarget, type ScanDeps } from '../../lib/protect/scan.js';
+import { retainedOutcomeId } from '../../lib/retain/notice.js';
+import { awsError, FakeFleet, type FakeMember } from '../protect/fakes.js';
+import { startWorkersOnOnePort, type WorkerSet } from '../protect/workers.js';
+
+const A = {
+  idle: '127.0.31.11',
+  busy: '127.0.31.12',
+  garbage: '127.0.31.13',
+  hang: '127.0.31.14',
+  serving: '127.0.31.15',
+  warm: '127.0.31.16',
+};
+
+function member(
+  instanceId: string,
+  address: string | undefined,
+  lifecycleState: string,
+): FakeMember {
+  return { instanceId, address, lifecycleState, protectedFromScaleIn: false };
+}
+
+class FakeRetained implements RetainedInstances {
+  readonly terminated: string[] = [];
+  fail?: Error;
+  async terminateRetained(instanceId: string): Promise<void> {
+    if (this.fail) throw this.fail;
+    this.terminated.push(instanceId);
+  }
+}
+
+describe('retain: retained instances on a protect scan', () => {
+  let workers: WorkerSet;
+  let fleet: FakeFleet;
+  let retained: FakeRetained;
+  let published: Notice[];
+  let log: ReturnType<typeof createRecordingLog>;
+  let deps: ScanDeps;
+
+  before(async () => {
+    workers = await startWorkersOnOnePort([
+      [A.idle, { kind: 'answer', body: 'IDLE' }],
+      [A.busy, { kind: 'answer', body: 'BUSY' }],
+      [A.garbage, { kind: 'answer', body: 'maybe' }],
+      [A.hang, { kind: 'hang' }],
+      [A.serving, { kind: 'answer', body: 'IDLE' }],
+      [A.warm, { kind: 'answer', body: 'IDLE' }],
+    ]);
+  });
+  after(async () => {
+    await workers.close();
+  });
+
+  beforeEach(() => {
+    for (const w of workers.byAddress.values()) w.requests.length = 0;
+    fleet = new FakeFleet().addGroup('workers', [
+      member('i-retained-idle', A.idle, 'Terminating:Retained'),
+      member('i-retained-busy', A.busy, 'Terminating:Retained'),
+      member('i-retained-garbage', A.garbage, 'Terminating:Retained'),
+      member('i-retained-hang', A.hang, 'Terminating:Retained'),
+      member('i-retained-no-ip', undefined, 'Terminating:Retained'),
+      member('i-serving', A.serving, 'InService'),
+      member('i-warm', A.warm, 'Warmed:Pending:Retained'),
+    ]);
+    retained = new FakeRetained();
+    published = [];
+    log = createRecordingLog();
+    deps = {
+      groups: fleet,
+      addresses: fleet,
+      protection: fleet,
+      retained,
+      notifications: {
+        publish: async (notice) => {
+          published.push(notice);
+        },
+      },
+      prober: createHttpProber({ loopbackOnly: true }),
+      log,
+    };
+  });
+
+  function target(overrides: Partial<Target> = {}): Target {
+    return {
+      asgName: 'workers',
+      region: 'us-east-1',
+      ...mergeSettings({ metricsPort: workers.port, timeoutMs: 300 }),
+      ...overrides,
+    };
+  }
+
+  const actions = (report: Awaited<ReturnType<typeof scanTarget>>) =>
+    Object.fromEntries((report.retained ?? []).map((r) => [r.instanceId, r.action]));
+
+  it('terminates only the retained instance that answers idle, and tells operators once', async () => {
+    const report = await scanTarget(target(), deps);
+    expect(report.outcome).to.equal('ok');
+    expect(retained.terminated).to.deep.equal(['i-retained-idle']);
+    expect(actions(report)).to.deep.equal({
+      'i-retained-idle': 'terminated',
+      'i-retained-busy': 'kept',
+      'i-retained-garbage': 'kept',
+      'i-retained-hang': 'kept',
+      'i-retained-no-ip': 'kept',
+      'i-warm': 'kept',
+    });
+    expect(published).to.have.length(1);
+    const notice = published[0]!;
+    expect(notice.attributes).to.deep.equal({
+      event: 'retained-released',
+      group: 'workers',
+      'outcome-id': retainedOutcomeId('workers', 'i-retained-idle'),
+    });
+    expect(notice.subject).to.equal('themis: released retained i-retained-idle in workers (idle)');
+    expect(notice.message).to.contain('ShouldDecrementDesiredCapacity=false');
+  });
+
+  it('never terminates a retained instance on an unknown answer or without an answer', async () => {
+    const report = await scanTarget(target(), deps);
+    const byId = new Map((report.retained ?? []).map((r) => [r.instanceId, r]));
+    expect(byId.get('i-retained-garbage')!.status).to.equal('unknown');
+    expect(byId.get('i-retained-hang')!.reason).to.match(/never terminated on an unknown answer/);
+    expect(byId.get('i-retained-no-ip')!.reason).to.match(/not asked/);
+    expect(retained.terminated).to.not.include.members([
+      'i-retained-garbage',
+      'i-retained-hang',
+      'i-retained-no-ip',
+      'i-retained-busy',
+    ]);
+  });
+
+  it('does not probe warm pool retained instances (the API cannot terminate them)', async () => {
+    await scanTarget(target(), deps);
+    expect(workers.byAddress.get(A.warm)!.requests).to.deep.equal([]);
+  });
+
+  it('never terminates an InService instance, idle or not (protection is its only change)', async () => {
+    await scanTarget(target(), deps);
+    expect(retained.terminated).to.not.include('i-serving');
+  });
+
+  it('in a dry run only reports what it would do: no call, no notice', async () => {
+    const report = await scanTarget(target({ dryRun: true }), deps);
+    expect(actions(report)['i-retained-idle']).to.equal('would-terminate');
+    expect(retained.terminated).to.deep.equal([]);
+    expect(published).to.deep.equal([]);
+  });
+
+  it('keeps the instance and reports the failure when Auto Scaling refuses; the scan still succeeds', async () => {
+    retained.fail = awsError(
+      'ValidationError',
+      'Instance Id not found',
+      'TerminateInstanceInAutoScalingGroup',
+    );
+    const report = await scanTarget(target(), deps);
+    expect(report.outcome).to.equal('ok');
+    const r = report.retained!.find((x) => x.instanceId === 'i-retained-idle')!;
+    expect(r.action).to.equal('failed');
+    expect(r.reason).to.match(/tried again on the next scan/);
+    expect(published).to.deep.equal([]);
+    expect(
+      log.lines.some(
+        (l) => l.level === 'error' && l.message === 'retained instance not terminated',
+      ),
+    ).to.equal(true);
+  });
+
+  it('costs no extra call for a group without retained members', async () => {
+    fleet = new FakeFleet().addGroup('workers', [member('i-serving', A.serving, 'InService')]);
+    deps = { ...deps, groups: fleet, addresses: fleet, protection: fleet };
+    const report = await scanTarget(target(), deps);
+    expect(report.retained).to.equal(undefined);
+    expect(fleet.addressCalls).to.deep.equal([['i-serving']]);
+  });
+
+  it('reads the outcome topic from THEMIS_TOPIC_ARN, naming the variable for a bad value', () => {
+    const topic = 'arn:aws:sns:us-east-1:123456789012:themis-outcomes';
+    expect(
+      parseProtectConfig({ AWS_REGION: 'us-east-1', THEMIS_TOPIC_ARN: topic }).topicArn,
+    ).to.equal(topic);
+    expect(parseProtectConfig({ AWS_REGION: 'us-east-1' }).topicArn).to.equal(undefined);
+    expect(() => parseProtectConfig({ AWS_REGION: 'us-east-1', THEMIS_TOPIC_ARN: 'my-topic' }))
+      .to.throw(ConfigError)
+      .with.property('field', 'THEMIS_TOPIC_ARN');
+  });
+});
