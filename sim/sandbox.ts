@@ -24,7 +24,7 @@ import { createTimeline, humanPart, renderTable, type SandboxNotice } from './di
 import { checkInvariants, type Violation } from './invariants.js';
 import { formatElapsed } from './journal.js';
 import type { LoopbackWorkers } from './loopback-workers.js';
-import { attachLoopbackWorkers, Simulation } from './simulation.js';
+import { attachLoopbackWorkers, preloadOnDemandSdks, Simulation } from './simulation.js';
 import { WorkSchedule, type WorkUnit } from './work.js';
 import { deployed } from './deployed.js';
 import type { PublishedNotice } from './services.js';
@@ -223,6 +223,7 @@ export async function runSandbox(options: SandboxOptions = {}): Promise<SandboxS
           const wait = due - performance.now();
           if (wait > 1) await new Promise((r) => setTimeout(r, wait));
         };
+    await preloadOnDemandSdks();
     sim.startProtect();
     await sim.scheduler.runUntil(start + (END_MINUTES - 2) * MIN, { ...(pace ? { pace } : {}) });
     // Let every hold end; a couple of virtual minutes at most.

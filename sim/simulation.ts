@@ -23,6 +23,8 @@
 import { AutoScalingAdapter } from '../lib/aws/auto-scaling.js';
 import { EcsAdapter } from '../lib/aws/ecs.js';
 import { Ec2Addresses } from '../lib/aws/ec2.js';
+import { loadSqsSdk } from '../lib/aws/sqs-backlog.js';
+import { loadSsmSdk } from '../lib/aws/ssm.js';
 import { createGatePorts } from '../lib/gate/aws-ports.js';
 import { parseGateEnv } from '../lib/gate/config.js';
 import { createGateHandler } from '../lib/gate/handler.js';
@@ -174,6 +176,20 @@ export interface SimulationOptions {
   log?: Log;
   /** ECS clusters on some groups (sim/ecs-fleet.ts): those groups run in ECS mode. */
   ecs?: EcsWorldOptions;
+}
+
+/**
+ * The SDKs the product loads on first use (a dynamic import: real file I/O, and in a worker
+ * thread a round trip through tsx's loader thread) loaded before the clock runs. Otherwise the
+ * scheduler, which advances virtual time whenever nothing it tracks is pending, sees the
+ * import as a call that never answers: the step's deadline passes (76 virtual seconds) while
+ * a module loads in a few real milliseconds — seed 5001 failed every gate step that way. The
+ * loaders memoise their promise, so later loads are microtasks.
+ */
+let onDemandSdks: Promise<unknown> | undefined;
+export function preloadOnDemandSdks(): Promise<unknown> {
+  onDemandSdks ??= Promise.all([loadSsmSdk(), loadSqsSdk()]);
+  return onDemandSdks;
 }
 
 export class Simulation {
@@ -565,6 +581,7 @@ export class Simulation {
       () => (settled = true),
       () => (settled = true),
     );
+    await preloadOnDemandSdks();
     await this.scheduler.runUntil(Number.MAX_SAFE_INTEGER, {
       stop: () => settled || this.fatal !== undefined,
     });
@@ -587,6 +604,7 @@ export class Simulation {
   }
 
   async runUntil(timeMs: number): Promise<void> {
+    await preloadOnDemandSdks();
     await this.scheduler.runUntil(timeMs, { stop: () => this.fatal !== undefined });
     this.throwIfFatal();
   }
@@ -594,6 +612,7 @@ export class Simulation {
   /** Run until settled(), or until `limitMs` of virtual time has passed. Returns settled(). */
   async runUntilSettled(limitMs: number): Promise<boolean> {
     const end = this.now() + limitMs;
+    await preloadOnDemandSdks();
     await this.scheduler.runUntil(end, { stop: () => this.fatal !== undefined || this.settled() });
     this.throwIfFatal();
     return this.settled();

@@ -18,7 +18,7 @@ import { sendUnder } from './util.js';
 
 let sdk: Promise<typeof SqsSdk> | undefined;
 
-function loadSqsSdk(): Promise<typeof SqsSdk> {
+export function loadSqsSdk(): Promise<typeof SqsSdk> {
   sdk ??= import('@aws-sdk/client-sqs').catch((err: unknown) => {
     sdk = undefined;
     throw err;
