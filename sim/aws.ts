@@ -14,7 +14,9 @@ import {
   DescribeAutoScalingGroupsCommand,
   DescribeLifecycleHooksCommand,
   RecordLifecycleActionHeartbeatCommand,
+  SetDesiredCapacityCommand,
   SetInstanceProtectionCommand,
+  TerminateInstanceInAutoScalingGroupCommand,
 } from '@aws-sdk/client-auto-scaling';
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
@@ -132,6 +134,9 @@ export function createFakeClients(model: AwsModel, env: CallEnv): AwsClients {
       AutoScalingGroups: page.map((g) => ({
         AutoScalingGroupName: g.name,
         AutoScalingGroupARN: g.arn,
+        MinSize: fleet.limitsOf(g.name).minSize,
+        MaxSize: fleet.limitsOf(g.name).maxSize,
+        DesiredCapacity: fleet.desiredCapacity(g.name),
         Instances: g.instances.map((i) => ({
           InstanceId: i.instanceId,
           AvailabilityZone: i.availabilityZone,
@@ -162,6 +167,35 @@ export function createFakeClients(model: AwsModel, env: CallEnv): AwsClients {
       );
       model.onProtection?.(input.InstanceIds, input.ProtectedFromScaleIn, env.owner);
       return {};
+    },
+  );
+  route<{ AutoScalingGroupName: string; DesiredCapacity: number }>(
+    SetDesiredCapacityCommand,
+    'autoscaling',
+    'SetDesiredCapacity',
+    (input) => {
+      if (fleet.describeGroups([input.AutoScalingGroupName]).length === 0) {
+        throw validationError(`AutoScalingGroup name not found - ${input.AutoScalingGroupName}`);
+      }
+      const { minSize, maxSize } = fleet.limitsOf(input.AutoScalingGroupName);
+      if (input.DesiredCapacity < minSize || input.DesiredCapacity > maxSize) {
+        throw validationError(
+          `New SetDesiredCapacity value ${input.DesiredCapacity} is ${input.DesiredCapacity < minSize ? 'below min' : 'above max'} value ${input.DesiredCapacity < minSize ? minSize : maxSize} for the AutoScalingGroup.`,
+        );
+      }
+      fleet.setDesiredCapacity(input.AutoScalingGroupName, input.DesiredCapacity);
+      return {};
+    },
+  );
+  route<{ InstanceId: string; ShouldDecrementDesiredCapacity: boolean }>(
+    TerminateInstanceInAutoScalingGroupCommand,
+    'autoscaling',
+    'TerminateInstanceInAutoScalingGroup',
+    (input) => {
+      fleet.terminateInstance(input.InstanceId, input.ShouldDecrementDesiredCapacity);
+      return {
+        Activity: { ActivityId: `terminate-${input.InstanceId}`, StatusCode: 'InProgress' },
+      };
     },
   );
   type ActionInput = {

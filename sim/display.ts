@@ -5,6 +5,7 @@
  */
 import Table from 'cli-table3';
 import { formatElapsed, type JournalEntry } from './journal.js';
+import { ecsWorkWords } from './ecs-fleet.js';
 import type { Simulation } from './simulation.js';
 
 /** A few words for a gate decision kind. */
@@ -70,6 +71,8 @@ function workColumn(sim: Simulation, instanceId: string): string {
   if (inst.lifecycleState === 'Terminated' || inst.lifecycleState === 'Terminating:Proceed')
     return '';
   if (!inst.answering) return 'no answer';
+  const ecs = sim.ecs.modelOf(inst.group);
+  if (ecs) return ecsWorkWords(ecs, instanceId);
   const unit = inst.work.unitAt(sim.now());
   if (!unit) return 'idle';
   const left = Math.max(1, Math.ceil((unit.endMs - sim.now()) / 60_000));

@@ -68,6 +68,8 @@ export interface EcsClusterSpec {
   startMs?: Range;
   /** Stop request → STOPPED (default [1 s, 30 s]). */
   stopMs?: Range;
+  /** Where ECS places a task among the instances with room (default: at random). */
+  placement?: 'random' | 'first';
 }
 
 export interface EcsWorldOptions {
@@ -101,13 +103,13 @@ export class EcsWorld {
           startMs: draw(spec.startMs, [2000, 30_000]),
           stopMs: draw(spec.stopMs, [1000, 30_000]),
           at: (atMs, fn) => scheduler.at(atMs, `ecs ${name}`, fn),
-          place: (candidates) => this.random.pick(candidates),
+          ...(spec.placement === 'first' ? {} : { place: (c) => this.random.pick(c) }),
           onWork: (instanceId, units) => {
             if (this.fleet.instance(instanceId))
               this.fleet.setWork(instanceId, new WorkSchedule(units));
           },
           onEvent: (text, instanceId) =>
-            this.journal.add('work', `ECS ${name}: ${text}`, {
+            this.journal.add('ecs', `ECS ${name}: ${text}`, {
               group: spec.group,
               ...(instanceId ? { instanceId } : {}),
               data: { ecs: true },
@@ -179,13 +181,27 @@ export class EcsWorld {
       const duration = this.random.int(jobs.durationMs[0], jobs.durationMs[1]);
       if (!model.runTask('job', duration)) {
         this.dropped++;
-        this.journal.add('work', `ECS ${model.name}: a job found no room and was dropped`, {
+        this.journal.add('ecs', `ECS ${model.name}: a job found no room and was dropped`, {
           group: spec.group,
         });
       }
       this.scheduleJob(spec, model, jobs);
     });
   }
+}
+
+/** An instance's ECS work in a few words, for the sandbox's table: "job, web (stopping)". */
+export function ecsWorkWords(model: EcsClusterModel, instanceId: string): string {
+  if (!model.isRegistered(instanceId)) return 'not registered';
+  const tasks = model.workOn(instanceId);
+  if (tasks.length === 0) return 'idle';
+  const words = tasks.map((t) => {
+    const name = (t.group ?? '?').replace(/^(service|family):/, '');
+    if (t.lastStatus === 'PENDING') return `${name} (starting)`;
+    if (t.desiredStatus === 'STOPPED') return `${name} (stopping)`;
+    return name;
+  });
+  return `BUSY ${words.join(', ')}`;
 }
 
 /**

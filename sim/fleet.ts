@@ -57,6 +57,9 @@ export interface GroupSpec {
   tags?: Record<string, string>;
   /** The terminating lifecycle hook; absent = instances go at once. */
   hook?: HookSpec;
+  /** MinSize and MaxSize (default 0 and 100): what SetDesiredCapacity may set. */
+  minSize?: number;
+  maxSize?: number;
 }
 
 export type TerminationCause = 'scale-in' | 'health' | 'terminate-api';
@@ -438,6 +441,12 @@ export class Fleet {
 
   desiredCapacity(groupName: string): number {
     return this.mustGroup(groupName).desired;
+  }
+
+  /** MinSize and MaxSize. */
+  limitsOf(groupName: string): { minSize: number; maxSize: number } {
+    const spec = this.mustGroup(groupName).spec;
+    return { minSize: spec.minSize ?? 0, maxSize: spec.maxSize ?? 100 };
   }
 
   tagsOf(groupName: string): Record<string, string> {

@@ -19,6 +19,7 @@ export type JournalKind =
   | 'protection'
   | 'stops-answering'
   | 'work'
+  | 'ecs'
   | 'scan'
   | 'gate-step'
   | 'gate-retry'

@@ -24,9 +24,15 @@ import { createTimeline, humanPart, renderTable, type SandboxNotice } from './di
 import { checkInvariants, type Violation } from './invariants.js';
 import { formatElapsed } from './journal.js';
 import type { LoopbackWorkers } from './loopback-workers.js';
-import { attachLoopbackWorkers, preloadOnDemandSdks, Simulation } from './simulation.js';
+import {
+  attachLoopbackWorkers,
+  preloadOnDemandSdks,
+  Simulation,
+  type GateOptions,
+} from './simulation.js';
 import { WorkSchedule, type WorkUnit } from './work.js';
 import { deployed } from './deployed.js';
+import { ecsStory, s3ScriptStory } from './sandbox-stories.js';
 import type { PublishedNotice } from './services.js';
 
 export interface SandboxOptions {
@@ -40,6 +46,36 @@ export interface SandboxOptions {
   out?: (text: string) => void;
   /** Redraw a live table (default: when stdout is a terminal); otherwise a line per event. */
   live?: boolean;
+  /** Which story (default 'http'; sim/sandbox-stories.ts has the others). */
+  story?: SandboxStoryName;
+  /** Break the gate on purpose (tests: a broken gate must fail the run). ECS and S3 stories. */
+  wrapGate?: GateOptions['wrapDeps'];
+}
+
+export type SandboxStoryName = 'http' | 'ecs' | 's3-script';
+
+/** One beat of a story: something that happens to the world at a virtual minute. */
+export interface StoryBeat {
+  minutes: number;
+  what: string;
+  run: () => void;
+}
+
+/** A sandbox story: the world, what happens to it, and how it is told. */
+export interface SandboxStory {
+  name: SandboxStoryName;
+  sim: Simulation;
+  group: string;
+  beats: StoryBeat[];
+  endMinutes: number;
+  /** Real HTTP workers on loopback answer the probes (stories in HTTP mode). */
+  loopbackWorkers: boolean;
+  /** The lines under the title: what the world is. */
+  intro: (workers: LoopbackWorkers | undefined) => string[];
+  /** Started with protect (the ECS story's scale function). */
+  start?: () => void;
+  /** The story's own checks, told in the summary; not ok fails the run. */
+  verdict?: () => { lines: string[]; ok: boolean };
 }
 
 export interface SandboxSummary {
@@ -58,8 +94,12 @@ export interface SandboxSummary {
   apiCalls: Record<string, number>;
   notices: SandboxNotice[];
   violations: Violation[];
-  workerMode: LoopbackWorkers['mode'];
+  /** How the loopback workers bound (absent when the story has none: ECS mode). */
+  workerMode?: LoopbackWorkers['mode'];
   probeRequests: number;
+  story: SandboxStoryName;
+  /** The story's own checks (sandbox-stories.ts), as summary lines. */
+  storyLines: string[];
   exitCode: 0 | 1;
 }
 
@@ -106,9 +146,18 @@ const STORY_WORK: Record<number, Array<[number, number]>> = {
 };
 
 export async function runSandbox(options: SandboxOptions = {}): Promise<SandboxSummary> {
-  const out = options.out ?? ((s: string) => void process.stdout.write(s));
-  const live = options.live ?? process.stdout.isTTY === true;
-  const speed = options.speed ?? 60;
+  const name = options.story ?? 'http';
+  const story =
+    name === 'ecs'
+      ? await ecsStory(options)
+      : name === 's3-script'
+        ? await s3ScriptStory(options)
+        : await httpStory(options);
+  return tellStory(story, options);
+}
+
+/** The HTTP story: 12 loopback workers, the scale-ins, a health check, a dead instance. */
+async function httpStory(options: SandboxOptions): Promise<SandboxStory> {
   let launched = 0;
   // The stack as deployed: its hook, timeouts, queue and gate settings.
   const stack = await deployed();
@@ -146,54 +195,75 @@ export async function runSandbox(options: SandboxOptions = {}): Promise<SandboxS
     },
     protect: { env: { THEMIS_PROBE_TIMEOUT_MS: '1000' } },
   });
-  const start = sim.scheduler.startMs;
-  const at = (minutes: number, label: string, fn: () => void) =>
-    sim.scheduler.at(start + minutes * MIN, label, fn);
   const nth = (n: number) => sim.fleet.instances(SANDBOX_GROUP).find((i) => i.seq === n)!.id;
-
-  const story: Array<{ minutes: number; what: string; run: () => void }> = [
-    { minutes: 8.5, what: 'scale-in by 4', run: () => sim.fleet.scaleIn(SANDBOX_GROUP, 4) },
-    {
-      minutes: 20,
-      what: 'instance 4 (busy, protected) fails a health check',
-      run: () => sim.fleet.markUnhealthy(nth(4)),
-    },
-    { minutes: 24, what: 'instance 9 stops answering', run: () => sim.fleet.stopAnswering(nth(9)) },
-    {
-      minutes: 25,
-      what: 'an operator terminates instance 9',
-      run: () => sim.fleet.terminateInstance(nth(9), false),
-    },
-    { minutes: 31.5, what: 'scale-in by 6', run: () => sim.fleet.scaleIn(SANDBOX_GROUP, 6) },
-  ];
-  for (const beat of story) at(beat.minutes, beat.what, beat.run);
-  const next = () => {
-    const beat = story.find((b) => start + b.minutes * MIN > sim.now());
-    return beat ? `next: ${formatElapsed(start + beat.minutes * MIN, start)} ${beat.what}` : '';
-  };
-
-  const workers = await attachLoopbackWorkers(sim);
-  const wallStart = performance.now();
-  try {
-    const addresses = sim.fleet.instances(SANDBOX_GROUP).map((i) => i.address);
-    out(
-      [
-        `themis sandbox — nothing here touches AWS.`,
+  return {
+    name: 'http',
+    sim,
+    group: SANDBOX_GROUP,
+    endMinutes: END_MINUTES,
+    loopbackWorkers: true,
+    beats: [
+      { minutes: 8.5, what: 'scale-in by 4', run: () => sim.fleet.scaleIn(SANDBOX_GROUP, 4) },
+      {
+        minutes: 20,
+        what: 'instance 4 (busy, protected) fails a health check',
+        run: () => sim.fleet.markUnhealthy(nth(4)),
+      },
+      {
+        minutes: 24,
+        what: 'instance 9 stops answering',
+        run: () => sim.fleet.stopAnswering(nth(9)),
+      },
+      {
+        minutes: 25,
+        what: 'an operator terminates instance 9',
+        run: () => sim.fleet.terminateInstance(nth(9), false),
+      },
+      { minutes: 31.5, what: 'scale-in by 6', run: () => sim.fleet.scaleIn(SANDBOX_GROUP, 6) },
+    ],
+    intro: (workers) => {
+      const addresses = sim.fleet.instances(SANDBOX_GROUP).map((i) => i.address);
+      return [
         `A simulated Auto Scaling group "${SANDBOX_GROUP}" of ${INSTANCES} instances. Each runs a real HTTP worker`,
-        workers.mode === 'shared-port'
+        workers?.mode === 'shared-port'
           ? `on its own loopback address (${addresses[0]} … ${addresses.at(-1)}, port ${workers.port}) answering BUSY or IDLE.`
           : `on 127.0.0.1 (this system cannot bind 127.0.x.y; one port per worker) answering BUSY or IDLE.`,
         `protect scans every minute and the gate holds terminating instances, both the real themis code.`,
+      ];
+    },
+  };
+}
+
+/** Run a story on the virtual clock, paced, told as a table or a timeline, then summarised. */
+async function tellStory(story: SandboxStory, options: SandboxOptions): Promise<SandboxSummary> {
+  const out = options.out ?? ((s: string) => void process.stdout.write(s));
+  const live = options.live ?? process.stdout.isTTY === true;
+  const speed = options.speed ?? 60;
+  const { sim, group, beats, endMinutes } = story;
+  const start = sim.scheduler.startMs;
+  for (const beat of beats) sim.scheduler.at(start + beat.minutes * MIN, beat.what, beat.run);
+  const next = () => {
+    const beat = beats.find((b) => start + b.minutes * MIN > sim.now());
+    return beat ? `next: ${formatElapsed(start + beat.minutes * MIN, start)} ${beat.what}` : '';
+  };
+
+  const workers = story.loopbackWorkers ? await attachLoopbackWorkers(sim) : undefined;
+  const wallStart = performance.now();
+  try {
+    out(
+      [
+        `themis sandbox — nothing here touches AWS.`,
+        ...story.intro(workers),
         options.fast
           ? 'Virtual time runs as fast as it can.'
-          : `Virtual time runs ${speed}× faster than the wall clock (${END_MINUTES} virtual minutes).`,
+          : `Virtual time runs ${speed}× faster than the wall clock (${endMinutes} virtual minutes).`,
         '',
         '',
       ].join('\n'),
     );
 
     const title = () =>
-      `virtual ${formatElapsed(sim.now(), start)} · desired ${sim.fleet.desiredCapacity(SANDBOX_GROUP)} · ${sim.calls.count()} AWS calls · ${sim.published.length} notices`;
+      `virtual ${formatElapsed(sim.now(), start)} · desired ${sim.fleet.desiredCapacity(group)} · ${sim.calls.count()} AWS calls · ${sim.published.length} notices`;
     let unsubscribe = () => {};
     const timeline = createTimeline(start);
     const recent: string[] = [];
@@ -205,7 +275,7 @@ export async function runSandbox(options: SandboxOptions = {}): Promise<SandboxS
       });
       const draw = () => {
         out(
-          `\x1b[H\x1b[2J${renderTable(sim, SANDBOX_GROUP, `themis sandbox · ${title()}`)}${next()}\n\n${recent.join('\n')}\n`,
+          `\x1b[H\x1b[2J${renderTable(sim, group, `themis sandbox · ${title()}`)}${next()}\n\n${recent.join('\n')}\n`,
         );
       };
       sim.scheduler.every(10_000, 'draw', draw, start);
@@ -225,34 +295,40 @@ export async function runSandbox(options: SandboxOptions = {}): Promise<SandboxS
         };
     await preloadOnDemandSdks();
     sim.startProtect();
-    await sim.scheduler.runUntil(start + (END_MINUTES - 2) * MIN, { ...(pace ? { pace } : {}) });
+    story.start?.();
+    await sim.scheduler.runUntil(start + (endMinutes - 2) * MIN, { ...(pace ? { pace } : {}) });
     // Let every hold end; a couple of virtual minutes at most.
-    await sim.scheduler.runUntil(start + END_MINUTES * MIN, {
+    await sim.scheduler.runUntil(start + endMinutes * MIN, {
       ...(pace ? { pace } : {}),
-      stop: () => sim.settled() && sim.now() >= start + (END_MINUTES - 1) * MIN,
+      stop: () => sim.settled() && sim.now() >= start + (endMinutes - 1) * MIN,
     });
     sim.stopProtect();
     unsubscribe();
-    if (live)
-      out(`\x1b[H\x1b[2J${renderTable(sim, SANDBOX_GROUP, `themis sandbox · ${title()}`)}\n`);
-    else out(`\n${renderTable(sim, SANDBOX_GROUP, `At the end: ${title()}`)}`);
+    if (live) out(`\x1b[H\x1b[2J${renderTable(sim, group, `themis sandbox · ${title()}`)}\n`);
+    else out(`\n${renderTable(sim, group, `At the end: ${title()}`)}`);
 
-    const summary = summarise(sim, workers, (performance.now() - wallStart) / 1000);
+    const summary = summarise(story, workers, (performance.now() - wallStart) / 1000);
     out(formatSummary(summary));
     return summary;
   } finally {
-    await workers.close();
+    await workers?.close();
   }
 }
 
-function summarise(sim: Simulation, workers: LoopbackWorkers, wallSeconds: number): SandboxSummary {
+function summarise(
+  story: SandboxStory,
+  workers: LoopbackWorkers | undefined,
+  wallSeconds: number,
+): SandboxSummary {
+  const { sim, group } = story;
   const check = checkInvariants(sim);
+  const verdict = story.verdict?.() ?? { lines: [], ok: true };
   const terminatedWhileBusy = sim.fleet.terminations.filter((t) => t.busy).map((t) => t.instanceId);
   const apiCalls = sim.calls.snapshot().calls as Record<string, number>;
   const violations = check.violations;
   return {
-    group: SANDBOX_GROUP,
-    instances: sim.fleet.instances(SANDBOX_GROUP).length,
+    group,
+    instances: sim.fleet.instances(group).length,
     virtualMinutes: Math.round(sim.scheduler.elapsedMs() / MIN),
     wallSeconds: Math.round(wallSeconds * 10) / 10,
     terminatedWhileBusy,
@@ -268,9 +344,11 @@ function summarise(sim: Simulation, workers: LoopbackWorkers, wallSeconds: numbe
       delivered: p.delivered,
     })),
     violations,
-    workerMode: workers.mode,
-    probeRequests: workers.requests(),
-    exitCode: terminatedWhileBusy.length === 0 && violations.length === 0 ? 0 : 1,
+    ...(workers ? { workerMode: workers.mode } : {}),
+    probeRequests: workers?.requests() ?? 0,
+    story: story.name,
+    storyLines: verdict.lines,
+    exitCode: terminatedWhileBusy.length === 0 && violations.length === 0 && verdict.ok ? 0 : 1,
   };
 }
 
@@ -286,7 +364,8 @@ export function formatSummary(s: SandboxSummary): string {
     `  instances terminated while busy: ${s.terminatedWhileBusy.length}${s.terminatedWhileBusy.length ? ` (${s.terminatedWhileBusy.join(', ')})` : ' — none, as it must be'}`,
     `  terminations: ${s.terminations}; holds (busy when termination began): ${s.holds}; heartbeats: ${s.heartbeats}`,
     `  could not scale (every candidate protected): ${s.couldNotScale} time(s)`,
-    `  probes answered by the loopback workers: ${s.probeRequests}`,
+    ...(s.workerMode ? [`  probes answered by the loopback workers: ${s.probeRequests}`] : []),
+    ...s.storyLines.map((l) => `  ${l}`),
     `  AWS API calls (simulated): ${total} — ${calls}`,
     `  invariants: ${s.violations.length === 0 ? 'all held' : `${s.violations.length} broken`}`,
     ...s.violations.map((v) => `    - [${v.kind}] ${v.message}`),
@@ -305,8 +384,12 @@ export function formatSummary(s: SandboxSummary): string {
   return lines.join('\n');
 }
 
-// `npx tsx sim/sandbox.ts [--fast]`: runnable on its own (the CLI calls runSandbox).
+// `npx tsx sim/sandbox.ts [--fast] [--ecs | --s3-script]`: runnable on its own (the CLI calls runSandbox).
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const summary = await runSandbox({ fast: process.argv.includes('--fast') });
+  const summary = await runSandbox({
+    fast: process.argv.includes('--fast'),
+    ...(process.argv.includes('--ecs') ? { story: 'ecs' as const } : {}),
+    ...(process.argv.includes('--s3-script') ? { story: 's3-script' as const } : {}),
+  });
   process.exitCode = summary.exitCode;
 }

@@ -6,6 +6,8 @@ interface SandboxFlags {
   seed?: string;
   live?: boolean;
   timeline?: boolean;
+  ecs?: boolean;
+  s3Script?: boolean;
 }
 
 function positiveNumber(flag: string, value: string | undefined): number | undefined {
@@ -30,10 +32,15 @@ export const sandboxCommand: CliCommand = {
       .option('--seed <n>', 'seed for the replacements and delivery latencies')
       .option('--live', 'redraw a live table (default when stdout is a terminal)')
       .option('--timeline', 'print a line per event (default when stdout is not a terminal)')
+      .option('--ecs', 'the ECS story: a cluster scaling in around a long task')
+      .option('--s3-script', 'the S3-script story: a script from S3 runs before each release')
       .action(async (flags: SandboxFlags) => {
         const speed = positiveNumber('--speed', flags.speed);
         const seed = positiveNumber('--seed', flags.seed);
         const live = flags.live ? true : flags.timeline ? false : undefined;
+        if (flags.ecs && flags.s3Script)
+          throw new CommandFailed('--ecs, --s3-script: one story at a time');
+        const story = flags.ecs ? 'ecs' : flags.s3Script ? 's3-script' : undefined;
         // The simulator is not product code: loaded only when this command runs (lint keeps
         // every other import of sim/ out of lib/ and functions/).
         const { runSandbox } = await import('../../../sim/sandbox.js');
@@ -43,6 +50,7 @@ export const sandboxCommand: CliCommand = {
           ...(seed !== undefined ? { seed } : {}),
           ...(flags.fast ? { fast: true } : {}),
           ...(live !== undefined ? { live } : {}),
+          ...(story ? { story } : {}),
         });
         if (summary.exitCode !== 0) {
           throw new CommandFailed(
