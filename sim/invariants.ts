@@ -587,6 +587,25 @@ function ecsBlindUntil(sim: Simulation, group: string, fromMs: number, toMs: num
   return from;
 }
 
+/**
+ * Every cause an excuse may give, by its start: each names the injected fault (or the drawn
+ * setting, or the one race no gate can close) that explains the case. The property test
+ * refuses a tallied cause outside this list, so an excuse cannot slip in unnamed.
+ */
+export const EXCUSE_CAUSES: readonly RegExp[] = [
+  /^(autoscaling|ec2|sqs|sns|ssm|ecs) outage longer than the budget$/,
+  /^throttling storm longer than the budget$/,
+  new RegExp(
+    `^more than ${FAILED_STEPS_RIDDEN} failed steps in a row: (Lambda killed|(autoscaling|ec2|sqs|sns|ssm) outage|throttling storm)(, (Lambda killed|(autoscaling|ec2|sqs|sns|ssm) outage|throttling storm))*$`,
+  ),
+  /^a fault that repeats a step$/,
+  /^the hook was deleted$/,
+  /^dry run when the chain began$/,
+  /^the gate's deadline passed$/,
+  /^the hook's global timeout passed$/,
+  new RegExp(`^${WORK_AFTER_FINAL_IDLE}$`),
+];
+
 /** Counts of excused cases by property and cause, for the run's summary. */
 export function tallyExcuses(
   excuses: readonly Excuse[],

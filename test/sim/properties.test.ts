@@ -10,6 +10,7 @@
  *   npm run sim:long                                            100,000 histories
  */
 import { expect } from 'chai';
+import { FAILED_STEPS_RIDDEN } from '../../lib/gate/budget.js';
 import type { GateDeps } from '../../lib/gate/step.js';
 import type { ProbeResult } from '../../lib/ports.js';
 import { deployed } from '../../sim/deployed.js';
@@ -25,6 +26,8 @@ import {
 } from '../../sim/history.js';
 import {
   checkInvariants,
+  EXCUSE_CAUSES,
+  tallyExcuses,
   WORK_AFTER_FINAL_IDLE,
   type ViolationKind,
 } from '../../sim/invariants.js';
@@ -93,8 +96,16 @@ describe('sim/properties', function () {
       // ECS-mode groups (sim/ecs-fleet.ts) are part of the histories, not a separate run.
       expect(tally.ecsHistories).to.be.greaterThan(histories / 20);
       expect(tally.ecsActions).to.be.greaterThan(tally.ecsHistories);
-      // Every excused case names its cause (the summary printed above counts each).
-      for (const cause of Object.keys(tally.excused)) expect(cause).to.match(/^[a-z-]+: \S/);
+      // Every excused case names its cause, one of the named ones (the summary printed above
+      // counts each).
+      for (const key of Object.keys(tally.excused)) {
+        const [kind, cause] = key.split(/: (.*)/s);
+        expect(kind, key).to.match(/^[a-z-]+$/);
+        expect(
+          EXCUSE_CAUSES.some((named) => named.test(cause ?? '')),
+          `an excuse outside the named causes: ${key}`,
+        ).to.equal(true);
+      }
     });
     // A worker that takes new work in the moment between its IDLE answer and the release's
     // CompleteLifecycleAction is excused, by name and counted ("work started after the final
@@ -125,6 +136,23 @@ describe('sim/properties', function () {
   });
 
   describe('the checker can fail', () => {
+    it('names every excuse it may give, and no other', () => {
+      const named = (cause: string) => EXCUSE_CAUSES.some((r) => r.test(cause));
+      const tally = tallyExcuses([
+        { kind: 'busy-terminated', instanceId: 'i-1', cause: `${WORK_AFTER_FINAL_IDLE} (0.1 s)` },
+        {
+          kind: 'heartbeat-gap',
+          instanceId: 'i-2',
+          cause: `more than ${FAILED_STEPS_RIDDEN} failed steps in a row: Lambda killed ×2, sqs outage ×1`,
+        },
+      ]);
+      for (const key of tally.keys()) expect(named(key.split(/: (.*)/s)[1]!), key).to.equal(true);
+      expect(named('an unexplained termination')).to.equal(false);
+      expect(
+        named(`more than ${FAILED_STEPS_RIDDEN} failed steps in a row: a cosmic ray`),
+      ).to.equal(false);
+    });
+
     it('catches a prober without a hard deadline (a 101 endpoint stalls the protect scan)', async () => {
       const run = await firstFailing(
         'scan-stalled',
