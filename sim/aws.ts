@@ -36,6 +36,7 @@ import {
   MAX_DELAY_SECONDS,
   MAX_RECORDS_PER_PAGE,
   MAX_SUBJECT_CHARS,
+  RETAIN_ON_ABANDON,
 } from '../lib/aws/facts.js';
 import type { Notice } from '../lib/ports.js';
 import { SimAwsError, validationError } from './aws-error.js';
@@ -59,6 +60,8 @@ export interface AwsModel {
   onProtection?(instanceIds: readonly string[], protect: boolean, by: CallEnv['owner']): void;
   /** After a CompleteLifecycleAction ended an action. */
   onComplete?(instanceId: string, by: CallEnv['owner']): void;
+  /** A TerminateInstanceInAutoScalingGroup that Auto Scaling accepted (retention's release). */
+  onTerminate?(instanceId: string, by: CallEnv['owner']): void;
 }
 
 type Command = { input: Record<string, unknown> } & object;
@@ -151,6 +154,13 @@ export function createFakeClients(model: AwsModel, env: CallEnv): AwsClients {
           ResourceType: 'auto-scaling-group',
           PropagateAtLaunch: false,
         })),
+        ...(g.retainsOnAbandon
+          ? {
+              InstanceLifecyclePolicy: {
+                RetentionTriggers: { TerminateHookAbandon: RETAIN_ON_ABANDON },
+              },
+            }
+          : {}),
       })),
       ...(from + max < groups.length ? { NextToken: String(from + max) } : {}),
     };
@@ -193,6 +203,7 @@ export function createFakeClients(model: AwsModel, env: CallEnv): AwsClients {
     'TerminateInstanceInAutoScalingGroup',
     (input) => {
       fleet.terminateInstance(input.InstanceId, input.ShouldDecrementDesiredCapacity);
+      model.onTerminate?.(input.InstanceId, env.owner);
       return {
         Activity: { ActivityId: `terminate-${input.InstanceId}`, StatusCode: 'InProgress' },
       };

@@ -28,6 +28,7 @@ import {
   documentedGlobalTimeoutSeconds,
   TERMINATE_DETAIL_TYPE,
   TERMINATING,
+  TERMINATING_RETAINED,
 } from '../lib/aws/facts.js';
 import { isLoopbackAddress } from '../lib/probe.js';
 import {
@@ -60,6 +61,13 @@ export interface GroupSpec {
   /** MinSize and MaxSize (default 0 and 100): what SetDesiredCapacity may set. */
   minSize?: number;
   maxSize?: number;
+  /**
+   * The group's instance lifecycle policy retains abandoned instances (RetentionTriggers.
+   * TerminateHookAbandon = retain): an ABANDON — CompleteLifecycleAction's, or a timeout's
+   * DefaultResult — keeps the instance running in Terminating:Retained, outside the desired
+   * capacity, until TerminateInstanceInAutoScalingGroup is called for it.
+   */
+  retainOnAbandon?: boolean;
 }
 
 export type TerminationCause = 'scale-in' | 'health' | 'terminate-api';
@@ -117,6 +125,18 @@ export interface Termination {
   busy: boolean;
   answering: boolean;
   action?: SimLifecycleAction;
+  /** It left Terminating:Retained (TerminateInstanceInAutoScalingGroup): no hook ran again. */
+  fromRetained?: boolean;
+}
+
+/** An instance kept in Terminating:Retained when its lifecycle action was abandoned. */
+export interface Retention {
+  instanceId: string;
+  group: string;
+  at: number;
+  /** Busy at the moment it was retained. */
+  busy: boolean;
+  action: SimLifecycleAction;
 }
 
 export interface CouldNotScale {
@@ -198,6 +218,7 @@ export class Fleet {
   readonly terminations: Termination[] = [];
   readonly actions: SimLifecycleAction[] = [];
   readonly couldNotScale: CouldNotScale[] = [];
+  readonly retentions: Retention[] = [];
 
   private readonly groups = new Map<string, GroupState>();
   private readonly byId = new Map<string, SimInstance>();
@@ -296,7 +317,8 @@ export class Fleet {
       throw validationError(
         `Instance Id not found - No managed instance found for instance ID: ${instanceId}`,
       );
-    if (!LIVE.has(inst.lifecycleState)) {
+    const retained = inst.lifecycleState === TERMINATING_RETAINED;
+    if (!LIVE.has(inst.lifecycleState) && !retained) {
       throw validationError(
         `The instance ${instanceId} is in ${inst.lifecycleState} and cannot be terminated.`,
       );
@@ -312,8 +334,20 @@ export class Fleet {
       },
     );
     if (decrement) g.desired = Math.max(0, g.desired - 1);
-    this.beginTermination(inst, 'terminate-api');
+    if (retained) {
+      // The documentation names no hook for this step (manage-retained-instances.html lists
+      // the states up to Terminating:Retained); the model runs none: the instance goes.
+      inst.cause = 'terminate-api';
+      this.letGo(inst, undefined, true);
+    } else {
+      this.beginTermination(inst, 'terminate-api');
+    }
     this.reconcile(g);
+  }
+
+  /** Does this group retain abandoned instances? */
+  retainsOnAbandon(groupName: string): boolean {
+    return this.mustGroup(groupName).spec.retainOnAbandon === true;
   }
 
   /** From now on every probe of this instance is unknown (it crashed, hung or is cut off). */
@@ -594,6 +628,7 @@ export class Fleet {
           protectedFromScaleIn: i.protectedFromScaleIn,
         })),
       tags: { ...g.spec.tags },
+      ...(g.spec.retainOnAbandon ? { retainsOnAbandon: true } : {}),
     };
   }
 
@@ -760,11 +795,33 @@ export class Fleet {
       `${inst.id}: lifecycle action ${by === 'completed' ? `completed with ${result}` : `${by} → ${result}`}`,
       { group: inst.group, instanceId: inst.id, data: { by, result } },
     );
+    // Deleting the hook ends its actions with CONTINUE; every other ABANDON may retain.
+    if (result === 'ABANDON' && by !== 'hook-deleted' && this.retainsOnAbandon(inst.group)) {
+      this.retain(inst, action);
+      return;
+    }
     this.letGo(inst, action);
   }
 
+  /** Kept running in Terminating:Retained; outside the desired capacity, so it is replaced. */
+  private retain(inst: SimInstance, action: SimLifecycleAction): void {
+    const busy = this.isBusy(inst);
+    inst.lifecycleState = TERMINATING_RETAINED;
+    this.retentions.push({ instanceId: inst.id, group: inst.group, at: this.now, busy, action });
+    this.o.journal.add('retained', `${inst.id} → ${TERMINATING_RETAINED}${busy ? ' (busy)' : ''}`, {
+      group: inst.group,
+      instanceId: inst.id,
+      data: { busy },
+    });
+    this.scheduleReconcile(this.mustGroup(inst.group));
+  }
+
   /** The instance leaves: record whether it was busy at this moment, then it is gone. */
-  private letGo(inst: SimInstance, action: SimLifecycleAction | undefined): void {
+  private letGo(
+    inst: SimInstance,
+    action: SimLifecycleAction | undefined,
+    fromRetained = false,
+  ): void {
     const busy = this.isBusy(inst);
     inst.lifecycleState = 'Terminating:Proceed';
     const termination: Termination = {
@@ -775,6 +832,7 @@ export class Fleet {
       busy,
       answering: inst.answering,
       ...(action ? { action } : {}),
+      ...(fromRetained ? { fromRetained } : {}),
     };
     this.terminations.push(termination);
     const was = busy ? 'WHILE BUSY' : inst.answering ? '(was idle)' : '(was not answering)';

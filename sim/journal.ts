@@ -16,6 +16,7 @@ export type JournalKind =
   | 'heartbeat'
   | 'action-ended'
   | 'terminated'
+  | 'retained'
   | 'protection'
   | 'stops-answering'
   | 'work'
