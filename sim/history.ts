@@ -14,6 +14,7 @@
  * Histories are small (1–5 instances, ~25 virtual minutes of events) so thousands run in
  * seconds; every choice comes from the seed, so `randomHistory(seed)` is a replay.
  */
+import { DEFAULT_HEARTBEAT_TIMEOUT_SECONDS, GLOBAL_TIMEOUT_CAP_SECONDS } from '../lib/aws/facts.js';
 import type { LifecycleResult } from '../lib/ports.js';
 import { deployed, type Deployed } from './deployed.js';
 import type { HookSpec } from './fleet.js';
@@ -96,7 +97,7 @@ function drawParams(r: Random, d: Deployed): Record<string, string> {
   const p: Record<string, string> = {};
   if (r.chance(0.5)) {
     const ht = Number(d.params.heartbeatTimeout);
-    p.heartbeatTimeout = String(r.pick([ht, ht, 2 * ht, 3600]));
+    p.heartbeatTimeout = String(r.pick([ht, ht, 2 * ht, DEFAULT_HEARTBEAT_TIMEOUT_SECONDS]));
   }
   if (r.chance(0.4)) p.recheckSeconds = String(r.pick([10, 15, 30, 60]));
   p.hookDefaultResult = r.pick<LifecycleResult>(['CONTINUE', 'ABANDON']);
@@ -306,7 +307,7 @@ export interface HistoryRun {
 }
 
 /** Longest a history may take to settle after its last event: past any hook's global timeout. */
-const SETTLE_LIMIT_MS = 49 * 3600_000;
+const SETTLE_LIMIT_MS = (GLOBAL_TIMEOUT_CAP_SECONDS + 3600) * 1000;
 
 export async function runHistory(
   spec: HistorySpec,
