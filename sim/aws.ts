@@ -399,23 +399,24 @@ export function createFakeClients(model: AwsModel, env: CallEnv): AwsClients {
       };
     },
   );
-  route<{ DocumentName: string; InstanceIds: string[]; TimeoutSeconds?: number }>(
-    SendCommandCommand,
-    'ssm',
-    'SendCommand',
-    (input) => {
-      const [instanceId] = input.InstanceIds;
-      return {
-        Command: {
-          CommandId: commands.send(
-            instanceId ?? '',
-            input.DocumentName,
-            input.TimeoutSeconds ?? DEFAULT_SSM_TIMEOUT_SECONDS,
-          ),
-        },
-      };
-    },
-  );
+  route<{
+    DocumentName: string;
+    InstanceIds: string[];
+    TimeoutSeconds?: number;
+    Parameters?: Record<string, string[]>;
+  }>(SendCommandCommand, 'ssm', 'SendCommand', (input) => {
+    const [instanceId] = input.InstanceIds;
+    return {
+      Command: {
+        CommandId: commands.send(
+          instanceId ?? '',
+          input.DocumentName,
+          input.TimeoutSeconds ?? DEFAULT_SSM_TIMEOUT_SECONDS,
+          input.Parameters ?? {},
+        ),
+      },
+    };
+  });
   route<{ CommandId: string; InstanceId: string }>(
     GetCommandInvocationCommand,
     'ssm',

@@ -21,6 +21,7 @@ export type JournalKind =
   | 'stops-answering'
   | 'work'
   | 'ecs'
+  | 'ssm'
   | 'scan'
   | 'gate-step'
   | 'gate-retry'

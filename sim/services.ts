@@ -43,18 +43,31 @@ export interface CommandsOptions {
    * command's success without probing again, so work a worker starts meanwhile is cut.
    */
   drains?: boolean;
+  /** Documents with a model of their own run, by name. */
+  runners?: Readonly<Record<string, DocumentRunner>>;
 }
 
-interface SimCommand {
+export interface SimCommand {
   commandId: string;
   instanceId: string;
   documentName: string;
+  /** SendCommand's Parameters (SSM's list form). */
+  parameters: Record<string, string[]>;
   sentAt: number;
   finishAt: number;
   timeoutAt: number;
   fails: boolean;
+  /** What GetCommandInvocation says of a failed run (default "Failed: exit code 1"). */
+  failDetail?: string;
   cancelledAt?: number;
 }
+
+/**
+ * A document whose run the simulator models itself (sim/remote-script.ts: AWS-RunRemoteScript
+ * downloading a script from S3): called at SendCommand — it may refuse the parameters (throw a
+ * SimAwsError) or set how the run goes (finishAt, fails, failDetail).
+ */
+export type DocumentRunner = (command: SimCommand) => void;
 
 export class SimCommands {
   readonly sent: SimCommand[] = [];
@@ -63,6 +76,7 @@ export class SimCommands {
   readonly runSeconds: number;
   private readonly failRate: number;
   private readonly drains: boolean;
+  private readonly runners: Readonly<Record<string, DocumentRunner>>;
 
   constructor(
     private readonly scheduler: Scheduler,
@@ -75,6 +89,7 @@ export class SimCommands {
     this.runSeconds = options.runSeconds ?? 20;
     this.failRate = options.failRate ?? 0;
     this.drains = options.drains ?? true;
+    this.runners = options.runners ?? {};
   }
 
   /** The document is deleted from SSM (a setting changed mid-hold). */
@@ -102,7 +117,12 @@ export class SimCommands {
     );
   }
 
-  send(instanceId: string, documentName: string, timeoutSeconds: number): string {
+  send(
+    instanceId: string,
+    documentName: string,
+    timeoutSeconds: number,
+    parameters: Record<string, string[]> = {},
+  ): string {
     if (!this.documents.has(documentName)) {
       throw new SimAwsError('InvalidDocument', `Document ${documentName} does not exist`);
     }
@@ -117,11 +137,13 @@ export class SimCommands {
       commandId: this.random.uuid(),
       instanceId,
       documentName,
+      parameters,
       sentAt: now,
       finishAt: now + this.runSeconds * 1000,
       timeoutAt: now + timeoutSeconds * 1000,
       fails: this.random.chance(this.failRate),
     };
+    this.runners[documentName]?.(command);
     this.sent.push(command);
     if (this.drains) {
       const inst = this.fleet.instance(instanceId);
@@ -142,6 +164,8 @@ export class SimCommands {
     }
     if (endsAt > c.timeoutAt && now >= c.timeoutAt) return { state: 'failed', detail: 'TimedOut' };
     if (now < endsAt) return { state: 'pending' };
-    return c.fails ? { state: 'failed', detail: 'Failed: exit code 1' } : { state: 'success' };
+    return c.fails
+      ? { state: 'failed', detail: c.failDetail ?? 'Failed: exit code 1' }
+      : { state: 'success' };
   }
 }

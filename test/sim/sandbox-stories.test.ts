@@ -11,7 +11,31 @@ import { silentLog } from '../../lib/log.js';
 import { createHttpProber } from '../../lib/probe.js';
 import { sandboxCommand } from '../../lib/cli/commands/sandbox.js';
 import { runSandbox } from '../../sim/sandbox.js';
-import { ECS_SANDBOX_GROUP } from '../../sim/sandbox-stories.js';
+import { readFileSync } from 'node:fs';
+import {
+  ECS_SANDBOX_GROUP,
+  S3_LOGS_PREFIX,
+  S3_RECIPE_ENV,
+  S3_SANDBOX_GROUP,
+  S3_SCRIPT_URL,
+} from '../../sim/sandbox-stories.js';
+import { remoteScriptRunner, RUN_REMOTE_SCRIPT, SimS3 } from '../../sim/remote-script.js';
+import { SimAwsError } from '../../sim/aws-error.js';
+import { Fleet } from '../../sim/fleet.js';
+import { Journal } from '../../sim/journal.js';
+import { Random } from '../../sim/random.js';
+import { Scheduler } from '../../sim/scheduler.js';
+import { SimCommands } from '../../sim/services.js';
+
+/** docs/s3-script.md's THEMIS_SSM_* lines (as test/s3-script-recipe.test.ts reads them). */
+function recipeEnvironment(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of readFileSync('docs/s3-script.md', 'utf8').split('\n')) {
+    const m = /^(THEMIS_SSM_[A-Z_]+)=(?:'(.*)'|(\S+))$/.exec(line.trim());
+    if (m) env[m[1]!] = m[2] ?? m[3]!;
+  }
+  return env;
+}
 
 function cli(): { ctx: CliContext; out: () => string; err: () => string } {
   let out = '';
@@ -121,6 +145,134 @@ describe('sim/sandbox stories', function () {
         `An ECS cluster "jobs" on a simulated Auto Scaling group "${ECS_SANDBOX_GROUP}"`,
       );
       expect(out()).to.contain('OK: no busy instance was terminated.');
+    });
+  });
+
+  describe('--s3-script: a script from S3 before each release (docs/s3-script.md)', () => {
+    it("runs the recipe's settings, word for word", () => {
+      expect(S3_RECIPE_ENV).to.deep.equal(recipeEnvironment());
+    });
+
+    it('runs the script on each idle instance and completes with CONTINUE only after it finished', async () => {
+      let printed = '';
+      const summary = await runSandbox({
+        story: 's3-script',
+        fast: true,
+        live: false,
+        out: (s) => (printed += s),
+      });
+      expect(summary.exitCode).to.equal(0);
+      expect(summary.group).to.equal(S3_SANDBOX_GROUP);
+      expect(summary.terminatedWhileBusy).to.deep.equal([]);
+      expect(summary.violations).to.deep.equal([]);
+      expect(summary.apiCalls.SendCommand).to.equal(4);
+      expect(summary.probeRequests).to.be.greaterThan(0);
+
+      // In the timeline: for every released instance, the download, the script's exit 0 and
+      // then the gate's release, in that order.
+      const lines = printed.split('\n');
+      const released = [
+        ...printed.matchAll(/gate (i-\w+): release: idle, and AWS-RunRemoteScript succeeded/g),
+      ].map((m) => m[1]!);
+      expect(released).to.have.length(3);
+      for (const id of released) {
+        const download = lines.findIndex((l) =>
+          l.includes(`${id}: AWS-RunRemoteScript downloaded ${S3_SCRIPT_URL}`),
+        );
+        const ran = lines.findIndex((l) =>
+          l.includes(
+            `${id}: pre-termination.sh exited 0: copied /var/log/messages to ${S3_LOGS_PREFIX}${id}-messages.txt`,
+          ),
+        );
+        const release = lines.findIndex((l) => l.includes(`gate ${id}: release:`));
+        const terminated = lines.findIndex((l) => l.includes(`${id} terminated (was idle)`));
+        expect(download, id).to.be.greaterThan(-1);
+        expect(ran, id).to.be.greaterThan(download);
+        expect(release, id).to.be.greaterThan(ran);
+        expect(terminated, id).to.be.greaterThan(ran);
+      }
+      expect(
+        summary.storyLines.filter((l) => /script ran .* then CONTINUE/.test(l)),
+      ).to.have.length(3);
+      expect(summary.storyLines.join('\n')).to.not.contain('TOO EARLY');
+
+      // The script deleted from the bucket: the download fails, THEMIS_ON_SSM_FAILURE decides.
+      const failed = summary.notices.find((n) =>
+        n.subject.includes('pre-termination command failed'),
+      )!;
+      expect(failed.subject).to.match(/\(CONTINUE\)$/);
+      expect(failed.message).to.contain(`could not download ${S3_SCRIPT_URL} (404 Not Found)`);
+      expect(printed).to.contain('OK: no busy instance was terminated.');
+    });
+
+    it('fails the run when the gate releases before the script has finished', async () => {
+      // Broken: the gate reads every command as succeeded the moment it is sent.
+      const impatient = (deps: GateDeps): GateDeps => ({
+        ...deps,
+        commands: {
+          documentExists: (...a) => deps.commands!.documentExists(...a),
+          isManaged: (...a) => deps.commands!.isManaged(...a),
+          send: (...a) => deps.commands!.send(...a),
+          status: async () => ({ state: 'success' }),
+          cancel: (...a) => deps.commands!.cancel(...a),
+        },
+      });
+      const summary = await runSandbox({
+        story: 's3-script',
+        fast: true,
+        live: false,
+        wrapGate: impatient,
+        out: () => {},
+      });
+      expect(summary.exitCode).to.equal(1);
+      expect(summary.storyLines.join('\n')).to.contain('TOO EARLY');
+    });
+
+    it('runs as `themis sandbox --s3-script` and exits 0; one story at a time', async () => {
+      const { ctx, out, err } = cli();
+      const code = await runCli(
+        ['node', 'themis', 'sandbox', '--s3-script', '--fast', '--timeline'],
+        ctx,
+        [sandboxCommand],
+      );
+      expect(err()).to.equal('');
+      expect(code).to.equal(0);
+      expect(out()).to.contain(`SSM's ${RUN_REMOTE_SCRIPT}`);
+      expect(
+        await runCli(['node', 'themis', 'sandbox', '--ecs', '--s3-script'], ctx, [sandboxCommand]),
+      ).to.equal(1);
+      expect(err()).to.equal('themis: --ecs, --s3-script: one story at a time\n');
+    });
+
+    it('refuses what SSM refuses: a parameter the document does not declare, an unknown source type', () => {
+      const scheduler = new Scheduler();
+      const journal = new Journal(scheduler.now);
+      const fleet = new Fleet({ scheduler, random: new Random(1), journal });
+      fleet.addGroup({ name: 'g', desired: 1 });
+      const [inst] = fleet.instances('g');
+      const { runner } = remoteScriptRunner({
+        s3: new SimS3(scheduler.now),
+        scheduler,
+        journal,
+        fleet,
+        logsPrefix: S3_LOGS_PREFIX,
+      });
+      const commands = new SimCommands(scheduler, new Random(2), fleet, {
+        documents: [RUN_REMOTE_SCRIPT],
+        runners: { [RUN_REMOTE_SCRIPT]: runner },
+      });
+      const send = (parameters: Record<string, string[]>) => () =>
+        commands.send(inst!.id, RUN_REMOTE_SCRIPT, 900, parameters);
+      const base = { sourceInfo: [JSON.stringify({ path: S3_SCRIPT_URL })], commandLine: ['x.sh'] };
+      expect(send({ ...base, sourceType: ['S3'], scriptName: ['x'] })).to.throw(
+        SimAwsError,
+        /scriptName/,
+      );
+      expect(send({ ...base, sourceType: ['FTP'] })).to.throw(SimAwsError, /sourceType/);
+      expect(send({ sourceType: ['S3'], sourceInfo: base.sourceInfo })).to.throw(/commandLine/);
+      // An s3:// path is sent, and fails on the instance (the agent wants the https URL).
+      const id = send({ ...base, sourceType: ['S3'], sourceInfo: ['{"path":"s3://b/k.sh"}'] })();
+      expect(commands.sent.find((c) => c.commandId === id)!.failDetail).to.match(/https/);
     });
   });
 });
