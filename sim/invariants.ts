@@ -43,7 +43,7 @@
  * Everything else is a violation.
  */
 import { documentedGlobalTimeoutSeconds } from '../lib/aws/facts.js';
-import { FAILED_STEPS_RIDDEN } from '../lib/gate/budget.js';
+import { AFTER_PROBE_RESERVE_MS, FAILED_STEPS_RIDDEN } from '../lib/gate/budget.js';
 import { DEADLINE_MARGIN_SECONDS } from '../lib/gate/decide.js';
 import { GROUP_TAGS_TTL_MS } from '../lib/gate/handler.js';
 import { MAX_RECHECK_SECONDS } from '../lib/gate/config.js';
@@ -483,8 +483,10 @@ export function peakRates(times: readonly number[]): {
  * release, and took new work in the moment between that answer and the CompleteLifecycleAction
  * (or the instance's shutdown). Excused only when the invocation that completed the action
  * got that IDLE answer itself, as its latest answer from this instance (a stale answer, or a
- * BUSY or unknown one after it, is no excuse), the worker really was idle then, and the work
- * running at the termination started after it.
+ * BUSY or unknown one after it, is no excuse), the worker really was idle then, the work
+ * running at the termination started after it, and the completion came within the time the
+ * step keeps for its calls after the probe (AFTER_PROBE_RESERVE_MS) unless an injected fault
+ * slowed them — a gate that dawdles after its answer is not excused.
  */
 function workAfterFinalIdle(
   sim: Simulation,
@@ -507,8 +509,27 @@ function workAfterFinalIdle(
   const work = sim.fleet.instance(instanceId)?.work;
   const unit = work?.unitAt(terminatedAt);
   if (!work || !unit || work.isBusy(last.at) || unit.startMs <= last.at) return undefined;
+  // The moment is the step's calls after its probe: within the time the step keeps for them,
+  // or longer only when an injected fault slowed those calls (retries, backoff).
+  const windowMs = completion.at - last.at;
+  const slowedBy =
+    windowMs > AFTER_PROBE_RESERVE_MS ? slowingFault(sim, last.at, completion.at) : '';
+  if (slowedBy === undefined) return undefined;
   const s = (ms: number) => `${Math.round(ms / 100) / 10} s`;
-  return `${WORK_AFTER_FINAL_IDLE} (${s(unit.startMs - last.at)} after the answer; CompleteLifecycleAction ${s(completion.at - last.at)} after it)`;
+  return `${WORK_AFTER_FINAL_IDLE} (${s(unit.startMs - last.at)} after the answer; CompleteLifecycleAction ${s(windowMs)} after it${slowedBy ? `, slowed by ${slowedBy}` : ''})`;
+}
+
+/** An injected fault that slows the Auto Scaling or SSM calls of [fromMs, toMs], named. */
+function slowingFault(sim: Simulation, fromMs: number, toMs: number): string | undefined {
+  const outage = sim.account.outages.find(
+    (o) =>
+      (o.service === 'autoscaling' || o.service === 'ssm') && o.fromMs < toMs && o.toMs > fromMs,
+  );
+  if (outage) return `an ${outage.service} outage`;
+  if (sim.account.storms.some((st) => st.fromMs < toMs && st.toMs > fromMs))
+    return 'a throttling storm';
+  if (sim.options.faults?.contention) return 'ResourceContention';
+  return undefined;
 }
 
 /** The excuse's name, as the run's summary counts it. */

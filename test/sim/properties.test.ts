@@ -257,11 +257,47 @@ describe('sim/properties', function () {
       expect(excused.map((e) => e.cause).join('\n')).to.not.contain(WORK_AFTER_FINAL_IDLE);
     });
 
+    it('catches a gate that dawdles between its idle answer and the completion', async () => {
+      // 30 s of virtual time before each CompleteLifecycleAction: work that starts meanwhile
+      // is the gate's delay, not the moment no gate can close, and is not excused.
+      const dawdle = (deps: GateDeps): GateDeps => {
+        const lifecycle = deps.lifecycle;
+        return {
+          ...deps,
+          lifecycle: {
+            recordHeartbeat: (ref, opts) => lifecycle.recordHeartbeat(ref, opts),
+            describeHook: (group, hook, opts) => lifecycle.describeHook(group, hook, opts),
+            complete: async (ref, result, opts) => {
+              await new Promise<void>((resolve) =>
+                deps.timers!.setTimeout(() => resolve(), 30_000),
+              );
+              return lifecycle.complete(ref, result, opts);
+            },
+          },
+        };
+      };
+      const run = await firstFailing('busy-terminated', { wrapDeps: dawdle }, (spec) =>
+        spec.events.some((e) => e.kind === 'scale-in'),
+      );
+      expect(run, 'some history terminates a busy instance').to.not.equal(undefined);
+      const excused = run!.check.excused.filter((e) => e.kind === 'busy-terminated');
+      expect(excused.map((e) => e.cause).join('\n')).to.not.contain(WORK_AFTER_FINAL_IDLE);
+    });
+
     it('catches a gate that stops heartbeating', async () => {
-      const silent = (deps: GateDeps): GateDeps => ({
-        ...deps,
-        lifecycle: { ...deps.lifecycle, recordHeartbeat: async () => 'recorded' },
-      });
+      // Only the heartbeats go (the adapter's other methods live on its prototype: a spread
+      // would drop them and break the whole gate, not just its heartbeats).
+      const silent = (deps: GateDeps): GateDeps => {
+        const lifecycle = deps.lifecycle;
+        return {
+          ...deps,
+          lifecycle: {
+            recordHeartbeat: async () => 'recorded',
+            describeHook: (group, hook, opts) => lifecycle.describeHook(group, hook, opts),
+            complete: (ref, result, opts) => lifecycle.complete(ref, result, opts),
+          },
+        };
+      };
       const run = await firstFailing('heartbeat-gap', { wrapDeps: silent });
       expect(run).to.not.equal(undefined);
     });
