@@ -45,7 +45,9 @@ export interface ProtectConfig {
   topicArn?: string;
 }
 
+/** The variables this module reads, by ProtectConfig field (for error messages and docs). */
 export const PROTECT_ENV = {
+  region: 'AWS_REGION',
   targets: 'THEMIS_TARGETS',
   tagDiscovery: 'THEMIS_TAG_DISCOVERY',
   scansPerInvocation: 'THEMIS_SCANS_PER_INVOCATION',
@@ -58,19 +60,22 @@ export const MAX_SCANS_PER_INVOCATION = 12;
 /** Each probe holds a socket; Lambda allows 1,024 descriptors for everything. */
 export const MAX_PROBE_CONCURRENCY = 200;
 
-function readEnv<S extends z.ZodType>(
-  env: NodeJS.ProcessEnv,
-  name: string,
-  schema: S,
-): z.output<S> | undefined {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === '') return undefined;
-  const result = schema.safeParse(raw);
-  if (!result.success) {
-    throw new ConfigError(name, result.error.issues[0]?.message ?? 'is invalid');
-  }
-  return result.data;
-}
+/**
+ * The variables other than THEMIS_TARGETS (whose entries are parsed one by one, for errors
+ * that name the entry); the deploy checks its params with the same fields (deploy/params.ts).
+ */
+export const protectEnvSchema = z.object({
+  region: regionName,
+  // Unset: tag discovery when no group is listed (parseProtectConfig).
+  tagDiscovery: boolLike.optional(),
+  scansPerInvocation: intLike(1, MAX_SCANS_PER_INVOCATION).default(1),
+  // Unset: the group's size, within the descriptor budget (lib/probe.ts).
+  probeConcurrency: intLike(1, MAX_PROBE_CONCURRENCY).optional(),
+  // Where "released retained" notices go; unset, none are sent.
+  topicArn: topicArn.optional(),
+});
+
+type ProtectEnvKey = keyof typeof PROTECT_ENV;
 
 /**
  * Parse a list of targets as the themis event spells them. `nameOf(i, key)` names a field
@@ -102,48 +107,44 @@ export function parseTargetList(
 }
 
 export function parseProtectConfig(env: NodeJS.ProcessEnv): ProtectConfig {
-  const region = readEnv(env, 'AWS_REGION', regionName);
-  if (!region) throw new ConfigError('AWS_REGION', 'must be set (Lambda sets it)');
-
-  const settings = parseSettingsFromEnv(env);
-
-  let targets: ConfiguredTarget[] = [];
-  const rawTargets = env[PROTECT_ENV.targets];
-  if (rawTargets !== undefined && rawTargets.trim() !== '') {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(rawTargets);
-    } catch (err) {
-      throw new ConfigError(PROTECT_ENV.targets, `is not valid JSON (${(err as Error).message})`);
-    }
-    if (!Array.isArray(parsed)) {
-      throw new ConfigError(PROTECT_ENV.targets, 'must be a JSON array of targets');
-    }
-    targets = parseTargetList(parsed, region, (i, key) =>
-      key ? `${PROTECT_ENV.targets}[${i}].${key}` : `${PROTECT_ENV.targets}[${i}]`,
-    );
+  // Unset and empty both mean "not given", as for the gate (lib/gate/config.ts).
+  const raw: Partial<Record<ProtectEnvKey, string>> = {};
+  for (const [key, variable] of Object.entries(PROTECT_ENV) as [ProtectEnvKey, string][]) {
+    const value = env[variable];
+    if (value !== undefined && value.trim() !== '') raw[key] = value;
   }
-
-  const tagDiscovery =
-    readEnv(env, PROTECT_ENV.tagDiscovery, boolLike) ?? (targets.length === 0 ? true : false);
-  const scansPerInvocation =
-    readEnv(env, PROTECT_ENV.scansPerInvocation, intLike(1, MAX_SCANS_PER_INVOCATION)) ?? 1;
-
-  const probeConcurrency = readEnv(
-    env,
-    PROTECT_ENV.probeConcurrency,
-    intLike(1, MAX_PROBE_CONCURRENCY),
+  if (raw.region === undefined)
+    throw new ConfigError(PROTECT_ENV.region, 'must be set (Lambda sets it)');
+  const { targets: rawTargets, ...rest } = raw;
+  const parsed = parseOrThrow(
+    protectEnvSchema,
+    rest,
+    (key) => PROTECT_ENV[key as ProtectEnvKey] ?? key,
   );
-
-  const topic = readEnv(env, PROTECT_ENV.topicArn, topicArn);
-
+  const targets = rawTargets === undefined ? [] : parseTargetsVariable(rawTargets, parsed.region);
   return {
-    region,
-    settings,
+    region: parsed.region,
+    settings: parseSettingsFromEnv(env),
     targets,
-    tagDiscovery,
-    scansPerInvocation,
-    ...(probeConcurrency !== undefined ? { probeConcurrency } : {}),
-    ...(topic !== undefined ? { topicArn: topic } : {}),
+    tagDiscovery: parsed.tagDiscovery ?? targets.length === 0,
+    scansPerInvocation: parsed.scansPerInvocation,
+    ...(parsed.probeConcurrency !== undefined ? { probeConcurrency: parsed.probeConcurrency } : {}),
+    ...(parsed.topicArn !== undefined ? { topicArn: parsed.topicArn } : {}),
   };
+}
+
+/** THEMIS_TARGETS: a JSON array of targets; errors name the entry (`THEMIS_TARGETS[1].metricsPort`). */
+function parseTargetsVariable(text: string, region: string): ConfiguredTarget[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(PROTECT_ENV.targets, `is not valid JSON (${(err as Error).message})`);
+  }
+  if (!Array.isArray(parsed)) {
+    throw new ConfigError(PROTECT_ENV.targets, 'must be a JSON array of targets');
+  }
+  return parseTargetList(parsed, region, (i, key) =>
+    key ? `${PROTECT_ENV.targets}[${i}].${key}` : `${PROTECT_ENV.targets}[${i}]`,
+  );
 }
