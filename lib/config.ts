@@ -64,7 +64,17 @@ export function intLike(min: number, max: number) {
         .regex(/^-?\d+$/, 'must be a whole number')
         .transform(Number),
     ])
-    .pipe(z.number().int('must be a whole number').min(min).max(max));
+    .pipe(
+      z
+        .number()
+        .int('must be a whole number')
+        .min(min, {
+          error: (issue) => `must be between ${min} and ${max}, not ${String(issue.input)}`,
+        })
+        .max(max, {
+          error: (issue) => `must be between ${min} and ${max}, not ${String(issue.input)}`,
+        }),
+    );
 }
 
 export const boolLike = z.union([
@@ -160,7 +170,8 @@ export const sqsQueueUrl = z
     'must be an SQS queue URL such as https://sqs.us-east-1.amazonaws.com/123456789012/work',
   );
 
-const settingsShape = {
+/** One schema per setting; the deploy checks its params with them too (deploy/params.ts). */
+export const settingsShape = {
   metricsPort: intLike(1, 65535),
   busyURL: probePath,
   busyValue: nonEmptyText,

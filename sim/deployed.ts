@@ -128,6 +128,9 @@ async function build(overrides: Record<string, string>): Promise<Deployed> {
     if (typeof value !== 'string') return value;
     const whole = /^\$\{file\(\.\/deploy\/stack\.cjs\):(\w+)(?:, *[^}]*)?\}$/.exec(value);
     if (whole) return fromStack[whole[1]!];
+    // `${self:custom.gate.timeoutSeconds}`: a number serverless.yml sets once.
+    const self = /^\$\{self:([\w.]+)\}$/.exec(value);
+    if (self) return resolve(at(doc, self[1]!.split('.')));
     return value
       .replace(/\$\{param:(\w+)\}/g, (_, name: string) => params[name] ?? '')
       .replace(/\$\{sls:stage\}/g, stage)
@@ -174,7 +177,7 @@ async function build(overrides: Record<string, string>): Promise<Deployed> {
     params,
     gate: {
       timeoutSeconds: Number(
-        must(at(doc, ['functions', 'gate', 'timeout']), 'functions.gate.timeout'),
+        must(resolve(at(doc, ['functions', 'gate', 'timeout'])), 'functions.gate.timeout'),
       ),
       env: envOf('gate'),
       maximumRetryAttempts: Number(
@@ -183,19 +186,19 @@ async function build(overrides: Record<string, string>): Promise<Deployed> {
           'functions.gate.maximumRetryAttempts',
         ),
       ),
-      batchSize: Number(must(sqs?.batchSize, 'the gate sqs event batchSize')),
+      batchSize: Number(must(resolve(sqs?.batchSize), 'the gate sqs event batchSize')),
       maximumBatchingWindowSeconds: Number(sqs?.maximumBatchingWindow ?? 0),
     },
     protect: {
       timeoutSeconds: Number(
-        must(at(doc, ['functions', 'protect', 'timeout']), 'functions.protect.timeout'),
+        must(resolve(at(doc, ['functions', 'protect', 'timeout'])), 'functions.protect.timeout'),
       ),
       env: envOf('protect'),
       rateMinutes: Number(must(rate?.[1], 'the protect schedule rate')),
     },
     recheckQueue: {
       visibilityTimeoutSeconds: Number(
-        must(queue?.VisibilityTimeout, 'RecheckQueue VisibilityTimeout'),
+        must(resolve(queue?.VisibilityTimeout), 'RecheckQueue VisibilityTimeout'),
       ),
       maxReceiveCount: Number(
         must(at(queue, ['RedrivePolicy', 'maxReceiveCount']), 'RecheckQueue maxReceiveCount'),

@@ -1,11 +1,12 @@
 /**
- * deploy/backlog.cjs: the target-tracking policy per queue-driven group and the protect
+ * deploy/backlog.ts: the target-tracking policy per queue-driven group and the protect
  * role's read of the work queues — its params, and the stack `serverless package` builds
  * with them (cfn-lint included).
  */
-import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
-import { GROUP_DIMENSION } from '../lib/protect/metrics.js';
+import YAML from 'yaml';
+import { parseDeployParams } from '../deploy/params.js';
 import { cfnLint } from './packaging/cfn-lint.js';
 import { roleStatements } from './packaging/iam.js';
 import {
@@ -17,16 +18,30 @@ import {
   type Template,
 } from './packaging/package-stack.js';
 
-const require = createRequire(import.meta.url);
-const backlog = require('../deploy/backlog.cjs') as {
-  parseParams(raw: Record<string, unknown>): {
-    targets: Array<{ group: string; target: number }>;
-    queueArns: string[];
-    subMinute: boolean;
-  };
-  METRIC_NAME: string;
-  GROUP_DIMENSION: string;
+const SERVERLESS_YML = YAML.parse(readFileSync('serverless.yml', 'utf8'), {
+  logLevel: 'silent',
+}) as {
+  params: { default: Record<string, string> };
+  custom: { gate: { timeoutSeconds: number; visibilityTimeoutSeconds: number; batchSize: number } };
 };
+
+/** The backlog params, parsed with the deploy's one schema over serverless.yml's defaults. */
+function parseBacklog(raw: Record<string, string>) {
+  const { gate } = SERVERLESS_YML.custom;
+  const p = parseDeployParams(
+    { ...SERVERLESS_YML.params.default, ...raw },
+    {
+      functionTimeoutSeconds: gate.timeoutSeconds,
+      visibilityTimeoutSeconds: gate.visibilityTimeoutSeconds,
+      batchSize: gate.batchSize,
+    },
+  );
+  return {
+    targets: p.backlogTargets,
+    queueArns: p.backlogQueueArns,
+    subMinute: p.scansPerInvocation > 1,
+  };
+}
 
 const QUEUE_ARN = 'arn:aws:sqs:us-east-1:123456789012:jobs';
 const RECIPE_PARAMETERS = JSON.stringify({
@@ -38,10 +53,10 @@ const RECIPE_PARAMETERS = JSON.stringify({
   executionTimeout: '600',
 });
 
-describe('deploy/backlog.cjs params', () => {
+describe('deploy backlog params', () => {
   it('reads group=target pairs and the queues protect may read', () => {
     expect(
-      backlog.parseParams({
+      parseBacklog({
         backlogTargets: 'workers=20, render_farm=2.5',
         backlogQueueArns: `${QUEUE_ARN},arn:aws:sqs:us-east-1:123456789012:frames.fifo`,
         scansPerInvocation: '6',
@@ -85,17 +100,12 @@ describe('deploy/backlog.cjs params', () => {
   ];
   for (const [what, raw, message] of refusals) {
     it(`refuses ${what}, naming the param`, () => {
-      expect(() => backlog.parseParams({ scansPerInvocation: '1', ...raw })).to.throw(message);
+      expect(() => parseBacklog({ scansPerInvocation: '1', ...raw })).to.throw(message);
     });
   }
-
-  it('names the metric and dimension protect publishes', () => {
-    expect(backlog.GROUP_DIMENSION).to.equal(GROUP_DIMENSION);
-    expect(backlog.METRIC_NAME).to.equal('BacklogPerInstance');
-  });
 });
 
-describe('deploy/backlog.cjs packaged @slow', function () {
+describe('deploy backlog parts packaged @slow', function () {
   this.timeout(300_000);
   let stack: PackagedStack;
   let t: Template;

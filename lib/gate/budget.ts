@@ -1,8 +1,7 @@
 /**
  * The gate's time budget, as pure arithmetic shared by the gate (when to heartbeat, how long
- * a record may take) and the deploy (deploy/stack.cjs refuses a stack whose hook cannot be
- * kept alive, naming these terms). No imports on purpose: the deploy loads this file on its
- * own.
+ * a record may take) and the deploy (deploy/params.ts refuses a stack whose hook cannot be
+ * kept alive, naming these terms).
  *
  * The gate probes every `recheckSeconds` but records a lifecycle heartbeat only when the
  * hook's HeartbeatTimeout would otherwise come within the *heartbeat margin*: the longest

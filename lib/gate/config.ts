@@ -153,7 +153,8 @@ const ssmParameters = z
     ),
   );
 
-const gateEnvSchema = z.object({
+/** The deploy checks its params with these fields too (deploy/params.ts). */
+export const gateEnvSchema = z.object({
   recheckQueueUrl: queueUrl,
   topicArn: topicArn.optional(),
   recheckSeconds: intLike(5, MAX_RECHECK_SECONDS).default(GATE_DEFAULTS.recheckSeconds),

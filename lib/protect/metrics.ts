@@ -11,6 +11,8 @@ import { busyRatio } from './backlog.js';
 import type { GroupReport } from './scan.js';
 
 export const GROUP_DIMENSION = 'AutoScalingGroupName';
+/** The per-group metric a backlog scaling policy tracks (deploy/backlog.ts). */
+export const BACKLOG_METRIC = 'BacklogPerInstance';
 export const DEFAULT_METRICS_NAMESPACE = 'themis';
 
 export interface ScanMetrics {
@@ -74,7 +76,7 @@ function recordBacklog(
 ): void {
   const backlog = report.backlog!;
   if (backlog.visibleMessages !== null) count('VisibleMessages', backlog.visibleMessages);
-  if (backlog.backlogPerInstance !== null) count('BacklogPerInstance', backlog.backlogPerInstance);
+  if (backlog.backlogPerInstance !== null) count(BACKLOG_METRIC, backlog.backlogPerInstance);
   count('BacklogReadFailed', backlog.error ? 1 : 0);
   const busy = busyRatio(report);
   if (busy !== undefined) ratio('BusyRatio', busy);

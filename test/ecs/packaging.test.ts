@@ -15,15 +15,15 @@ import { actionsOf, arnText, roleStatements, type Statement } from '../packaging
 import { packageStack, props, resource, type PackagedStack } from '../packaging/package-stack.js';
 import { invokeBundle, unzipArtefact } from '../packaging/run-bundle.js';
 import { startMoto, type Moto } from '../helpers/moto.js';
+import { readClustersFile } from '../../deploy/ecs.js';
+import { parseDeployParams } from '../../deploy/params.js';
+import { PROJECT_ROOT } from '../packaging/package-stack.js';
 
 const require = createRequire(import.meta.url);
 const stack = require('../../deploy/stack.cjs') as (helpers: {
   resolveVariable: (name: string) => Promise<unknown>;
   resolveConfigurationProperty: (path: string[]) => Promise<unknown>;
 }) => Promise<{ scaleFunction: unknown; resources: { Resources: Record<string, unknown> } }>;
-const { parseEcsParams } = require('../../deploy/ecs.cjs') as {
-  parseEcsParams: (raw: Record<string, unknown>, serviceDir?: string) => unknown;
-};
 
 const CLUSTERS_YML = `
 clusters:
@@ -45,12 +45,26 @@ clusters:
     mem_buffer: 0
 `;
 
-/** serverless.yml as osls reads it before variables: params.default and the numbers stack.cjs asks for. */
+/** serverless.yml as osls reads it before variables: params.default and the numbers the deploy asks for. */
 const SERVERLESS_YML = YAML.parse(readFileSync('serverless.yml', 'utf8'), {
   logLevel: 'silent',
 }) as {
   params: { default: Record<string, string> };
+  custom: { gate: { timeoutSeconds: number; visibilityTimeoutSeconds: number; batchSize: number } };
 };
+
+/** The deploy's params over serverless.yml's defaults, parsed with its one schema. */
+function parseParams(raw: Record<string, string>) {
+  const { gate } = SERVERLESS_YML.custom;
+  return parseDeployParams(
+    { ...SERVERLESS_YML.params.default, ...raw },
+    {
+      functionTimeoutSeconds: gate.timeoutSeconds,
+      visibilityTimeoutSeconds: gate.visibilityTimeoutSeconds,
+      batchSize: gate.batchSize,
+    },
+  );
+}
 
 function statementsWith(statements: Statement[], prefix: string): Statement[] {
   return statements.filter((s) => actionsOf(s).some((a) => a.startsWith(prefix)));
@@ -168,7 +182,7 @@ describe('deploying ECS mode and the scale function @slow', function () {
   });
 });
 
-describe('deploy/ecs.cjs', () => {
+describe('deploy/ecs.ts', () => {
   const resolveWith = (params: Record<string, string>) => ({
     resolveVariable: async (name: string) =>
       name === 'sls:stage' ? 'ci' : params[name.slice('param:'.length)],
@@ -185,10 +199,10 @@ describe('deploy/ecs.cjs', () => {
   });
 
   it('refuses a clusters file outside the project, or missing, by param name', () => {
-    expect(() => parseEcsParams({ clustersFile: '../clusters.yml' })).to.throw(
+    expect(() => readClustersFile('../clusters.yml', PROJECT_ROOT)).to.throw(
       /param "clustersFile": .* inside the project/,
     );
-    expect(() => parseEcsParams({ clustersFile: 'nope.yml' })).to.throw(
+    expect(() => readClustersFile('nope.yml', PROJECT_ROOT)).to.throw(
       /param "clustersFile": nope.yml does not exist/,
     );
   });
@@ -197,7 +211,7 @@ describe('deploy/ecs.cjs', () => {
     const d = mkdtempSync(join(tmpdir(), 'themis-ecs-deploy-'));
     try {
       writeFileSync(join(d, 'c.yml'), 'clusters:\n  jobs:\n    autoscale_group: "%(GROUP)"\n');
-      expect(() => parseEcsParams({ clustersFile: 'c.yml' }, d)).to.throw(
+      expect(() => readClustersFile('c.yml', d)).to.throw(
         /autoscale_group must be a literal group name/,
       );
     } finally {
@@ -206,7 +220,7 @@ describe('deploy/ecs.cjs', () => {
   });
 
   it('refuses a bad ecsClusters entry by name', () => {
-    expect(() => parseEcsParams({ ecsClusters: 'ok,not ok' })).to.throw(
+    expect(() => parseParams({ ecsClusters: 'ok,not ok' })).to.throw(
       /param "ecsClusters": "not ok"/,
     );
   });

@@ -254,8 +254,8 @@ describe('sim/lambda and delivery', () => {
 describe('sim/deployed', () => {
   it('reads the numbers the stack deploys from serverless.yml and the deploy', async () => {
     const stack = await deployed();
-    const doc = readServerlessYml() as { functions: { gate: { timeout: number } } };
-    expect(stack.gate.timeoutSeconds).to.equal(doc.functions.gate.timeout);
+    const doc = readServerlessYml() as { custom: { gate: { timeoutSeconds: number } } };
+    expect(stack.gate.timeoutSeconds).to.equal(doc.custom.gate.timeoutSeconds);
     expect(stack.gate.batchSize).to.be.greaterThan(0);
     expect(stack.recheckQueue.visibilityTimeoutSeconds).to.be.greaterThan(0);
     expect(stack.recheckQueue.maxReceiveCount).to.be.greaterThan(0);
