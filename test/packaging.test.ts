@@ -44,7 +44,7 @@ import {
   type PackagedStack,
   type Template,
 } from './packaging/package-stack.js';
-import { effectiveStack } from './packaging/template-compare.js';
+import { COMPARED_STACKS, effectiveStack } from './packaging/template-compare.js';
 import { exerciseGateBundle, exerciseProtectBundle } from './packaging/bundle-checks.js';
 import { parseDeployParams, type StackNumbers } from '../deploy/params.js';
 
@@ -81,26 +81,8 @@ function timingOf(stack: StackNumbers, recheckSeconds: number): GateTiming {
   };
 }
 
-const FULL_PARAMS = {
-  groups: 'workers-a,workers_b',
-  subnetIds: 'subnet-0a1b2c3d4e5f60718,subnet-0123abcd',
-  securityGroupIds: 'sg-0a1b2c3d4e5f60718',
-  notifyEmail: 'ops@example.com',
-  heartbeatTimeout: '3600',
-  hookDefaultResult: 'ABANDON',
-  recheckSeconds: '45',
-  maxWaitSeconds: '7200',
-  unknownLimit: '4',
-  onDeadline: 'ABANDON',
-  onSsmFailure: 'ABANDON',
-  ssmDocument: 'themis-drain',
-  ssmParameters: '{"commands":["systemctl stop worker"]}',
-  ssmTimeoutSeconds: '300',
-  dryRun: 'true',
-  scansPerInvocation: '3',
-  probeConcurrency: '8',
-  metricsPort: '9100',
-};
+/** Every param set (the stack test/packaging-compare.test.ts also holds to main's). */
+const FULL_PARAMS = COMPARED_STACKS.full!.params;
 const FULL_GROUPS = ['workers-a', 'workers_b'];
 
 const PROTECT_ENV = [
