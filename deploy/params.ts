@@ -11,7 +11,7 @@
  * An empty value means "not given" (serverless.yml spells "none" as ''). A list is a
  * comma-separated string (`--param`) or a YAML list (`params:`).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   MAX_HEARTBEAT_TIMEOUT_SECONDS,
   MIN_HEARTBEAT_TIMEOUT_SECONDS,
@@ -134,7 +134,13 @@ const paramsSchema = z
       .trim()
       .regex(/^[A-Za-z0-9\-_/]{1,255}$/, 'must be 1–255 letters, digits, "-", "_" or "/"'),
     heartbeatTimeout: intLike(MIN_HEARTBEAT_TIMEOUT_SECONDS, MAX_HEARTBEAT_TIMEOUT_SECONDS),
-    hookDefaultResult: gate.onDeadline.unwrap(),
+    // What Auto Scaling does if themis never answers: a lifecycle result (the gate's RETAIN
+    // policy is not one).
+    hookDefaultResult: z
+      .string()
+      .trim()
+      .toUpperCase()
+      .pipe(z.enum(['CONTINUE', 'ABANDON'], 'must be CONTINUE or ABANDON')),
     // --- probing: the functions' settings (lib/config.ts)
     metricsPort: given(settingsShape.metricsPort),
     busyURL: given(settingsShape.busyURL),

@@ -224,6 +224,8 @@ describe('deploy stack params', () => {
     expect(error({ recheckSeconds: 'soon' })).to.match(/^param "recheckSeconds": .*whole number/);
     expect(error({ tagDiscovery: 'maybe' })).to.match(/^param "tagDiscovery"/);
     expect(error({ hookDefaultResult: 'WAIT' })).to.match(/^param "hookDefaultResult"/);
+    // RETAIN is a policy of the gate's, not a result Auto Scaling can apply on its own.
+    expect(error({ hookDefaultResult: 'RETAIN' })).to.match(/^param "hookDefaultResult"/);
     expect(error({ notifyEmail: 'ops' })).to.match(/^param "notifyEmail"/);
     expect(error({ groups: 'a,a' })).to.match(/^param "groups": .*twice/);
     expect(error({ groups: 'a/*' })).to.match(/^param "groups"/);
