@@ -1,7 +1,7 @@
 /**
  * The deploy's restructuring keeps the stacks it builds: for serverless.yml's defaults and
  * four param combinations (test/packaging/template-compare.ts), `serverless package` builds
- * the stack that the deploy of commit 92230fd built (test/packaging/fixtures/stacks.json,
+ * the stack that the deploy of commit 01b7b44 built (test/packaging/fixtures/stacks.json,
  * written by test/packaging/write-template-fixtures.ts on that commit), as CloudFormation
  * would create it: conditions evaluated, code locations left out. cfn-lint accepts each.
  *
