@@ -4,7 +4,7 @@
  * lib/protect/handler.ts.
  */
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { createLogger } from '../lib/log.js';
+import { createLogger, serviceName } from '../lib/log.js';
 import { createHttpProber } from '../lib/probe.js';
 import { createRegionalPorts, snsOnDemand } from '../lib/protect/aws-ports.js';
 import { parseProtectConfig } from '../lib/protect/config.js';
@@ -25,7 +25,8 @@ export const handler = createProtectHandler({
   metrics: createScanMetrics(
     new Metrics({
       namespace: process.env.POWERTOOLS_METRICS_NAMESPACE || DEFAULT_METRICS_NAMESPACE,
-      serviceName: 'themis-protect',
+      // The backlog policies and the scan alarm name this service (serverless.yml).
+      serviceName: serviceName('themis-protect'),
     }),
     // Sub-minute scans: per-group metrics at high resolution (10-second policies and alarms).
     { highResolution: config.scansPerInvocation > 1 },

@@ -25,12 +25,16 @@ export interface ContextLog extends Log {
 }
 
 /**
- * The functions' logger. POWERTOOLS_SERVICE_NAME, when set (serverless.yml sets it per
- * function), names the service; `defaultServiceName` only fills in when it is not.
+ * The function's service name for its logs and metrics: POWERTOOLS_SERVICE_NAME when set
+ * (serverless.yml sets it per function), else `defaultServiceName`.
  */
+export function serviceName(defaultServiceName: string, env = process.env): string {
+  return env.POWERTOOLS_SERVICE_NAME?.trim() || defaultServiceName;
+}
+
+/** The functions' logger, named by `serviceName`. */
 export function createLogger(defaultServiceName: string): ContextLog & { logger: Logger } {
-  const fromEnv = process.env.POWERTOOLS_SERVICE_NAME?.trim();
-  return wrapPowertools(new Logger({ serviceName: fromEnv || defaultServiceName }));
+  return wrapPowertools(new Logger({ serviceName: serviceName(defaultServiceName) }));
 }
 
 function wrapPowertools(logger: Logger): ContextLog & { logger: Logger } {

@@ -1,5 +1,11 @@
 import { expect } from 'chai';
-import { childLog, createLogger, createRecordingLog, forInvocation } from '../lib/log.js';
+import {
+  childLog,
+  createLogger,
+  createRecordingLog,
+  forInvocation,
+  serviceName,
+} from '../lib/log.js';
 
 /** Capture the JSON lines a Powertools logger writes to stdout/stderr while `run` runs. */
 function captureLines(run: () => void): Record<string, unknown>[] {
@@ -55,6 +61,13 @@ describe('log', () => {
       () => captureLines(() => createLogger('themis-gate').info('hello')),
     );
     expect(lines[0]).to.include({ service: 'themis-gate' });
+  });
+
+  it('gives metrics the same service name as the logs', () => {
+    expect(serviceName('themis-protect', { POWERTOOLS_SERVICE_NAME: ' payments ' })).to.equal(
+      'payments',
+    );
+    expect(serviceName('themis-protect', {})).to.equal('themis-protect');
   });
 
   it('puts the request id on every line of an invocation, and a step’s fields on its child', () => {

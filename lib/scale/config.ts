@@ -26,7 +26,13 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import * as z from 'zod';
-import { ecsClusterName, groupName, hasControlCharacter, parseOrThrow } from '../config.js';
+import {
+  boolLike,
+  ecsClusterName,
+  groupName,
+  hasControlCharacter,
+  parseOrThrow,
+} from '../config.js';
 import { ConfigError } from '../errors.js';
 import type { ScaleEvent } from './services.js';
 
@@ -130,6 +136,9 @@ const fileSchema = z.strictObject({
   clusters: z.record(ecsClusterName, clusterSchema),
 });
 
+/** The variables other than THEMIS_CLUSTERS_FILE (a path, read below). */
+const scaleEnvSchema = z.object({ dryRun: boolLike.default(false) });
+
 const PLACEHOLDER = /%\(([^)]*)\)/g;
 
 /** Replace every `%(NAME)` with the variable's value; a missing one is a ConfigError naming it. */
@@ -194,12 +203,12 @@ export function parseScaleConfig(env: NodeJS.ProcessEnv, readFile = readFileSync
   } catch (err) {
     throw new ConfigError(SCALE_ENV.clustersFile, `cannot read ${path}: ${(err as Error).message}`);
   }
-  const dryRunRaw = env[SCALE_ENV.dryRun]?.trim().toLowerCase();
-  if (dryRunRaw && !['true', 'false', '1', '0', 'yes', 'no'].includes(dryRunRaw)) {
-    throw new ConfigError(SCALE_ENV.dryRun, 'must be true or false');
-  }
-  return {
-    clusters: parseClusters(substituteEnv(text, env, path), path),
-    dryRun: dryRunRaw === 'true' || dryRunRaw === '1' || dryRunRaw === 'yes',
-  };
+  // THEMIS_DRY_RUN as protect and the gate read it (lib/config.ts); unset or empty: false.
+  const dryRunRaw = env[SCALE_ENV.dryRun]?.trim();
+  const { dryRun } = parseOrThrow(
+    scaleEnvSchema,
+    dryRunRaw ? { dryRun: dryRunRaw } : {},
+    () => SCALE_ENV.dryRun,
+  );
+  return { clusters: parseClusters(substituteEnv(text, env, path), path), dryRun };
 }

@@ -187,6 +187,23 @@ describe('scale/config', () => {
       expect(config.dryRun).to.equal(true);
     });
 
+    // Broken variant tried: unset defaulting to dry run (`boolLike.default(true)`) — caught.
+    it('reads THEMIS_DRY_RUN as protect and the gate do, and names it when it is neither', () => {
+      const path = join(dir, 'c.yml');
+      writeFileSync(path, 'clusters: {}\n');
+      const read = (value: string | undefined) =>
+        parseScaleConfig({ THEMIS_CLUSTERS_FILE: path, THEMIS_DRY_RUN: value }).dryRun;
+
+      expect([read(' YES '), read('0'), read(''), read(undefined)]).to.deep.equal([
+        true,
+        false,
+        false,
+        false,
+      ]);
+      const err = configError(() => read('maybe'));
+      expect(err.field).to.equal('THEMIS_DRY_RUN');
+    });
+
     it('names THEMIS_CLUSTERS_FILE when the file cannot be read', () => {
       const err = configError(() =>
         parseScaleConfig({ THEMIS_CLUSTERS_FILE: join(dir, 'missing.yml') }),
