@@ -7,33 +7,17 @@
  * Broken variant tried: a static `import { SSMClient } from '@aws-sdk/client-ssm'` back in
  * lib/aws/clients.ts — the first case fails.
  */
-import { execFile } from 'node:child_process';
 import { expect } from 'chai';
+import { isLoaded, outputOfFresh } from '../helpers/fresh-process.js';
 
-const SSM_LOADED =
-  "Object.keys(require('node:module')._cache).some((p) => p.includes('/@aws-sdk/client-ssm/'))";
+const SSM_LOADED = isLoaded('@aws-sdk/client-ssm');
 
-function run(script: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', '-e', script],
-      {
-        env: {
-          PATH: process.env.PATH,
-          AWS_REGION: 'us-east-1',
-          AWS_ACCESS_KEY_ID: 'testing',
-          AWS_SECRET_ACCESS_KEY: 'testing',
-          THEMIS_LOOPBACK_ONLY: '1',
-          THEMIS_RECHECK_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/q',
-          NODE_NO_WARNINGS: '1',
-        },
-      },
-      (err, stdout, stderr) =>
-        err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout.trim()),
-    );
+const run = (script: string) =>
+  outputOfFresh(script, {
+    AWS_ACCESS_KEY_ID: 'testing',
+    AWS_SECRET_ACCESS_KEY: 'testing',
+    THEMIS_RECHECK_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/q',
   });
-}
 
 describe('the SSM SDK on demand @slow', () => {
   it('is not loaded by the gate’s cold start, though the commands port exists', async () => {

@@ -4,31 +4,13 @@
  * its own Node process (a module loads only once per process).
  */
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
+import { runFresh } from '../helpers/fresh-process.js';
 
-function coldStart(env: Record<string, string>): Promise<{ code: number; stderr: string }> {
-  const script =
-    "import('./functions/protect.ts').then(() => console.log('loaded'), (e) => { console.error(e.name + ' ' + e.message); process.exit(3); })";
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', '-e', script],
-      {
-        env: {
-          PATH: process.env.PATH,
-          AWS_REGION: 'us-east-1',
-          THEMIS_LOOPBACK_ONLY: '1',
-          NODE_NO_WARNINGS: '1',
-          ...env,
-        },
-      },
-      (err, _stdout, stderr) => {
-        const code = err ? ((err as { code?: number }).code ?? 1) : 0;
-        resolve({ code: typeof code === 'number' ? code : 1, stderr });
-      },
-    );
-  });
-}
+const coldStart = (env: Record<string, string>) =>
+  runFresh(
+    "import('./functions/protect.ts').then(() => console.log('loaded'), (e) => { console.error(e.name + ' ' + e.message); process.exit(3); })",
+    env,
+  );
 
 describe('functions/protect cold start @slow', () => {
   const cases: Array<[string, Record<string, string>, RegExp]> = [

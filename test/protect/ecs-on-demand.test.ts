@@ -7,35 +7,19 @@
  * Broken variant tried: `ecs: new EcsAdapter(new ECSClient(…))` built eagerly in
  * lib/protect/aws-ports.ts again — the first case fails.
  */
-import { execFile } from 'node:child_process';
 import { expect } from 'chai';
+import { isLoaded, outputOfFresh } from '../helpers/fresh-process.js';
 
-const ECS_LOADED =
-  "Object.keys(require('node:module')._cache).some((p) => p.includes('/@aws-sdk/client-ecs/'))";
+const ECS_LOADED = isLoaded('@aws-sdk/client-ecs');
 
-function run(script: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', '-e', script],
-      {
-        env: {
-          PATH: process.env.PATH,
-          AWS_REGION: 'us-east-1',
-          AWS_ACCESS_KEY_ID: 'testing',
-          AWS_SECRET_ACCESS_KEY: 'testing',
-          // Nothing listens here: the loaded client's call fails fast, which is all we need.
-          AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
-          AWS_MAX_ATTEMPTS: '1',
-          THEMIS_LOOPBACK_ONLY: '1',
-          NODE_NO_WARNINGS: '1',
-        },
-      },
-      (err, stdout, stderr) =>
-        err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout.trim()),
-    );
+const run = (script: string) =>
+  outputOfFresh(script, {
+    AWS_ACCESS_KEY_ID: 'testing',
+    AWS_SECRET_ACCESS_KEY: 'testing',
+    // Nothing listens here: the loaded client's call fails fast, which is all we need.
+    AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
+    AWS_MAX_ATTEMPTS: '1',
   });
-}
 
 describe('the ECS SDK on demand in protect @slow', () => {
   it('is not loaded by the protect cold start, though the ECS port exists', async () => {
