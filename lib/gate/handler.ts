@@ -30,6 +30,7 @@ import type {
   HookInfo,
   LifecycleActions,
 } from '../ports.js';
+import { MAX_DELAY_SECONDS } from '../aws/facts.js';
 import { Deadline, realTimers } from '../time.js';
 import {
   CALL_ALLOWANCE_MS,
@@ -83,9 +84,14 @@ export function createGateHandler(containerDeps: GateDeps): GateHandler {
     // be heartbeated on its old HeartbeatTimeout for the rest of a chain.
     const describeHook = cacheHooks(deps.lifecycle);
 
-    /** One input, inside its own budget; `progress` says how far it got. */
-    const runOne = (input: unknown, progress: StepProgress, viaSns = false) => {
-      const deadline = invocation.within(RECORD_BUDGET_MS);
+    /**
+     * One input, inside its own budget; `progress` says how far it got. A direct input (not
+     * SQS) keeps one call's time back for its retry through the queue (retryThroughQueue).
+     */
+    const runOne = (input: unknown, progress: StepProgress, viaSns = false, direct = true) => {
+      const deadline = (direct ? invocation.less(CALL_ALLOWANCE_MS) : invocation).within(
+        RECORD_BUDGET_MS,
+      );
       // The step's own awaits all run against `deadline`; this is the guarantee on top.
       return deadline.run('gate step', () =>
         gateStep(input, invocationDeps, { deadline, progress, viaSns, describeHook }),
@@ -99,7 +105,7 @@ export function createGateHandler(containerDeps: GateDeps): GateHandler {
           limit(async () => {
             const progress: StepProgress = { committed: false };
             try {
-              await runOne(record.body, progress);
+              await runOne(record.body, progress, false, false);
               return undefined;
             } catch (err) {
               if (progress.committed) {
@@ -138,7 +144,8 @@ export function createGateHandler(containerDeps: GateDeps): GateHandler {
           }
           logFailure(deps, err, {});
           if (err instanceof InvalidEventError) await reportUnreadable(deps, err, invocation);
-          else retryable ??= err;
+          else if (!(await retryThroughQueue(deps, invocation, record.Sns.Message, progress)))
+            retryable ??= err;
         }
       }
       if (retryable !== undefined) throw retryable;
@@ -154,11 +161,51 @@ export function createGateHandler(containerDeps: GateDeps): GateHandler {
         return undefined;
       }
       logFailure(deps, err, {});
-      if (!(err instanceof InvalidEventError)) throw err;
-      await reportUnreadable(deps, err, invocation);
-      return undefined;
+      if (err instanceof InvalidEventError) {
+        await reportUnreadable(deps, err, invocation);
+        return undefined;
+      }
+      if (await retryThroughQueue(deps, invocation, JSON.stringify(event), progress)) {
+        return undefined;
+      }
+      throw err;
     }
   };
+}
+
+/**
+ * A direct (EventBridge or SNS) first step that failed retryably goes on the recheck queue,
+ * so that SQS's visibility timeout and redrive govern its retries as they govern every later
+ * step — not Lambda's two asynchronous retries within three minutes, after which the event
+ * would go to the dead-letter queue and the hold would be lost to any outage longer than
+ * that. It goes as its own recheck when it got that far (the hook read, the mode pinned: the
+ * retry carries on in that mode), else as the input itself (nothing was pinned or done). The
+ * delay is one recheck interval, which the heartbeat margin already counts (budget.ts).
+ * false when even that SendMessage failed: the handler then throws, and Lambda retries.
+ */
+async function retryThroughQueue(
+  deps: GateDeps,
+  invocation: Deadline,
+  input: string,
+  progress: StepProgress,
+): Promise<boolean> {
+  const body = progress.retryBody ?? input;
+  const delaySeconds = Math.min(deps.config.recheckSeconds, MAX_DELAY_SECONDS);
+  try {
+    await invocation
+      .within(CALL_ALLOWANCE_MS)
+      .run('SendMessage', (signal) => deps.rechecks.schedule(body, delaySeconds, { signal }));
+  } catch (err) {
+    deps.log.error('failed first step not queued; Lambda retries the event', {
+      error: errorMessage(err),
+    });
+    return false;
+  }
+  deps.log.warn('failed first step queued for a retry through the recheck queue', {
+    delaySeconds,
+    as: progress.retryBody ? 'recheck' : 'input',
+  });
+  return true;
 }
 
 function isSqsEvent(event: unknown): event is { Records: SqsRecordLike[] } {

@@ -143,6 +143,12 @@ export interface StepProgress {
    * the record is done even if the step fails afterwards — a retry would start a second chain.
    */
   committed: boolean;
+  /**
+   * A first step's recheck of itself, set once its state is built (the hook read, the mode
+   * pinned): what a failed direct first step hands to the recheck queue so that its retry
+   * carries on in the same mode (handler.ts). Unset while nothing is pinned yet.
+   */
+  retryBody?: string;
 }
 
 export interface StepOutcome {
@@ -280,6 +286,7 @@ export async function gateStep(
       eventAgeSeconds: Math.round((startedMs - (parsed.eventTimeMs ?? startedMs)) / 1000),
     });
   }
+  if (!parsed.state && hook) progress.retryBody = encodeRecheck(action, state);
   const { dryRun } = state;
   const step = new Step(deps, action, state, base, deadline, progress);
   // Whether an ABANDON would retain the instance (RETAIN is resolved against it in finish).

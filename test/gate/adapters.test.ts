@@ -5,6 +5,7 @@
  */
 import {
   AutoScalingClient,
+  AutoScalingServiceException,
   CompleteLifecycleActionCommand,
   DescribeAutoScalingGroupsCommand,
   DescribeLifecycleHooksCommand,
@@ -149,6 +150,36 @@ describe('gate over the SDK adapters', () => {
       firstRecheck({ heartbeatTimeoutSeconds: 40, globalTimeoutSeconds: 4000 }),
     );
     expect(heartbeat!.calledBefore(send!)).to.equal(true);
+  });
+
+  it('puts a direct first step that met an Auto Scaling outage on the recheck queue, so SQS governs its retries', async () => {
+    asg.on(DescribeAutoScalingGroupsCommand).rejects(
+      new AutoScalingServiceException({
+        name: 'InternalFailure',
+        message: 'We encountered an internal error',
+        $fault: 'server',
+        $metadata: { httpStatusCode: 500 },
+      }),
+    );
+    const event = terminateEvent();
+    const result = await createGateHandler(deps())(event);
+
+    expect(result, 'no error: not left to Lambda’s two retries').to.equal(undefined);
+    expect(asg.commandCalls(RecordLifecycleActionHeartbeatCommand)).to.have.length(0);
+    const sent = sqs.commandCalls(SendMessageCommand).map((c) => c.args[0].input);
+    expect(sent).to.deep.equal([
+      { QueueUrl: QUEUE_URL, MessageBody: JSON.stringify(event), DelaySeconds: 10 },
+    ]);
+  });
+
+  it('lets Lambda retry a direct first step when SendMessage fails as well', async () => {
+    asg
+      .on(DescribeAutoScalingGroupsCommand)
+      .rejects(autoScalingError('Throttling', 'Rate exceeded'));
+    sqs.on(SendMessageCommand).rejects(new Error('connect ECONNREFUSED'));
+    let thrown: unknown;
+    await createGateHandler(deps())(terminateEvent()).catch((err: unknown) => (thrown = err));
+    expect(thrown).to.have.property('name', 'UpstreamError');
   });
 
   it('sends no recheck when the heartbeat is refused', async () => {

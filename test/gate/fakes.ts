@@ -94,9 +94,12 @@ export class FakeGroups implements GroupDirectory, InstanceAddresses {
   readonly tags = new Map<string, Record<string, string>>([[GROUP, {}]]);
   readonly addresses = new Map<string, string>();
   readonly describeCalls: string[][] = [];
+  /** DescribeAutoScalingGroups fails (an Auto Scaling outage). */
+  fail?: Error;
 
   async describeGroups(names: string[]): Promise<GroupSnapshot[]> {
     this.describeCalls.push([...names]);
+    if (this.fail) throw this.fail;
     return names
       .filter((n) => this.tags.has(n))
       .map((name) => ({ name, instances: [], tags: { ...this.tags.get(name) } }));

@@ -212,15 +212,75 @@ describe('gate handler', () => {
       expect(world.lifecycle.heartbeats).to.have.length(1);
     });
 
-    it('throws a retryable failure so Lambda retries the event', async () => {
+    // Issue 8: Lambda retries a failed direct invocation twice within about three minutes,
+    // then sends it to the DLQ; an outage longer than that lost the hold. A failed first step
+    // now goes on the recheck queue (visibility timeout and redrive: 5 receives × 480 s).
+    // Broken variant tried: retryThroughQueue answering false at once — these tests fail.
+    it('queues a first step that failed retryably as its own recheck, in the mode it started in', async () => {
       world.lifecycle.failHeartbeat = awsError(
         'Throttling',
         'Rate exceeded',
         'RecordLifecycleActionHeartbeat',
       );
+      const result = await createGateHandler(world.deps)(terminateEvent());
+      expect(result, 'no error: Lambda does not retry it').to.equal(undefined);
+      expect(world.rechecks.scheduled.map((r) => r.delaySeconds)).to.deep.equal([10]);
+      expect(world.rechecks.last()).to.include({
+        themis: 'recheck',
+        attempt: 1,
+        heartbeats: 0,
+        dryRun: false,
+      });
+      const queued = world.log.lines.find((l) => l.message.startsWith('failed first step queued'));
+      expect(queued?.fields).to.include({ as: 'recheck', delaySeconds: 10 });
+
+      // Auto Scaling is back; a dry-run tag set meanwhile does not change the chain's mode.
+      delete world.lifecycle.failHeartbeat;
+      world.groups.tags.set(GROUP, { 'themis:dry-run': 'true' });
+      world.clock.advance(10);
+      const beats = world.lifecycle.heartbeats.length;
+      const retried = await createGateHandler(world.deps)(
+        sqsEvent([{ id: 'retry', body: world.rechecks.scheduled[0]!.body }]),
+      );
+      expect(retried).to.deep.equal({ batchItemFailures: [] });
+      expect(world.lifecycle.heartbeats).to.have.length(beats + 1);
+      expect(world.rechecks.last()).to.include({ attempt: 2, dryRun: false });
+    });
+
+    it('queues the event itself when the step failed before it read the hook', async () => {
+      world.groups.fail = awsError(
+        'ServiceUnavailable',
+        'Auto Scaling is down',
+        'DescribeAutoScalingGroups',
+      );
+      const event = terminateEvent();
+      expect(await createGateHandler(world.deps)(event)).to.equal(undefined);
+      expect(world.rechecks.scheduled).to.deep.equal([
+        { body: JSON.stringify(event), delaySeconds: 10 },
+      ]);
+      delete world.groups.fail;
+      world.clock.advance(10);
+      await createGateHandler(world.deps)(
+        sqsEvent([{ id: 'retry', body: world.rechecks.scheduled[0]!.body }]),
+      );
+      expect(world.rechecks.last()).to.include({ themis: 'recheck', attempt: 2 });
+      expect(world.notifications.events()).to.deep.equal(['holding']);
+    });
+
+    it('throws so Lambda retries the event when the queue refuses the retry too', async () => {
+      world.lifecycle.failHeartbeat = awsError(
+        'Throttling',
+        'Rate exceeded',
+        'RecordLifecycleActionHeartbeat',
+      );
+      world.rechecks.fail = awsError('ServiceUnavailable', 'SQS is down', 'SendMessage');
       let thrown: unknown;
       await createGateHandler(world.deps)(terminateEvent()).catch((err: unknown) => (thrown = err));
       expect(thrown).to.have.property('name', 'UpstreamError');
+      expect((thrown as Error).message).to.contain('Rate exceeded');
+      expect(world.log.lines.map((l) => l.message)).to.include(
+        'failed first step not queued; Lambda retries the event',
+      );
     });
 
     it('does not throw for an unreadable event: it logs it and tells operators', async () => {
@@ -360,8 +420,22 @@ describe('gate handler', () => {
       expect(atMs).to.be.below(REMAINING_MS - INVOCATION_RESERVE_MS);
     });
 
-    it('gives a direct invocation the same deadline: a hung call throws in time, so Lambda retries it', async () => {
+    it('gives a direct invocation the same deadline: a hung call fails the step in time, and the event is queued for a retry', async () => {
       world.lifecycle.hangDescribe = true;
+      const { value, error, atMs } = await settleOnFakeTime(
+        createGateHandler(world.deps)(terminateEvent(), context()),
+      );
+      expect(error).to.equal(undefined);
+      expect(value).to.equal(undefined);
+      expect(world.rechecks.scheduled).to.deep.equal([
+        { body: JSON.stringify(terminateEvent()), delaySeconds: 10 },
+      ]);
+      expect(atMs).to.be.at.most(REMAINING_MS - INVOCATION_RESERVE_MS);
+    });
+
+    it('throws in time when neither the step nor its retry through the queue can be done', async () => {
+      world.lifecycle.hangDescribe = true;
+      world.rechecks.fail = awsError('ServiceUnavailable', 'SQS is down', 'SendMessage');
       const { error, atMs } = await settleOnFakeTime(
         createGateHandler(world.deps)(terminateEvent(), context()),
       );
@@ -395,12 +469,24 @@ describe('gate handler', () => {
       expect(world.lifecycle.describeCalls).to.equal(0);
     });
 
-    it('throws a retryable failure so Lambda retries the SNS delivery', async () => {
+    it('queues a record whose first step failed retryably, like a direct event', async () => {
       world.lifecycle.failHeartbeat = awsError(
         'Throttling',
         'Rate exceeded',
         'RecordLifecycleActionHeartbeat',
       );
+      const outcomes = await createGateHandler(world.deps)({ Records: [snsRecord(hookMessage())] });
+      expect(outcomes).to.deep.equal([]);
+      expect(world.rechecks.last()).to.include({ themis: 'recheck', attempt: 1 });
+    });
+
+    it('throws a retryable failure so Lambda retries the SNS delivery when the queue is down too', async () => {
+      world.lifecycle.failHeartbeat = awsError(
+        'Throttling',
+        'Rate exceeded',
+        'RecordLifecycleActionHeartbeat',
+      );
+      world.rechecks.fail = awsError('ServiceUnavailable', 'SQS is down', 'SendMessage');
       let thrown: unknown;
       await createGateHandler(world.deps)({ Records: [snsRecord(hookMessage())] }).catch(
         (err: unknown) => (thrown = err),
