@@ -14,8 +14,10 @@
  *     step that had already scheduled its recheck is done, even if a later part failed:
  *     redelivering it would start a second chain.
  *   direct invocation (the EventBridge rule) and SNS event (a topic invoking the gate; each
- *     `Records[].Sns.Message` is one input) — a retryable failure throws, so Lambda's
- *     asynchronous retries (and the function's failure destination) take over. An
+ *     `Records[].Sns.Message` is one input) — a retryable failure goes on the recheck queue
+ *     (retryThroughQueue), so the queue's redelivery governs it like any later step; only
+ *     when that fails too does the handler throw, and Lambda's asynchronous retries (and the
+ *     function's failure destination) take over. An
  *     unreadable event (InvalidEventError) cannot be fixed by retrying: it is logged as an
  *     error and, when a topic is configured, reported to operators; the call returns.
  */
