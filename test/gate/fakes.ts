@@ -122,10 +122,13 @@ export class FakeGroups implements GroupDirectory, InstanceAddresses {
 export class FakeRechecks implements Rechecks {
   readonly scheduled: { body: string; delaySeconds: number }[] = [];
   fail?: Error;
+  /** The message reaches the queue, and then the call fails anyway (an answer lost on the way back). */
+  failAfterSending?: Error;
 
   async schedule(body: string, delaySeconds: number): Promise<void> {
     if (this.fail) throw this.fail;
     this.scheduled.push({ body, delaySeconds });
+    if (this.failAfterSending) throw this.failAfterSending;
   }
 
   /** The last recheck, parsed (what the queue would deliver). */
