@@ -16,6 +16,7 @@ import {
   DescribeLifecycleHooksCommand,
   RecordLifecycleActionHeartbeatCommand,
   SetInstanceProtectionCommand,
+  TerminateInstanceInAutoScalingGroupCommand,
 } from '@aws-sdk/client-auto-scaling';
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
@@ -80,6 +81,13 @@ const ROWS: Row[] = [
     command: SetInstanceProtectionCommand,
     answer: {},
     call: (opts) => autoScaling.setInstanceProtection('g', ['i-1'], true, opts),
+  },
+  {
+    adapter: 'AutoScalingAdapter',
+    method: 'terminateRetained',
+    command: TerminateInstanceInAutoScalingGroupCommand,
+    answer: {},
+    call: (opts) => autoScaling.terminateRetained('i-1', opts),
   },
   {
     adapter: 'AutoScalingAdapter',
