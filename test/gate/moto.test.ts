@@ -11,9 +11,8 @@
  * check what the gate asked for, not what Auto Scaling would do with it — the lifecycle
  * semantics are the fleet simulator's job.
  */
-import { PutLifecycleHookCommand } from '@aws-sdk/client-auto-scaling';
-import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
-import { ReceiveMessageCommand, type Message } from '@aws-sdk/client-sqs';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { CreateDocumentCommand } from '@aws-sdk/client-ssm';
 import { expect } from 'chai';
 import { createGatePorts } from '../../lib/gate/aws-ports.js';
@@ -28,66 +27,24 @@ import { startWorker, type Worker } from '../helpers/http-workers.js';
 import { startSnsOutageProxy } from '../helpers/sns-outage-proxy.js';
 import { lifecycleEvent } from '../helpers/events.js';
 import {
-  createLoopbackFleet,
+  createGateWireStack,
+  intercept,
+  interceptLifecycleActions,
+  snsNotices as notices,
+  type Intercepted,
+  type Queue,
+} from '../helpers/gate-wire.js';
+import {
   motoClients,
   startMoto,
   type Moto,
   type MotoClients,
   type MotoFleet,
 } from '../helpers/moto.js';
-import { asSqsEvent, createQueue, receiveAndDelete } from './sqs-wire.js';
+import { asSqsEvent, receiveAndDelete } from './sqs-wire.js';
 
 const HOOK = 'themis-wire';
 const TOKEN = 'a1b2c3d4-0000-4000-8000-000000000a1e';
-
-interface Intercepted {
-  command: string;
-  input: Record<string, unknown>;
-}
-
-/**
- * Answer `commands` in the service's place (moto lacks them) and record what was asked.
- * Added at the `initialize` step, so the adapter's request is complete but never serialised.
- */
-function intercept(
-  client: { middlewareStack: { add: (...args: never[]) => void } },
-  answers: Record<string, () => unknown>,
-): Intercepted[] {
-  const calls: Intercepted[] = [];
-  const middleware =
-    (next: (args: { input: object }) => Promise<unknown>, context: { commandName?: string }) =>
-    async (args: { input: object }) => {
-      const answer = context.commandName ? answers[context.commandName] : undefined;
-      if (!answer) return next(args);
-      calls.push({
-        command: context.commandName!.replace(/Command$/, ''),
-        input: structuredClone(args.input) as Record<string, unknown>,
-      });
-      return { output: { $metadata: {}, ...(answer() as object) }, response: {} };
-    };
-  (client.middlewareStack.add as (m: unknown, o: unknown) => void)(middleware, {
-    step: 'initialize',
-    name: 'themisTestInterceptor',
-  });
-  return calls;
-}
-
-/** SNS → SQS delivery (raw delivery off): the body is the SNS envelope. */
-function notices(messages: Message[]) {
-  return messages.map((m) => {
-    const envelope = JSON.parse(m.Body!) as {
-      Subject: string;
-      Message: string;
-      MessageAttributes: Record<string, { Type: string; Value: string }>;
-    };
-    return {
-      subject: envelope.Subject,
-      message: envelope.Message,
-      event: envelope.MessageAttributes.event?.Value,
-      group: envelope.MessageAttributes.group?.Value,
-    };
-  });
-}
 
 describe('gate over the wire (moto) @slow', function () {
   let moto: Moto;
@@ -95,8 +52,8 @@ describe('gate over the wire (moto) @slow', function () {
   let fleet: MotoFleet;
   let instanceId: string;
   let worker: Worker;
-  let rechecks: { url: string; arn: string };
-  let inbox: { url: string; arn: string };
+  let rechecks: Queue;
+  let inbox: Queue;
   let topicArn: string;
   let lifecycleCalls: Intercepted[];
   let ssmCalls: Intercepted[];
@@ -104,37 +61,18 @@ describe('gate over the wire (moto) @slow', function () {
   before(async () => {
     moto = await startMoto();
     clients = motoClients(moto);
-    lifecycleCalls = intercept(clients.autoScaling, {
-      RecordLifecycleActionHeartbeatCommand: () => ({}),
-      CompleteLifecycleActionCommand: () => ({}),
-    });
+    lifecycleCalls = interceptLifecycleActions(clients);
     ssmCalls = intercept(clients.ssm, {
       DescribeInstanceInformationCommand: () => ({
         InstanceInformationList: [{ InstanceId: instanceId, PingStatus: 'Online' }],
       }),
     });
-    fleet = await createLoopbackFleet(moto, {
-      groupName: 'gate-wire',
-      size: 1,
+    ({ fleet, instanceId, rechecks, inbox, topicArn } = await createGateWireStack(moto, clients, {
+      name: 'gate-wire',
+      hook: HOOK,
+      heartbeatTimeoutSeconds: 60,
       tags: { 'themis:busy-url': '/status' },
-    });
-    instanceId = fleet.instanceIds[0]!;
-    await clients.autoScaling.send(
-      new PutLifecycleHookCommand({
-        AutoScalingGroupName: fleet.groupName,
-        LifecycleHookName: HOOK,
-        LifecycleTransition: 'autoscaling:EC2_INSTANCE_TERMINATING',
-        HeartbeatTimeout: 60,
-        DefaultResult: 'CONTINUE',
-      }),
-    );
-    rechecks = await createQueue(clients.sqs, 'gate-wire-rechecks');
-    inbox = await createQueue(clients.sqs, 'gate-wire-inbox');
-    topicArn = (await clients.sns.send(new CreateTopicCommand({ Name: 'gate-wire-outcomes' })))
-      .TopicArn!;
-    await clients.sns.send(
-      new SubscribeCommand({ TopicArn: topicArn, Protocol: 'sqs', Endpoint: inbox.arn }),
-    );
+    }));
   });
 
   after(async () => {
@@ -216,7 +154,7 @@ describe('gate over the wire (moto) @slow', function () {
     expect(body.hook).to.deep.equal({ heartbeatTimeoutSeconds: 60, globalTimeoutSeconds: 6000 });
 
     const holding = notices(await receiveAndDelete(clients.sqs, inbox.url, 1));
-    expect(holding.map((n) => n.event)).to.deep.equal(['holding']);
+    expect(holding.map((n) => n.attributes.event)).to.deep.equal(['holding']);
 
     worker.set({ kind: 'answer', body: 'IDLE' });
     const response = (await handler(asSqsEvent([recheck!]))) as SqsBatchResponse;
@@ -234,7 +172,7 @@ describe('gate over the wire (moto) @slow', function () {
     expect(await receiveAndDelete(clients.sqs, rechecks.url, 1, 1)).to.deep.equal([]);
 
     const [released] = notices(await receiveAndDelete(clients.sqs, inbox.url, 1));
-    expect(released).to.include({ event: 'released', group: fleet.groupName });
+    expect(released!.attributes).to.include({ event: 'released', group: fleet.groupName });
     expect(released!.subject).to.match(
       new RegExp(`^themis: released ${instanceId} in gate-wire after \\d+ s$`),
     );
@@ -285,7 +223,7 @@ describe('gate over the wire (moto) @slow', function () {
     ]);
     expect(lifecycleCalls[1]!.input).to.include({ LifecycleActionResult: 'CONTINUE' });
     const [released] = notices(await receiveAndDelete(clients.sqs, inbox.url, 1));
-    expect(released!.event).to.equal('released');
+    expect(released!.attributes.event).to.equal('released');
     expect(released!.message).to.contain('gate-wire-backup succeeded');
   });
 
@@ -301,7 +239,7 @@ describe('gate over the wire (moto) @slow', function () {
       ['CompleteLifecycleAction', 'ABANDON'],
     ]);
     const [notice] = notices(await receiveAndDelete(clients.sqs, inbox.url, 1));
-    expect(notice!.event).to.equal('ssm-failed');
+    expect(notice!.attributes.event).to.equal('ssm-failed');
     expect(notice!.message).to.contain('does not exist');
   });
 
@@ -348,7 +286,7 @@ describe('gate over the wire (moto) @slow', function () {
 
       const messages = await receiveAndDelete(clients.sqs, inbox.url, 1);
       const [released] = notices(messages);
-      expect(released).to.include({ event: 'released', group: fleet.groupName });
+      expect(released!.attributes).to.include({ event: 'released', group: fleet.groupName });
       const attributes = (
         JSON.parse(messages[0]!.Body!) as {
           MessageAttributes: Record<string, { Value: string }>;

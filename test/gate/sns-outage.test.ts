@@ -16,9 +16,7 @@
  * moto lacks RecordLifecycleActionHeartbeat and CompleteLifecycleAction: as in
  * test/gate/moto.test.ts, a middleware answers those two in AWS's place and records them.
  */
-import { PutLifecycleHookCommand } from '@aws-sdk/client-auto-scaling';
-import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
-import { type Message } from '@aws-sdk/client-sqs';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { expect } from 'chai';
 import { clientConfig } from '../../lib/aws/clients.js';
 import { createGatePorts } from '../../lib/gate/aws-ports.js';
@@ -31,7 +29,13 @@ import { createHttpProber, isLoopbackAddress } from '../../lib/probe.js';
 import { lifecycleEvent } from '../helpers/events.js';
 import { startWorker, type Worker } from '../helpers/http-workers.js';
 import {
-  createLoopbackFleet,
+  createGateWireStack,
+  interceptLifecycleActions,
+  snsNotices,
+  type Intercepted,
+  type Queue,
+} from '../helpers/gate-wire.js';
+import {
   motoClients,
   startMoto,
   type Moto,
@@ -39,63 +43,10 @@ import {
   type MotoFleet,
 } from '../helpers/moto.js';
 import { startSnsOutageProxy, type SnsOutageProxy } from '../helpers/sns-outage-proxy.js';
-import { asSqsEvent, createQueue, receiveAndDelete } from './sqs-wire.js';
+import { asSqsEvent, receiveAndDelete } from './sqs-wire.js';
 
 const HOOK = 'themis-outage';
 const TOKEN = 'a1b2c3d4-0000-4000-8000-00000000aa7e';
-
-interface Intercepted {
-  command: string;
-  input: Record<string, unknown>;
-}
-
-/** Answer `commands` in the service's place (moto lacks them) and record what was asked. */
-function intercept(
-  client: { middlewareStack: { add: (...args: never[]) => void } },
-  answers: Record<string, () => unknown>,
-): Intercepted[] {
-  const calls: Intercepted[] = [];
-  const middleware =
-    (next: (args: { input: object }) => Promise<unknown>, context: { commandName?: string }) =>
-    async (args: { input: object }) => {
-      const answer = context.commandName ? answers[context.commandName] : undefined;
-      if (!answer) return next(args);
-      calls.push({
-        command: context.commandName!.replace(/Command$/, ''),
-        input: structuredClone(args.input) as Record<string, unknown>,
-      });
-      return { output: { $metadata: {}, ...(answer() as object) }, response: {} };
-    };
-  (client.middlewareStack.add as (m: unknown, o: unknown) => void)(middleware, {
-    step: 'initialize',
-    name: 'themisTestInterceptor',
-  });
-  return calls;
-}
-
-interface Delivered {
-  subject: string;
-  message: string;
-  attributes: Record<string, string>;
-}
-
-/** SNS → SQS delivery (raw delivery off): the body is the SNS envelope. */
-function delivered(messages: Message[]): Delivered[] {
-  return messages.map((m) => {
-    const envelope = JSON.parse(m.Body!) as {
-      Subject: string;
-      Message: string;
-      MessageAttributes: Record<string, { Type: string; Value: string }>;
-    };
-    return {
-      subject: envelope.Subject,
-      message: envelope.Message,
-      attributes: Object.fromEntries(
-        Object.entries(envelope.MessageAttributes).map(([k, v]) => [k, v.Value]),
-      ),
-    };
-  });
-}
 
 describe('gate through an SNS outage, over the wire (moto) @slow', function () {
   // The notice's first retry comes within 60 s: wait for it, and a little longer.
@@ -108,36 +59,20 @@ describe('gate through an SNS outage, over the wire (moto) @slow', function () {
   let worker: Worker;
   let proxy: SnsOutageProxy;
   let sns: SNSClient;
-  let rechecks: { url: string; arn: string };
-  let inbox: { url: string; arn: string };
+  let rechecks: Queue;
+  let inbox: Queue;
   let topicArn: string;
   let lifecycleCalls: Intercepted[];
 
   before(async () => {
     moto = await startMoto();
     clients = motoClients(moto);
-    lifecycleCalls = intercept(clients.autoScaling, {
-      RecordLifecycleActionHeartbeatCommand: () => ({}),
-      CompleteLifecycleActionCommand: () => ({}),
-    });
-    fleet = await createLoopbackFleet(moto, { groupName: 'outage-wire', size: 1 });
-    instanceId = fleet.instanceIds[0]!;
-    await clients.autoScaling.send(
-      new PutLifecycleHookCommand({
-        AutoScalingGroupName: fleet.groupName,
-        LifecycleHookName: HOOK,
-        LifecycleTransition: 'autoscaling:EC2_INSTANCE_TERMINATING',
-        HeartbeatTimeout: 600,
-        DefaultResult: 'CONTINUE',
-      }),
-    );
-    rechecks = await createQueue(clients.sqs, 'outage-wire-rechecks');
-    inbox = await createQueue(clients.sqs, 'outage-wire-inbox');
-    topicArn = (await clients.sns.send(new CreateTopicCommand({ Name: 'outage-wire-outcomes' })))
-      .TopicArn!;
-    await clients.sns.send(
-      new SubscribeCommand({ TopicArn: topicArn, Protocol: 'sqs', Endpoint: inbox.arn }),
-    );
+    lifecycleCalls = interceptLifecycleActions(clients);
+    ({ fleet, instanceId, rechecks, inbox, topicArn } = await createGateWireStack(moto, clients, {
+      name: 'outage-wire',
+      hook: HOOK,
+      heartbeatTimeoutSeconds: 600,
+    }));
     proxy = await startSnsOutageProxy(moto.endpoint);
     // The production client policy (adaptive retries, six attempts, per-attempt bounds),
     // aimed at the proxy: during the outage every one of its attempts gets the 500.
@@ -219,7 +154,7 @@ describe('gate through an SNS outage, over the wire (moto) @slow', function () {
     const response = (await handler(asSqsEvent(retries))) as SqsBatchResponse;
     expect(response).to.deep.equal({ batchItemFailures: [] });
 
-    const notices = delivered(await receiveAndDelete(clients.sqs, inbox.url, 1));
+    const notices = snsNotices(await receiveAndDelete(clients.sqs, inbox.url, 1));
     expect(notices).to.have.length(1);
     expect(notices[0]!.attributes).to.include({
       event: 'released',
