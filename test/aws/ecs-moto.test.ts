@@ -8,11 +8,10 @@ import { CreateServiceCommand, DescribeServicesCommand, type ECSClient } from '@
 import { expect } from 'chai';
 import { EcsAdapter } from '../../lib/aws/ecs.js';
 import { awsErrorName, UpstreamError } from '../../lib/errors.js';
-import { createLoopbackFleet, startMoto, type Moto, type MotoFleet } from '../helpers/moto.js';
+import type { MotoFleet } from '../helpers/moto.js';
 import {
-  createMotoCluster,
-  ecsClient,
-  keepTasksRunning,
+  startEcsWorld,
+  type EcsWorld,
   startTask,
   stopTask,
   WORKER_FAMILY,
@@ -21,24 +20,26 @@ import {
 
 describe('aws/ecs over the wire (moto)', function () {
   this.timeout(60_000);
-  let moto: Moto;
   let ecs: ECSClient;
   let adapter: EcsAdapter;
   let fleet: MotoFleet;
   let cluster: MotoCluster;
 
+  let ecsWorld: EcsWorld;
+
   before(async () => {
-    moto = await startMoto();
-    await keepTasksRunning(moto);
-    ecs = ecsClient(moto);
-    adapter = new EcsAdapter(ecs);
-    fleet = await createLoopbackFleet(moto, { groupName: 'ecs-wire', size: 3 });
     // The third instance is never registered.
-    cluster = await createMotoCluster(ecs, 'wire', fleet.instanceIds.slice(0, 2));
+    ecsWorld = await startEcsWorld({
+      groupName: 'ecs-wire',
+      size: 3,
+      clusterName: 'wire',
+      registered: 2,
+    });
+    ({ ecs, fleet, cluster } = ecsWorld);
+    adapter = new EcsAdapter(ecs);
   });
   after(async () => {
-    ecs?.destroy();
-    await moto?.stop();
+    await ecsWorld?.stop();
   });
 
   it('finds the container instances of the EC2 instances asked for (moto ignores filter)', async () => {

@@ -13,11 +13,10 @@ import { expect } from 'chai';
 import { EcsAdapter } from '../../lib/aws/ecs.js';
 import { gateStep } from '../../lib/gate/step.js';
 import { makeWorld, terminateEvent, type World } from '../gate/fakes.js';
-import { createLoopbackFleet, startMoto, type Moto, type MotoFleet } from '../helpers/moto.js';
+import type { MotoFleet } from '../helpers/moto.js';
 import {
-  createMotoCluster,
-  ecsClient,
-  keepTasksRunning,
+  startEcsWorld,
+  type EcsWorld,
   startTask,
   stopTask,
   type MotoCluster,
@@ -25,24 +24,26 @@ import {
 
 describe('gate in ECS mode (moto)', function () {
   this.timeout(90_000);
-  let moto: Moto;
   let ecs: ECSClient;
   let adapter: EcsAdapter;
   let fleet: MotoFleet;
   let cluster: MotoCluster;
 
+  let ecsWorld: EcsWorld;
+
   before(async () => {
-    moto = await startMoto();
-    await keepTasksRunning(moto);
-    ecs = ecsClient(moto);
-    adapter = new EcsAdapter(ecs);
-    fleet = await createLoopbackFleet(moto, { groupName: 'gate-ecs', size: 4 });
     // The last instance is never registered.
-    cluster = await createMotoCluster(ecs, 'gate-ecs', fleet.instanceIds.slice(0, 3));
+    ecsWorld = await startEcsWorld({
+      groupName: 'gate-ecs',
+      size: 4,
+      clusterName: 'gate-ecs',
+      registered: 3,
+    });
+    ({ ecs, fleet, cluster } = ecsWorld);
+    adapter = new EcsAdapter(ecs);
   });
   after(async () => {
-    ecs?.destroy();
-    await moto?.stop();
+    await ecsWorld?.stop();
   });
 
   function world(env: Record<string, string> = {}): World {

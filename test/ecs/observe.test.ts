@@ -10,11 +10,10 @@ import { observeEcsWork } from '../../lib/ecs/observe.js';
 import { UpstreamError } from '../../lib/errors.js';
 import type { EcsClusterState } from '../../lib/ports.js';
 import { Deadline } from '../../lib/time.js';
-import { createLoopbackFleet, startMoto, type Moto, type MotoFleet } from '../helpers/moto.js';
+import type { MotoFleet } from '../helpers/moto.js';
 import {
-  createMotoCluster,
-  ecsClient,
-  keepTasksRunning,
+  startEcsWorld,
+  type EcsWorld,
   startTask,
   stopTask,
   type MotoCluster,
@@ -22,23 +21,25 @@ import {
 
 describe('ecs/observe', function () {
   this.timeout(60_000);
-  let moto: Moto;
   let ecs: ECSClient;
   let fleet: MotoFleet;
   let cluster: MotoCluster;
   let ids: [string, string, string, string];
 
+  let ecsWorld: EcsWorld;
+
   before(async () => {
-    moto = await startMoto();
-    await keepTasksRunning(moto);
-    ecs = ecsClient(moto);
-    fleet = await createLoopbackFleet(moto, { groupName: 'ecs-observe', size: 4 });
+    ecsWorld = await startEcsWorld({
+      groupName: 'ecs-observe',
+      size: 4,
+      clusterName: 'observe',
+      registered: 3,
+    });
+    ({ ecs, fleet, cluster } = ecsWorld);
     ids = fleet.instanceIds as typeof ids;
-    cluster = await createMotoCluster(ecs, 'observe', ids.slice(0, 3));
   });
   after(async () => {
-    ecs?.destroy();
-    await moto?.stop();
+    await ecsWorld?.stop();
   });
 
   it('tells busy, idle, daemon-only and unregistered instances apart', async () => {

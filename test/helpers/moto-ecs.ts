@@ -22,7 +22,7 @@ import {
   StartTaskCommand,
   StopTaskCommand,
 } from '@aws-sdk/client-ecs';
-import type { Moto } from './moto.js';
+import { createLoopbackFleet, startMoto, type Moto, type MotoFleet } from './moto.js';
 
 export const WORKER_FAMILY = 'worker';
 export const DAEMON_FAMILY = 'log-agent';
@@ -37,6 +37,56 @@ export interface MotoCluster {
 
 export function ecsClient(moto: Moto): ECSClient {
   return new ECSClient(moto.clientConfig);
+}
+
+export interface EcsWorld {
+  moto: Moto;
+  ecs: ECSClient;
+  fleet: MotoFleet;
+  cluster: MotoCluster;
+  /** Destroys the client and stops moto. */
+  stop(): Promise<void>;
+}
+
+/**
+ * moto with tasks kept running, an ECS client, a loopback fleet of `size` instances in group
+ * `groupName`, and a cluster named `clusterName` with the first `registered` of them
+ * registered (the others stay plain EC2 instances).
+ */
+export async function startEcsWorld(options: {
+  groupName: string;
+  size: number;
+  clusterName: string;
+  registered: number;
+}): Promise<EcsWorld> {
+  const moto = await startMoto();
+  const ecs = ecsClient(moto);
+  try {
+    await keepTasksRunning(moto);
+    const fleet = await createLoopbackFleet(moto, {
+      groupName: options.groupName,
+      size: options.size,
+    });
+    const cluster = await createMotoCluster(
+      ecs,
+      options.clusterName,
+      fleet.instanceIds.slice(0, options.registered),
+    );
+    return {
+      moto,
+      ecs,
+      fleet,
+      cluster,
+      stop: async () => {
+        ecs.destroy();
+        await moto.stop();
+      },
+    };
+  } catch (err) {
+    ecs.destroy();
+    await moto.stop();
+    throw err;
+  }
 }
 
 /** Tasks stay as they are until a test stops them (see the header). */
