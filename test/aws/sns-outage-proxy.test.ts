@@ -3,16 +3,12 @@
  * fails as SNS fails during an outage — HTTP 500, InternalError, retryable for the SDK —
  * everything else goes through, and Publish works again when the outage is over.
  */
-import {
-  CreateTopicCommand,
-  ListTopicsCommand,
-  SNSClient,
-  SubscribeCommand,
-} from '@aws-sdk/client-sns';
+import { CreateTopicCommand, ListTopicsCommand, SNSClient } from '@aws-sdk/client-sns';
 import { expect } from 'chai';
 import { SnsNotifications } from '../../lib/aws/sns.js';
 import { awsErrorName, UpstreamError } from '../../lib/errors.js';
-import { createQueue, receiveAndDelete } from '../gate/sqs-wire.js';
+import { receiveAndDelete } from '../gate/sqs-wire.js';
+import { createOutcomeTopic, type Queue } from '../helpers/gate-wire.js';
 import { motoClients, startMoto, type Moto, type MotoClients } from '../helpers/moto.js';
 import { startSnsOutageProxy, type SnsOutageProxy } from '../helpers/sns-outage-proxy.js';
 
@@ -27,18 +23,13 @@ describe('SNS outage proxy over moto @slow', () => {
   let clients: MotoClients;
   let proxy: SnsOutageProxy;
   let topicArn: string;
-  let inbox: { url: string; arn: string };
+  let inbox: Queue;
   let sns: SNSClient;
 
   before(async () => {
     moto = await startMoto();
     clients = motoClients(moto);
-    topicArn = (await clients.sns.send(new CreateTopicCommand({ Name: 'outage-outcomes' })))
-      .TopicArn!;
-    inbox = await createQueue(clients.sqs, 'outage-inbox');
-    await clients.sns.send(
-      new SubscribeCommand({ TopicArn: topicArn, Protocol: 'sqs', Endpoint: inbox.arn }),
-    );
+    ({ topicArn, inbox } = await createOutcomeTopic(clients, 'outage'));
   });
   after(async () => {
     for (const client of Object.values(clients ?? {})) client.destroy();
