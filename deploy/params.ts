@@ -6,13 +6,16 @@
  * lib/protect/config.ts): a value the function would refuse at its cold start is refused
  * here, by param name, while the template is built and before anything reaches AWS. The
  * params only the deploy reads (groups, the VPC, the hook, the e-mail, the backlog and ECS
- * parts) have their fields here. serverless.yml's `params.default` holds every default.
+ * parts) have their fields here. serverless.yml's `params.default` holds every default,
+ * and every param there has its field here (test/packaging.test.ts checks both ways): a new
+ * param is a default there and a field here.
  *
  * An empty value means "not given" (serverless.yml spells "none" as ''). A list is a
  * comma-separated string (`--param`) or a YAML list (`params:`).
  */
 import * as z from 'zod';
 import {
+  LOG_RETENTION_DAYS,
   MAX_HEARTBEAT_TIMEOUT_SECONDS,
   MIN_HEARTBEAT_TIMEOUT_SECONDS,
   SQS_VISIBILITY_PER_FUNCTION_TIMEOUT,
@@ -175,6 +178,10 @@ const paramsSchema = z
     clustersFile: given(z.string().trim()),
     ecsClusters: list(ecsClusterName),
     // --- operations
+    logRetentionDays: intLike(1, Math.max(...LOG_RETENTION_DAYS)).refine(
+      (days) => (LOG_RETENTION_DAYS as readonly number[]).includes(days),
+      `must be one of CloudWatch Logs' retention periods: ${LOG_RETENTION_DAYS.join(', ')}`,
+    ),
     notifyEmail: given(
       // The address as it is given: the topic subscribes exactly this text.
       z.string().regex(/^[^\s@,]+@[^\s@,]+\.[^\s@,]+$/, 'is not an e-mail address'),

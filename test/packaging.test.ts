@@ -46,7 +46,7 @@ import {
 } from './packaging/package-stack.js';
 import { COMPARED_STACKS, effectiveStack } from './packaging/template-compare.js';
 import { exerciseGateBundle, exerciseProtectBundle } from './packaging/bundle-checks.js';
-import { parseDeployParams, type StackNumbers } from '../deploy/params.js';
+import { PARAM_NAMES, parseDeployParams, type StackNumbers } from '../deploy/params.js';
 
 /** serverless.yml as written (CloudFormation tags read as plain values). */
 function serverlessYml(): {
@@ -194,6 +194,7 @@ describe('deploy stack params', () => {
     notifyEmail: '',
     ssmDocument: '',
     recheckSeconds: '30',
+    logRetentionDays: '30',
   };
   const error = (overrides: Record<string, unknown>) => {
     try {
@@ -212,6 +213,18 @@ describe('deploy stack params', () => {
     }
     return 'no error';
   };
+
+  // Broken variant tried: logRetentionDays left out of the schema — caught.
+  it('has one schema field for every param serverless.yml declares, and none other', () => {
+    expect([...PARAM_NAMES].sort()).to.deep.equal(
+      Object.keys(serverlessYml().params.default).sort(),
+    );
+  });
+
+  it('refuses a log retention CloudWatch does not offer', () => {
+    expect(error({ logRetentionDays: '31' })).to.match(/^param "logRetentionDays": must be one of/);
+    expect(error({ logRetentionDays: '30' })).to.equal('no error');
+  });
 
   it('reads comma-separated and YAML-list groups alike', () => {
     expect(parseParams({ ...ok, groups: ' a , b ' }).groups).to.deep.equal(['a', 'b']);

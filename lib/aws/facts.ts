@@ -116,5 +116,10 @@ export const LAMBDA_FILE_DESCRIPTORS = 1024;
  * second ("Error handling and automatic retries in Lambda"). No retry comes sooner.
  */
 export const LAMBDA_ASYNC_RETRY_DELAYS_SECONDS: readonly number[] = [60, 120];
+/** The retention periods CloudWatch Logs accepts (PutRetentionPolicy's retentionInDays). */
+export const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288,
+  3653,
+] as const;
 /** AWS's guidance for an SQS event source: the queue's visibility timeout ≥ 6 × the function's timeout. */
 export const SQS_VISIBILITY_PER_FUNCTION_TIMEOUT = 6;
