@@ -11,6 +11,7 @@
  * check what the gate asked for, not what Auto Scaling would do with it — the lifecycle
  * semantics are the fleet simulator's job.
  */
+import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { CreateDocumentCommand } from '@aws-sdk/client-ssm';
@@ -23,7 +24,7 @@ import { outcomeId } from '../../lib/gate/notices.js';
 import type { GateDeps, StepOutcome } from '../../lib/gate/step.js';
 import { createRecordingLog } from '../../lib/log.js';
 import { createHttpProber, isLoopbackAddress } from '../../lib/probe.js';
-import { startWorker, type Worker } from '../helpers/http-workers.js';
+import { closedPort, startWorker, type Worker } from '../helpers/http-workers.js';
 import { startSnsOutageProxy } from '../helpers/sns-outage-proxy.js';
 import { lifecycleEvent } from '../helpers/events.js';
 import {
@@ -177,6 +178,44 @@ describe('gate over the wire (moto) @slow', function () {
       new RegExp(`^themis: released ${instanceId} in gate-wire after \\d+ s$`),
     );
     expect(released!.message).to.contain('Facts:').and.not.contain(TOKEN);
+  });
+
+  // Issue 8: a direct first step that fails retryably goes on the recheck queue (SQS's
+  // redelivery then governs it), not only to Lambda's two retries within three minutes.
+  it('puts a first step that cannot reach Auto Scaling on the recheck queue, and carries it on from there', async () => {
+    const unreachable = new AutoScalingClient({
+      ...moto.clientConfig,
+      endpoint: `http://127.0.0.1:${await closedPort()}`,
+      maxAttempts: 2,
+    });
+    try {
+      const gate = deps();
+      const cut = {
+        ...gate,
+        ...createGatePorts(gate.config, { ...clients, autoScaling: unreachable }),
+      };
+      const sent = event();
+      expect(await createGateHandler(cut)(sent), 'no error: not left to Lambda').to.equal(
+        undefined,
+      );
+      expect(lifecycleCalls).to.deep.equal([]);
+
+      const [queued] = await receiveAndDelete(clients.sqs, rechecks.url, 1);
+      expect(JSON.parse(queued!.Body!)).to.deep.equal(JSON.parse(JSON.stringify(sent)));
+
+      // Auto Scaling answers again: the queued event is a first step like any other.
+      const response = (await createGateHandler(gate)(asSqsEvent([queued!]))) as SqsBatchResponse;
+      expect(response).to.deep.equal({ batchItemFailures: [] });
+      expect(lifecycleCalls.map((c) => c.command)).to.deep.equal([
+        'RecordLifecycleActionHeartbeat',
+      ]);
+      const [recheck] = await receiveAndDelete(clients.sqs, rechecks.url, 1);
+      expect(JSON.parse(recheck!.Body!)).to.deep.include({ themis: 'recheck', attempt: 2 });
+      const holding = notices(await receiveAndDelete(clients.sqs, inbox.url, 1));
+      expect(holding.map((n) => n.attributes.event)).to.deep.equal(['holding']);
+    } finally {
+      unreachable.destroy();
+    }
   });
 
   it('runs the pre-termination command through SSM and releases when it succeeded', async () => {
