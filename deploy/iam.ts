@@ -4,6 +4,7 @@
  * partition, region and account from the stack, never from params.
  */
 import { ENABLED_TAG } from '../lib/config.js';
+import { LAUNCH_ABANDONS_TAG } from '../lib/gate/launch.js';
 import type { DeployParams } from './params.js';
 
 export interface Statement {
@@ -166,6 +167,20 @@ export function gateStatements(p: DeployParams): Statement[] {
       ['autoscaling:RecordLifecycleActionHeartbeat', 'autoscaling:CompleteLifecycleAction'],
       p,
     ),
+    // The launch gate counts abandons in a row in one tag of the group, and only that tag.
+    ...(p.launchHooks
+      ? groupScoped(
+          'CountLaunchAbandons',
+          ['autoscaling:CreateOrUpdateTags', 'autoscaling:DeleteTags'],
+          p,
+        ).map((st) => ({
+          ...st,
+          Condition: {
+            ...st.Condition,
+            'ForAllValues:StringEquals': { 'aws:TagKeys': [LAUNCH_ABANDONS_TAG] },
+          },
+        }))
+      : []),
     {
       Sid: 'PublishOutcomes',
       Effect: 'Allow',

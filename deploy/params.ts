@@ -144,6 +144,10 @@ const paramsSchema = z
       .trim()
       .toUpperCase()
       .pipe(z.enum(['CONTINUE', 'ABANDON'], 'must be CONTINUE or ABANDON')),
+    // --- the launch-readiness gate's hook (docs/gate.md, "Launches and warm pools"); a group
+    // is gated only once it is also tagged themis:launch-gate=true
+    launchHooks: given(boolLike).transform((v) => v ?? false),
+    launchHookName: given(gate.launchHookName.unwrap()).transform((v) => v ?? 'themis-launch'),
     // --- probing: the functions' settings (lib/config.ts)
     metricsPort: given(settingsShape.metricsPort),
     busyURL: given(settingsShape.busyURL),
@@ -193,6 +197,13 @@ const paramsSchema = z
         code: 'custom',
         path: [p.subnetIds.length ? 'securityGroupIds' : 'subnetIds'],
         message: 'subnetIds and securityGroupIds go together',
+      });
+    }
+    if (p.launchHooks && p.launchHookName === p.hookName) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['launchHookName'],
+        message: 'must differ from hookName (a group has one hook of a name)',
       });
     }
     // A policy on a metric nobody publishes never scales: protect could read no queue.

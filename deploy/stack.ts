@@ -11,7 +11,12 @@
  * error that names it (`param "recheckSeconds": …`), raised before anything reaches AWS.
  */
 import { join } from 'node:path';
-import { TERMINATE_DETAIL_TYPE, TERMINATING } from '../lib/aws/facts.js';
+import {
+  LAUNCH_DETAIL_TYPE,
+  LAUNCHING,
+  TERMINATE_DETAIL_TYPE,
+  TERMINATING,
+} from '../lib/aws/facts.js';
 import { backlogResources } from './backlog.js';
 import {
   gateEcsStatements,
@@ -51,10 +56,15 @@ const SERVICE_PATH = ['functions', 'protect', 'environment', 'POWERTOOLS_SERVICE
 
 /** Only themis's hook: another tool's hook on the same group is not ours to complete. */
 function lifecycleEventPattern(p: CheckedParams) {
-  const detail: Record<string, string[]> = { LifecycleHookName: [p.hookName] };
+  const detail: Record<string, string[]> = {
+    LifecycleHookName: p.launchHooks ? [p.hookName, p.launchHookName] : [p.hookName],
+  };
   // Listed groups narrow it further, unless tag discovery may add groups the stack cannot name.
   if (p.groups.length && !p.tagDiscovery) detail.AutoScalingGroupName = p.groups;
-  return { source: ['aws.autoscaling'], 'detail-type': [TERMINATE_DETAIL_TYPE], detail };
+  const detailType = p.launchHooks
+    ? [TERMINATE_DETAIL_TYPE, LAUNCH_DETAIL_TYPE]
+    : [TERMINATE_DETAIL_TYPE];
+  return { source: ['aws.autoscaling'], 'detail-type': detailType, detail };
 }
 
 /**
@@ -64,6 +74,35 @@ function lifecycleEventPattern(p: CheckedParams) {
  * deploy/lifecycle-rule-order.cjs, which finds it under the name serverless.yml gives it.)
  */
 function lifecycleHooks(p: CheckedParams): Record<string, unknown> {
+  return { ...terminateHooks(p), ...launchHooks(p) };
+}
+
+/**
+ * With launchHooks: a launching hook per listed group, for the launch-readiness gate. Its
+ * DefaultResult is CONTINUE: while themis cannot answer, launches go on unverified, as without
+ * the gate; ABANDON would terminate every launch meanwhile — a replacement loop.
+ */
+function launchHooks(p: CheckedParams): Record<string, unknown> {
+  if (!p.launchHooks) return {};
+  return Object.fromEntries(
+    p.groups.map((group) => [
+      perGroupLogicalId('LaunchHook', group),
+      {
+        Type: 'AWS::AutoScaling::LifecycleHook',
+        DependsOn: ['GateLambdaFunction'],
+        Properties: {
+          AutoScalingGroupName: group,
+          LifecycleHookName: p.launchHookName,
+          LifecycleTransition: LAUNCHING,
+          HeartbeatTimeout: p.heartbeatTimeout,
+          DefaultResult: 'CONTINUE',
+        },
+      },
+    ]),
+  );
+}
+
+function terminateHooks(p: CheckedParams): Record<string, unknown> {
   if (!p.installHooks) return {};
   return Object.fromEntries(
     p.groups.map((group) => [
@@ -117,6 +156,8 @@ export async function resolveStack(r: Resolvers, serviceDir = SERVICE_DIR) {
     vpc: vpc ? { subnetIds: p.subnetIds, securityGroupIds: p.securityGroupIds } : null,
     eventPattern: lifecycleEventPattern(p),
     heartbeatMarginSeconds: String(p.heartbeatMarginSeconds),
+    // THEMIS_LAUNCH_HOOK_NAME: only themis's own launch hook is answered (lib/gate/launch.ts).
+    launchHookName: p.launchHooks ? p.launchHookName : '',
     scaleFunction: scaleFunction(ecs),
     resources: {
       Resources: {

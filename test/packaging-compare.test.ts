@@ -5,7 +5,7 @@
  * written by test/packaging/write-template-fixtures.ts on that commit), as CloudFormation
  * would create it: conditions evaluated, code locations left out. cfn-lint accepts each.
  *
- * The one intended difference is written out below (withRuleArnByName).
+ * The intended differences are written out below (withRuleArnByName, withLaunchHookEnv).
  *
  * Broken variants tried: a lifecycle hook's DependsOn without the rule, the e-mail
  * subscription's condition inverted, the protect role without its VPC statement — each fails
@@ -57,6 +57,22 @@ function withRuleArnByName(before: Record<string, unknown>): Record<string, unkn
   return copy;
 }
 
+/**
+ * A later, intended addition (issue 14, the launch gate): the gate's environment names its
+ * launch hook, THEMIS_LAUNCH_HOOK_NAME — empty unless launchHooks=true, which no compared stack
+ * sets (the launch hooks themselves are tested in test/deploy-launch-hooks.test.ts).
+ */
+function withLaunchHookEnv(before: Record<string, unknown>): Record<string, unknown> {
+  const copy = JSON.parse(JSON.stringify(before)) as {
+    Resources: Record<
+      string,
+      { Properties: { Environment: { Variables: Record<string, unknown> } } }
+    >;
+  };
+  copy.Resources.GateLambdaFunction!.Properties.Environment.Variables.THEMIS_LAUNCH_HOOK_NAME = '';
+  return copy;
+}
+
 describe('deploy stacks, before and after the deploy restructuring @slow', function () {
   this.timeout(600_000);
 
@@ -64,10 +80,12 @@ describe('deploy stacks, before and after the deploy restructuring @slow', funct
     it(`builds the same stack as before for ${name} (${Object.keys(params).join(', ') || 'no params'}), which cfn-lint accepts`, async () => {
       const stack = await packageCompared(name);
       try {
-        const before = withRuleArnByName(
-          name === 'defaults'
-            ? fixtures.defaults
-            : applyDelta(fixtures.defaults, fixtures.others[name]!),
+        const before = withLaunchHookEnv(
+          withRuleArnByName(
+            name === 'defaults'
+              ? fixtures.defaults
+              : applyDelta(fixtures.defaults, fixtures.others[name]!),
+          ),
         );
         const after = effectiveStack(stack.template);
         const ids = Object.keys(before.Resources as object).sort();

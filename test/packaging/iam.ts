@@ -61,6 +61,9 @@ export const SCOPED = [
   'sqs:GetQueueAttributes',
   'ssm:SendCommand',
   'ssm:DescribeDocument',
+  // launchHooks=true only: the launch gate's abandon count, one tag key (aws:TagKeys).
+  'autoscaling:CreateOrUpdateTags',
+  'autoscaling:DeleteTags',
 ];
 
 export const ALLOWED_ACTIONS = new Set([
