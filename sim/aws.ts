@@ -11,6 +11,8 @@
 import {
   AutoScalingClient,
   CompleteLifecycleActionCommand,
+  CreateOrUpdateTagsCommand,
+  DeleteTagsCommand,
   DescribeAutoScalingGroupsCommand,
   DescribeLifecycleHooksCommand,
   RecordLifecycleActionHeartbeatCommand,
@@ -243,6 +245,16 @@ export function createFakeClients(model: AwsModel, env: CallEnv): AwsClients {
       return {};
     },
   );
+  // Group tags (the launch gate's abandon count): one group, one key per tag here.
+  type TagInput = { Tags: Array<{ ResourceId: string; Key: string; Value?: string }> };
+  route<TagInput>(CreateOrUpdateTagsCommand, 'autoscaling', 'CreateOrUpdateTags', (input) => {
+    for (const t of input.Tags) fleet.writeTag(t.ResourceId, t.Key, t.Value ?? '');
+    return {};
+  });
+  route<TagInput>(DeleteTagsCommand, 'autoscaling', 'DeleteTags', (input) => {
+    for (const t of input.Tags) fleet.writeTag(t.ResourceId, t.Key, undefined);
+    return {};
+  });
   route<{ AutoScalingGroupName: string; LifecycleHookNames?: string[] }>(
     DescribeLifecycleHooksCommand,
     'autoscaling',

@@ -26,10 +26,21 @@
  */
 import {
   documentedGlobalTimeoutSeconds,
+  LAUNCH_DETAIL_TYPE,
+  LAUNCHING,
+  PENDING_WAIT,
+  PLACE_EC2,
+  PLACE_GROUP,
+  PLACE_WARM_POOL,
   TERMINATE_DETAIL_TYPE,
   TERMINATING,
   TERMINATING_RETAINED,
+  WARM_POOL_RESTING_STATE,
+  WARMED_PENDING_WAIT,
+  type LifecyclePlace,
+  type WarmPoolState,
 } from '../lib/aws/facts.js';
+import type { Passage } from '../lib/gate/warm-pool.js';
 import { isLoopbackAddress } from '../lib/probe.js';
 import {
   MAX_PROTECTION_BATCH,
@@ -68,6 +79,20 @@ export interface GroupSpec {
    * capacity, until TerminateInstanceInAutoScalingGroup is called for it.
    */
   retainOnAbandon?: boolean;
+  /**
+   * The launching lifecycle hook: instances launched after the start wait in Pending:Wait
+   * (Warmed:Pending:Wait on their way into the warm pool) until it is completed or times out;
+   * CONTINUE puts them in service, ABANDON terminates them (and the group launches another).
+   */
+  launchHook?: HookSpec;
+  /**
+   * A warm pool: with `reuseOnScaleIn`, a scale-in returns the instance to the pool
+   * (Warmed:Pending:Wait under the terminate hook, then the pool's resting state — a stop cuts
+   * its work like a termination); scale-out restarts pool instances before launching new ones
+   * (WarmPool → AutoScalingGroup, under the launch hook). `size` instances are launched into
+   * the pool at the start (EC2 → WarmPool, under the launch hook).
+   */
+  warmPool?: { reuseOnScaleIn: boolean; poolState?: WarmPoolState; size?: number };
 }
 
 export type TerminationCause = 'scale-in' | 'health' | 'terminate-api';
@@ -93,6 +118,10 @@ export interface SimLifecycleAction {
   /** The hook's HeartbeatTimeout and DefaultResult when the action began. */
   heartbeatTimeoutSeconds: number;
   defaultResult: LifecycleResult;
+  /** TERMINATING unless set (a launch hook's action). */
+  transition?: string;
+  /** Where the action takes the instance (lib/gate/warm-pool.ts); absent: a plain terminate. */
+  passage?: Passage;
 }
 
 export interface SimInstance {
@@ -114,6 +143,8 @@ export interface SimInstance {
   work: WorkSchedule;
   cause?: TerminationCause;
   action?: SimLifecycleAction;
+  /** Its worker answers from this time on (launch readiness); before it, connections are refused. */
+  readyAt: number;
 }
 
 export interface Termination {
@@ -127,6 +158,8 @@ export interface Termination {
   action?: SimLifecycleAction;
   /** It left Terminating:Retained (TerminateInstanceInAutoScalingGroup): no hook ran again. */
   fromRetained?: boolean;
+  /** 'return-to-pool': stopped in the warm pool rather than terminated (its work cut all the same). */
+  passage?: Passage;
 }
 
 /** An instance kept in Terminating:Retained when its lifecycle action was abandoned. */
@@ -137,6 +170,16 @@ export interface Retention {
   /** Busy at the moment it was retained. */
   busy: boolean;
   action: SimLifecycleAction;
+}
+
+/** How a launch lifecycle action ended for its instance. */
+export interface LaunchEnd {
+  instanceId: string;
+  group: string;
+  at: number;
+  action: SimLifecycleAction;
+  /** The worker answered by then (the launch gate may let it go on). */
+  ready: boolean;
 }
 
 export interface CouldNotScale {
@@ -150,20 +193,20 @@ export interface CouldNotScale {
 export interface LifecycleEvent {
   version: '0';
   id: string;
-  'detail-type': typeof TERMINATE_DETAIL_TYPE;
+  'detail-type': typeof TERMINATE_DETAIL_TYPE | typeof LAUNCH_DETAIL_TYPE;
   source: 'aws.autoscaling';
   account: string;
   time: string;
   region: string;
   resources: string[];
   detail: {
-    Origin: 'AutoScalingGroup';
-    Destination: 'EC2';
+    Origin: LifecyclePlace;
+    Destination: LifecyclePlace;
     LifecycleActionToken: string;
     AutoScalingGroupName: string;
     LifecycleHookName: string;
     EC2InstanceId: string;
-    LifecycleTransition: typeof TERMINATING;
+    LifecycleTransition: typeof TERMINATING | typeof LAUNCHING;
     NotificationMetadata?: string;
   };
 }
@@ -192,6 +235,11 @@ export interface FleetOptions {
   work?: (ctx: WorkContext) => WorkSchedule;
   /** Private address of the n-th instance (1-based). Must be loopback (asserted). */
   addressOf?: (n: number) => string;
+  /**
+   * Seconds from a launch (or a restart out of the warm pool) until the instance's worker
+   * answers; Infinity for one that never comes up. Default: at once.
+   */
+  readiness?: (ctx: WorkContext) => number;
 }
 
 /** 127.0.10.1, 127.0.10.2, … 127.0.10.250, 127.0.11.1, …: loopback only, room for 61,000. */
@@ -210,7 +258,19 @@ interface GroupState {
   lastShortfall: number;
 }
 
-const LIVE = new Set(['Pending', 'InService']);
+/** `Origin` and `Destination` of each passage, as the warm pool example events show them. */
+const PLACES: Record<Passage, [LifecyclePlace, LifecyclePlace]> = {
+  terminate: [PLACE_GROUP, PLACE_EC2],
+  'return-to-pool': [PLACE_GROUP, PLACE_WARM_POOL],
+  'terminate-from-pool': [PLACE_WARM_POOL, PLACE_EC2],
+  launch: [PLACE_EC2, PLACE_GROUP],
+  'launch-into-pool': [PLACE_EC2, PLACE_WARM_POOL],
+  'leave-pool': [PLACE_WARM_POOL, PLACE_GROUP],
+};
+
+/** States that count towards the desired capacity (a launch waiting on its hook included). */
+const LIVE = new Set(['Pending', PENDING_WAIT, 'InService']);
+const isWarm = (state: string) => state.startsWith('Warmed:');
 
 export class Fleet {
   readonly region: string;
@@ -219,6 +279,7 @@ export class Fleet {
   readonly actions: SimLifecycleAction[] = [];
   readonly couldNotScale: CouldNotScale[] = [];
   readonly retentions: Retention[] = [];
+  readonly launchEnds: LaunchEnd[] = [];
 
   private readonly groups = new Map<string, GroupState>();
   private readonly byId = new Map<string, SimInstance>();
@@ -227,7 +288,8 @@ export class Fleet {
   private readonly eventListeners: Array<(e: LifecycleEvent) => void> = [];
   private seq = 0;
   private readonly tokens: Random;
-  private readonly o: Required<Omit<FleetOptions, 'work'>> & Pick<FleetOptions, 'work'>;
+  private readonly o: Required<Omit<FleetOptions, 'work' | 'readiness'>> &
+    Pick<FleetOptions, 'work' | 'readiness'>;
 
   constructor(options: FleetOptions) {
     this.o = {
@@ -264,6 +326,7 @@ export class Fleet {
     };
     this.groups.set(spec.name, state);
     for (let i = 0; i < spec.desired; i++) this.launch(state, true);
+    for (let i = 0; i < (spec.warmPool?.size ?? 0); i++) this.launch(state, false, true);
   }
 
   /** Called for every terminating lifecycle action, with the event EventBridge would carry. */
@@ -427,6 +490,27 @@ export class Fleet {
   }
 
   /**
+   * CreateOrUpdateTags / DeleteTags (undefined) by an API caller (themis's launch gate): the
+   * tag changes, journalled, but it is not an operator's setting change.
+   */
+  writeTag(groupName: string, key: string, value: string | undefined): void {
+    const g = this.groups.get(groupName);
+    if (!g) throw validationError(`AutoScalingGroup name not found - ${groupName}`);
+    const tags = { ...g.spec.tags };
+    if (value === undefined) delete tags[key];
+    else tags[key] = value;
+    g.spec = { ...g.spec, tags };
+    this.o.journal.add(
+      'setting',
+      `${groupName}: tag ${key}${value === undefined ? ' deleted' : `=${value}`}`,
+      {
+        group: groupName,
+        data: { key, value },
+      },
+    );
+  }
+
+  /**
    * DeleteLifecycleHook: Auto Scaling completes every outstanding action of the hook
    * (CONTINUE for a terminating instance); later instances go at once.
    */
@@ -493,13 +577,33 @@ export class Fleet {
 
   /** Would this instance answer BUSY now? (A silent instance answers nothing.) */
   isBusy(inst: SimInstance, at = this.now): boolean {
-    return inst.answering && inst.lifecycleState !== 'Terminated' && inst.work.isBusy(at);
+    return this.isUp(inst, at) && inst.work.isBusy(at);
+  }
+
+  /**
+   * Its worker answers: it has come up (readiness), runs (not stopped or hibernated in the
+   * warm pool, not terminated) and has not stopped answering.
+   */
+  isUp(inst: SimInstance, at = this.now): boolean {
+    return (
+      inst.answering &&
+      at >= inst.readyAt &&
+      inst.lifecycleState !== 'Terminated' &&
+      !this.resting(inst)
+    );
+  }
+
+  private resting(inst: SimInstance): boolean {
+    const g = this.groups.get(inst.group);
+    const state = WARM_POOL_RESTING_STATE[g?.spec.warmPool?.poolState ?? 'Stopped'];
+    // A running pool instance (PoolState Running) keeps its worker up.
+    return inst.lifecycleState === state && state !== WARM_POOL_RESTING_STATE.Running;
   }
 
   /** The body a worker on this instance answers now, or undefined if it does not answer. */
   answer(instanceId: string): 'BUSY' | 'IDLE' | undefined {
     const inst = this.byId.get(instanceId);
-    if (!inst || !inst.answering || inst.lifecycleState === 'Terminated') return undefined;
+    if (!inst || !this.isUp(inst)) return undefined;
     return inst.work.isBusy(this.now) ? 'BUSY' : 'IDLE';
   }
 
@@ -596,12 +700,13 @@ export class Fleet {
   describeLifecycleHook(groupName: string, hookName: string): HookInfo | undefined {
     const g = this.groups.get(groupName);
     if (!g) throw validationError(`Group ${groupName} not found`);
-    const hook = g.spec.hook;
+    const launch = g.spec.launchHook?.name === hookName;
+    const hook = launch ? g.spec.launchHook : g.spec.hook;
     if (!hook || hook.name !== hookName) return undefined;
     return {
       hookName: hook.name,
       groupName,
-      transition: TERMINATING,
+      transition: launch ? LAUNCHING : TERMINATING,
       heartbeatTimeoutSeconds: hook.heartbeatTimeoutSeconds,
       globalTimeoutSeconds: documentedGlobalTimeoutSeconds(hook.heartbeatTimeoutSeconds),
       defaultResult: hook.defaultResult,
@@ -618,8 +723,9 @@ export class Fleet {
     return {
       name: g.spec.name,
       arn: g.arn,
+      // Warm pool instances are not members (DescribeWarmPool lists them).
       instances: g.instances
-        .filter((i) => i.lifecycleState !== 'Terminated')
+        .filter((i) => i.lifecycleState !== 'Terminated' && !isWarm(i.lifecycleState))
         .map((i) => ({
           instanceId: i.id,
           availabilityZone: `${this.region}${'abc'[i.seq % 3]}`,
@@ -632,7 +738,8 @@ export class Fleet {
     };
   }
 
-  private launch(g: GroupState, atOnce: boolean): SimInstance {
+  /** A new instance: into service (at once, or Pending, or Pending:Wait), or into the warm pool. */
+  private launch(g: GroupState, atOnce: boolean, intoPool = false): SimInstance {
     const seq = ++this.seq;
     const id = `i-${seq.toString(16).padStart(17, '0')}`;
     const address = this.o.addressOf(seq);
@@ -659,7 +766,11 @@ export class Fleet {
           launchedAt,
           random: this.o.random.fork(`work:${id}`),
         }) ?? WorkSchedule.idle(),
+      readyAt: launchedAt + this.readinessMs(id, g, launchedAt),
     };
+    const launchHook = atOnce ? undefined : g.spec.launchHook;
+    if (intoPool) inst.lifecycleState = launchHook ? WARMED_PENDING_WAIT : this.restingState(g);
+    else if (launchHook) inst.lifecycleState = PENDING_WAIT;
     g.instances.push(inst);
     this.byId.set(id, inst);
     this.byAddress.set(address, inst);
@@ -668,6 +779,13 @@ export class Fleet {
       instanceId: id,
       data: { address, state: inst.lifecycleState },
     });
+    if (launchHook) {
+      this.startAction(inst, g, launchHook, {
+        transition: LAUNCHING,
+        passage: intoPool ? 'launch-into-pool' : 'launch',
+        cause: 'scale-in',
+      });
+    }
     if (inst.lifecycleState === 'Pending') {
       this.o.scheduler.after(this.o.launchSeconds * 1000, `in-service ${id}`, () => {
         if (inst.lifecycleState !== 'Pending') return;
@@ -677,6 +795,39 @@ export class Fleet {
       });
     }
     return inst;
+  }
+
+  private readinessMs(id: string, g: GroupState, fromMs: number): number {
+    const seconds =
+      this.o.readiness?.({
+        instanceId: id,
+        group: g.spec.name,
+        launchedAt: fromMs,
+        random: this.o.random.fork(`ready:${id}:${fromMs}`),
+      }) ?? 0;
+    return seconds * 1000;
+  }
+
+  private restingState(g: GroupState): string {
+    return WARM_POOL_RESTING_STATE[g.spec.warmPool?.poolState ?? 'Stopped'];
+  }
+
+  /** Scale-out from the warm pool: the instance restarts (WarmPool → AutoScalingGroup). */
+  private leavePool(g: GroupState, inst: SimInstance): void {
+    inst.readyAt = this.now + this.readinessMs(inst.id, g, this.now);
+    const hook = g.spec.launchHook;
+    inst.lifecycleState = hook ? PENDING_WAIT : 'InService';
+    this.o.journal.add('launch', `${inst.id} leaves the warm pool → ${inst.lifecycleState}`, {
+      group: g.spec.name,
+      instanceId: inst.id,
+      data: { state: inst.lifecycleState },
+    });
+    if (hook)
+      this.startAction(inst, g, hook, {
+        transition: LAUNCHING,
+        passage: 'leave-pool',
+        cause: 'scale-in',
+      });
   }
 
   private scheduleReconcile(g: GroupState): void {
@@ -691,7 +842,12 @@ export class Fleet {
   private reconcile(g: GroupState): void {
     const live = g.instances.filter((i) => LIVE.has(i.lifecycleState));
     if (live.length < g.desired) {
-      for (let n = live.length; n < g.desired; n++) this.launch(g, false);
+      const pool = g.instances.filter((i) => i.lifecycleState === this.restingState(g));
+      for (let n = live.length; n < g.desired; n++) {
+        const warm = pool.shift();
+        if (warm) this.leavePool(g, warm);
+        else this.launch(g, false);
+      }
       g.lastShortfall = 0;
       return;
     }
@@ -722,23 +878,44 @@ export class Fleet {
     inst.cause = cause;
     const hook = g.spec.hook;
     const busy = this.isBusy(inst);
+    // ReuseOnScaleIn: a scale-in returns the instance to the warm pool instead.
+    const toPool = cause === 'scale-in' && g.spec.warmPool?.reuseOnScaleIn === true;
     if (!hook) {
-      inst.lifecycleState = 'Terminating';
-      this.o.journal.add('terminating', `${inst.id} terminating (${cause}, no hook)`, {
-        group: inst.group,
-        instanceId: inst.id,
-        data: { cause, busy, protected: inst.protectedFromScaleIn },
-      });
-      this.letGo(inst, undefined);
+      inst.lifecycleState = toPool ? WARMED_PENDING_WAIT : 'Terminating';
+      this.o.journal.add(
+        'terminating',
+        `${inst.id} ${toPool ? 'returning to the warm pool' : 'terminating'} (${cause}, no hook)`,
+        {
+          group: inst.group,
+          instanceId: inst.id,
+          data: { cause, busy, protected: inst.protectedFromScaleIn },
+        },
+      );
+      this.letGo(inst, undefined, false, toPool ? 'return-to-pool' : undefined);
       return;
     }
+    this.startAction(inst, g, hook, {
+      transition: TERMINATING,
+      cause,
+      ...(toPool ? { passage: 'return-to-pool' as const } : {}),
+    });
+  }
+
+  /** A lifecycle action: the wait state, its timers and the event EventBridge carries. */
+  private startAction(
+    inst: SimInstance,
+    g: GroupState,
+    hook: HookSpec,
+    what: { transition: string; cause: TerminationCause; passage?: Passage },
+  ): void {
     const now = this.now;
+    const busy = this.isBusy(inst);
     const action: SimLifecycleAction = {
       token: this.tokens.uuid(),
       instanceId: inst.id,
       group: inst.group,
       hookName: hook.name,
-      cause,
+      cause: what.cause,
       startedAt: now,
       heartbeatDeadlineMs: now + hook.heartbeatTimeoutSeconds * 1000,
       heartbeatTimeoutSeconds: hook.heartbeatTimeoutSeconds,
@@ -749,16 +926,25 @@ export class Fleet {
       busyAtStart: busy,
       protectedAtStart: inst.protectedFromScaleIn,
       tagsAtStart: { ...g.spec.tags },
+      ...(what.transition !== TERMINATING ? { transition: what.transition } : {}),
+      ...(what.passage ? { passage: what.passage } : {}),
     };
-    inst.lifecycleState = 'Terminating:Wait';
+    if (what.transition === TERMINATING) {
+      inst.lifecycleState =
+        what.passage === 'return-to-pool' ? WARMED_PENDING_WAIT : 'Terminating:Wait';
+    }
     inst.action = action;
     this.actions.push(action);
     this.byToken.set(action.token, action);
-    this.o.journal.add('terminating', `${inst.id} → Terminating:Wait (${cause})`, {
-      group: inst.group,
-      instanceId: inst.id,
-      data: { cause, busy, protected: inst.protectedFromScaleIn },
-    });
+    this.o.journal.add(
+      what.transition === TERMINATING ? 'terminating' : 'launch',
+      `${inst.id} → ${inst.lifecycleState} (${what.passage ?? what.cause})`,
+      {
+        group: inst.group,
+        instanceId: inst.id,
+        data: { cause: what.cause, busy, protected: inst.protectedFromScaleIn },
+      },
+    );
     this.armHeartbeatTimeout(action);
     this.o.scheduler.at(action.globalDeadlineMs, `global timeout ${inst.id}`, () => {
       if (!action.ended) this.endAction(action, 'global-timeout', hook.defaultResult, hook);
@@ -795,12 +981,47 @@ export class Fleet {
       `${inst.id}: lifecycle action ${by === 'completed' ? `completed with ${result}` : `${by} → ${result}`}`,
       { group: inst.group, instanceId: inst.id, data: { by, result } },
     );
+    if (action.transition === LAUNCHING) {
+      this.endLaunch(inst, action, result);
+      return;
+    }
     // Deleting the hook ends its actions with CONTINUE; every other ABANDON may retain.
     if (result === 'ABANDON' && by !== 'hook-deleted' && this.retainsOnAbandon(inst.group)) {
       this.retain(inst, action);
       return;
     }
-    this.letGo(inst, action);
+    this.letGo(inst, action, false, action.passage);
+  }
+
+  /** CONTINUE: in service (or resting in the warm pool); ABANDON: terminated, and replaced. */
+  private endLaunch(inst: SimInstance, action: SimLifecycleAction, result: LifecycleResult): void {
+    const g = this.mustGroup(inst.group);
+    this.launchEnds.push({
+      instanceId: inst.id,
+      group: inst.group,
+      at: this.now,
+      action,
+      ready: this.isUp(inst),
+    });
+    if (result === 'CONTINUE') {
+      inst.lifecycleState =
+        action.passage === 'launch-into-pool' ? this.restingState(g) : 'InService';
+      this.o.journal.add('in-service', `${inst.id} ${inst.lifecycleState}`, {
+        group: inst.group,
+        instanceId: inst.id,
+      });
+    } else {
+      inst.lifecycleState = 'Terminating:Proceed';
+      this.o.journal.add('terminated', `${inst.id} terminated: its launch was abandoned`, {
+        group: inst.group,
+        instanceId: inst.id,
+        data: { cause: 'launch-abandoned' },
+      });
+      this.o.scheduler.after(this.o.shutdownSeconds * 1000, `shutdown ${inst.id}`, () => {
+        inst.lifecycleState = 'Terminated';
+      });
+    }
+    this.scheduleReconcile(g);
   }
 
   /** Kept running in Terminating:Retained; outside the desired capacity, so it is replaced. */
@@ -821,9 +1042,13 @@ export class Fleet {
     inst: SimInstance,
     action: SimLifecycleAction | undefined,
     fromRetained = false,
+    passage?: Passage,
   ): void {
     const busy = this.isBusy(inst);
-    inst.lifecycleState = 'Terminating:Proceed';
+    const toPool = passage === 'return-to-pool';
+    inst.lifecycleState = toPool
+      ? this.restingState(this.mustGroup(inst.group))
+      : 'Terminating:Proceed';
     const termination: Termination = {
       instanceId: inst.id,
       group: inst.group,
@@ -833,17 +1058,20 @@ export class Fleet {
       answering: inst.answering,
       ...(action ? { action } : {}),
       ...(fromRetained ? { fromRetained } : {}),
+      ...(toPool ? { passage } : {}),
     };
     this.terminations.push(termination);
     const was = busy ? 'WHILE BUSY' : inst.answering ? '(was idle)' : '(was not answering)';
-    this.o.journal.add('terminated', `${inst.id} terminated ${was}`, {
-      group: inst.group,
-      instanceId: inst.id,
-      data: { busy, cause: termination.cause },
-    });
-    this.o.scheduler.after(this.o.shutdownSeconds * 1000, `shutdown ${inst.id}`, () => {
-      inst.lifecycleState = 'Terminated';
-    });
+    this.o.journal.add(
+      'terminated',
+      `${inst.id} ${toPool ? `returned to the warm pool (${inst.lifecycleState})` : 'terminated'} ${was}`,
+      { group: inst.group, instanceId: inst.id, data: { busy, cause: termination.cause } },
+    );
+    if (!toPool) {
+      this.o.scheduler.after(this.o.shutdownSeconds * 1000, `shutdown ${inst.id}`, () => {
+        inst.lifecycleState = 'Terminated';
+      });
+    }
     this.scheduleReconcile(this.mustGroup(inst.group));
   }
 
@@ -861,7 +1089,8 @@ export class Fleet {
   }
 
   private hookOfAction(action: SimLifecycleAction): HookSpec {
-    const hook = this.mustGroup(action.group).spec.hook;
+    const spec = this.mustGroup(action.group).spec;
+    const hook = action.transition === LAUNCHING ? spec.launchHook : spec.hook;
     // Deleting the hook ended its actions; an ended action keeps the hook it had.
     return (
       hook ?? {
@@ -880,7 +1109,7 @@ export class Fleet {
     return {
       version: '0',
       id: this.tokens.uuid(),
-      'detail-type': TERMINATE_DETAIL_TYPE,
+      'detail-type': action.transition === LAUNCHING ? LAUNCH_DETAIL_TYPE : TERMINATE_DETAIL_TYPE,
       source: 'aws.autoscaling',
       account: this.accountId,
       // EventBridge times have whole seconds.
@@ -888,13 +1117,13 @@ export class Fleet {
       region: this.region,
       resources: [g.arn],
       detail: {
-        Origin: 'AutoScalingGroup',
-        Destination: 'EC2',
+        Origin: PLACES[action.passage ?? 'terminate'][0],
+        Destination: PLACES[action.passage ?? 'terminate'][1],
         LifecycleActionToken: action.token,
         AutoScalingGroupName: g.spec.name,
         LifecycleHookName: hook.name,
         EC2InstanceId: action.instanceId,
-        LifecycleTransition: TERMINATING,
+        LifecycleTransition: action.transition === LAUNCHING ? LAUNCHING : TERMINATING,
         ...(hook.notificationMetadata !== undefined
           ? { NotificationMetadata: hook.notificationMetadata }
           : {}),

@@ -47,6 +47,7 @@ import { AFTER_PROBE_RESERVE_MS, FAILED_STEPS_RIDDEN } from '../lib/gate/budget.
 import { DEADLINE_MARGIN_SECONDS } from '../lib/gate/decide.js';
 import { GROUP_TAGS_TTL_MS } from '../lib/gate/handler.js';
 import { MAX_RECHECK_SECONDS } from '../lib/gate/config.js';
+import { outcomeId } from '../lib/gate/notices.js';
 import type { SimLifecycleAction } from './fleet.js';
 import { idleAt } from './measure.js';
 import type { InvocationRecord } from './lambda.js';
@@ -275,8 +276,18 @@ export function checkInvariants(sim: Simulation): CheckResult {
       }
     }
 
-    // outcome-notice
-    const outcomes = outcomesOf(id);
+    // outcome-notice (an instance with several actions — a warm pool's return and restart,
+    // a launch then a termination — is judged per action, by the action's outcome id)
+    const several = sim.fleet.actions.some((a) => a !== action && a.instanceId === id);
+    const ownId = outcomeId({
+      groupName: action.group,
+      hookName: action.hookName,
+      instanceId: id,
+      token: action.token,
+    });
+    const outcomes = outcomesOf(id).filter(
+      (o) => !several || o.notice.attributes['outcome-id'] === ownId,
+    );
     const outcomeIds = new Set(outcomes.map((o) => o.notice.attributes['outcome-id']));
     if (outcomeIds.size > 1) {
       // The gate promises one stable outcome id per action: a duplicate must be recognisable.
@@ -386,7 +397,7 @@ export function checkInvariants(sim: Simulation): CheckResult {
       kind: 'busy-terminated',
       instanceId: t.instanceId,
       at: t.at,
-      message: `${t.instanceId} was terminated while busy at ${when(t.at)} (${t.cause}; ${
+      message: `${t.instanceId} was ${t.passage === 'return-to-pool' ? 'stopped in the warm pool' : 'terminated'} while busy at ${when(t.at)} (${t.cause}; ${
         ended.by === 'completed'
           ? `completed with ${ended.result}`
           : `${ended.by} → ${ended.result}`

@@ -33,7 +33,8 @@ export function idleAt(sim: Simulation, action: SimLifecycleAction): number | un
   const inst = sim.fleet.instance(action.instanceId);
   if (!inst || !inst.answering) return undefined;
   const idleSince = inst.work.idleSince(ended.at);
-  return idleSince === undefined ? undefined : Math.max(idleSince, action.startedAt);
+  // Idle only counts once the worker is up to say so (a launch waits for its worker).
+  return idleSince === undefined ? undefined : Math.max(idleSince, action.startedAt, inst.readyAt);
 }
 
 export function releaseLatencies(sim: Simulation): ReleaseLatency[] {

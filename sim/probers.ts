@@ -104,6 +104,8 @@ export function virtualTransport(world: ProbeWorld, owner: Owner): ProbeTranspor
           if (body !== undefined) resolve({ statusCode: 200, body });
         });
       if (!inst || inst.lifecycleState === 'Terminated') return void fail('connection refused');
+      // A worker that has not come up yet (booting, or a stopped warm pool instance) refuses.
+      if (inst.answering && !world.fleet.isUp(inst)) return void fail('connection refused');
       switch (inst.probeBehaviour) {
         case undefined:
           exchange.progress.stage = 'waiting for the answer';

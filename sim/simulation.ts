@@ -157,7 +157,7 @@ export interface SimulationOptions {
   work?: FleetOptions['work'];
   fleet?: Pick<
     FleetOptions,
-    'launchSeconds' | 'reconcileDelaySeconds' | 'shutdownSeconds' | 'addressOf'
+    'launchSeconds' | 'reconcileDelaySeconds' | 'shutdownSeconds' | 'addressOf' | 'readiness'
   >;
   faults?: FaultOptions;
   gate?: GateOptions;
