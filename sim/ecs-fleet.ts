@@ -210,7 +210,9 @@ export function ecsWorkWords(model: EcsClusterModel, instanceId: string): string
  * then their tasks, then the services of live service tasks) and, when it is complete,
  * applies the busy rule (lib/ecs/busy.ts) to the answers the reader got; a failed or
  * aborted call records unknown for the instances asked about. The checker's
- * unknown-unprotect property then reads an ECS scan exactly as an HTTP one.
+ * unknown-unprotect property then reads an ECS scan exactly as an HTTP one. It follows one
+ * observation at a time: a container scanning two ECS groups at once would mix them (the
+ * histories have one ECS group).
  */
 export function recordingEcs(
   inner: EcsClusterState,
