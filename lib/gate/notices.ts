@@ -193,6 +193,15 @@ const CAUSE_TEXT: Record<GoneCause, string> = {
     'the lifecycle action had already been completed: by an earlier attempt of this step that could not send its notice, by a duplicate delivery of the same event, or by someone else (an operator, another tool).',
 };
 
+/** CAUSE_TEXT, in the words of a launch when the action was one (no work of its could be cut). */
+function causeText(f: NoticeFacts): string {
+  const text = CAUSE_TEXT[f.cause ?? 'ended-elsewhere'];
+  if (PASSAGES[f.passage ?? 'terminate'].gate !== 'launch') return text;
+  return text
+    .replace('went on with the termination', 'went on with the launch')
+    .replace(' If the instance was busy, its work may have been cut.', '');
+}
+
 function describe(f: NoticeFacts): string {
   const instance = `Instance ${f.instanceId} of Auto Scaling group ${f.groupName} (lifecycle hook ${f.hookName})`;
   const waited = `after ${formatSeconds(f.waitedSeconds)} and ${f.checks} check${f.checks === 1 ? '' : 's'}`;
@@ -245,7 +254,7 @@ function describe(f: NoticeFacts): string {
       break;
     case 'ended':
       lines.push(
-        `${instance}: themis was still carrying this lifecycle action when it found that ${CAUSE_TEXT[f.cause ?? 'ended-elsewhere']}`,
+        `${instance}: themis was still carrying this lifecycle action when it found that ${causeText(f)}`,
         ...(f.decided ? [`themis had decided: ${f.decided}.`] : []),
         `Reason: ${f.reason}.`,
       );

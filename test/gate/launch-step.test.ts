@@ -227,6 +227,19 @@ describe('gate step: launches and warm pools', () => {
     });
   });
 
+  it('says the launch went on, not a termination, when its hook is gone', async () => {
+    setUp();
+    world.lifecycle.hooks.delete(`${GROUP}/${LAUNCH_HOOK}`);
+    const outcome = await gateStep(
+      inWorld(WARM_POOL_EXAMPLE_3_LAUNCH_INTO_GROUP, LAUNCH_HOOK),
+      world.deps,
+    );
+    expect(outcome).to.include({ outcome: 'gone', cause: 'hook-deleted' });
+    const notice = world.notifications.published[0]!;
+    expect(notice.message).to.match(/Auto Scaling went on with the launch\./);
+    expect(notice.message).to.not.match(/termination/);
+  });
+
   describe('launches the gate does not hold', () => {
     it("completes themis's launch hook with CONTINUE at once on a group without the tag", async () => {
       setUp({});
