@@ -15,6 +15,7 @@ import { actionsOf, arnText, roleStatements, type Statement } from '../packaging
 import { packageStack, props, resource, type PackagedStack } from '../packaging/package-stack.js';
 import { invokeBundle, unzipArtefact } from '../packaging/run-bundle.js';
 import { startMoto, type Moto } from '../helpers/moto.js';
+import { JOBS_CLUSTER_YML } from '../helpers/clusters-yml.js';
 import { readClustersFile } from '../../deploy/ecs.js';
 import { parseDeployParams } from '../../deploy/params.js';
 import { PROJECT_ROOT } from '../packaging/package-stack.js';
@@ -25,20 +26,7 @@ const stack = require('../../deploy/stack.cjs') as (helpers: {
   resolveConfigurationProperty: (path: string[]) => Promise<unknown>;
 }) => Promise<{ scaleFunction: unknown; resources: { Resources: Record<string, unknown> } }>;
 
-const CLUSTERS_YML = `
-clusters:
-  jobs:
-    autoscale_group: jobs-asg
-    cpu_buffer: 512
-    mem_buffer: 1024
-    services:
-      worker:
-        min: 1
-        max: 10
-        metric: { sqs_queue_url: "https://sqs.us-east-1.amazonaws.com/123456789012/jobs" }
-        events:
-          - { metric_min: 100, metric_max: null, action: 2 }
-  paused:
+const CLUSTERS_YML = `${JOBS_CLUSTER_YML}  paused:
     enabled: false
     autoscale_group: paused-asg
     cpu_buffer: 0

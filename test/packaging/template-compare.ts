@@ -12,6 +12,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { JOBS_CLUSTER_YML } from '../helpers/clusters-yml.js';
 import { packageStack, type PackagedStack, type Template } from './package-stack.js';
 
 /** Param sets whose stacks are compared; the fixtures are named after the keys. */
@@ -69,20 +70,7 @@ export const COMPARED_STACKS: Record<
   // The scale function, from a clusters file.
   scale: {
     params: { groups: 'jobs-asg', subnetIds: 'subnet-0123abcd', securityGroupIds: 'sg-0123abcd' },
-    clusters: `
-clusters:
-  jobs:
-    autoscale_group: jobs-asg
-    cpu_buffer: 512
-    mem_buffer: 1024
-    services:
-      worker:
-        min: 1
-        max: 10
-        metric: { sqs_queue_url: "https://sqs.us-east-1.amazonaws.com/123456789012/jobs" }
-        events:
-          - { metric_min: 100, metric_max: null, action: 2 }
-      render:
+    clusters: `${JOBS_CLUSTER_YML}      render:
         min: 0
         max: 4
         metric: { sqs_queue_url: "%(RENDER_QUEUE)" }
