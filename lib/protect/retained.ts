@@ -100,21 +100,19 @@ export async function handleRetained(
     const address = addresses.get(m.instanceId);
     return address ? [{ ...m, address }] : [];
   });
-  let answers = new Map<string, ProbeResult>();
-  try {
-    const probed = target.ecsCluster
-      ? await observeByTasks(target.ecsCluster, reachable, deps.ecs, deps.clock, timers)
-      : await probeMany(deps.prober, reachable, target);
-    answers = new Map(probed.map((p) => [p.instanceId, p.result]));
-  } catch (err) {
-    if (err instanceof AddressNotAllowedError) throw err;
-    deps.log.error('retained instances not probed', { group, reason: errorMessage(err) });
-  }
+  const answers = await ask(target, reachable, deps, timers);
 
   const reports: RetainedInstanceReport[] = [];
   for (const member of retained) {
-    const probe = answers.get(member.instanceId);
-    const decision = decideRetained(member, probe);
+    let probe = answers.get(member.instanceId);
+    let decision = decideRetained(member, probe);
+    const reachableMember = reachable.find((m) => m.instanceId === member.instanceId);
+    if (decision.kind === 'terminate' && reachableMember) {
+      // Terminating:Retained runs no lifecycle hook: the answer acted on must be fresh, not one
+      // taken before the calls for the members handled earlier (up to 2 × RETAINED_CALL_MS each).
+      probe = (await ask(target, [reachableMember], deps, timers)).get(member.instanceId);
+      decision = decideRetained(member, probe);
+    }
     const address = addresses.get(member.instanceId);
     const report: RetainedInstanceReport = {
       instanceId: member.instanceId,
@@ -138,6 +136,28 @@ export async function handleRetained(
     });
   }
   return reports;
+}
+
+/** Ask each instance now (ECS: by its tasks); an instance without an answer is left out. */
+async function ask(
+  target: Target,
+  reachable: Array<GroupInstance & { address: string }>,
+  deps: RetainedDeps,
+  timers: Timers,
+): Promise<Map<string, ProbeResult>> {
+  try {
+    const probed = target.ecsCluster
+      ? await observeByTasks(target.ecsCluster, reachable, deps.ecs, deps.clock, timers)
+      : await probeMany(deps.prober, reachable, target);
+    return new Map(probed.map((p) => [p.instanceId, p.result]));
+  } catch (err) {
+    if (err instanceof AddressNotAllowedError) throw err;
+    deps.log.error('retained instances not probed', {
+      group: target.asgName,
+      reason: errorMessage(err),
+    });
+    return new Map();
+  }
 }
 
 /** Terminate (unless dry run), then tell operators; a failed call leaves the instance kept. */

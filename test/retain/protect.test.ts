@@ -21,6 +21,7 @@ const A = {
   hang: '127.0.31.14',
   serving: '127.0.31.15',
   warm: '127.0.31.16',
+  turnsBusy: '127.0.31.17',
 };
 
 function member(
@@ -47,6 +48,7 @@ describe('retain: retained instances on a protect scan', () => {
   let published: Notice[];
   let log: ReturnType<typeof createRecordingLog>;
   let deps: ScanDeps;
+  let turnsBusyAnswers = 0;
 
   before(async () => {
     workers = await startWorkersOnOnePort([
@@ -56,6 +58,17 @@ describe('retain: retained instances on a protect scan', () => {
       [A.hang, { kind: 'hang' }],
       [A.serving, { kind: 'answer', body: 'IDLE' }],
       [A.warm, { kind: 'answer', body: 'IDLE' }],
+      [
+        A.turnsBusy,
+        {
+          kind: 'handler',
+          // IDLE to the first probe, BUSY from then on: a worker that picks up a job meanwhile.
+          handle: (_req, res) => {
+            turnsBusyAnswers++;
+            res.end(turnsBusyAnswers === 1 ? 'IDLE' : 'BUSY');
+          },
+        },
+      ],
     ]);
   });
   after(async () => {
@@ -138,6 +151,21 @@ describe('retain: retained instances on a protect scan', () => {
       'i-retained-no-ip',
       'i-retained-busy',
     ]);
+  });
+
+  it('asks a retained instance again right before terminating it: one busy by then is kept', async () => {
+    // Broken variant caught: acting on the scan's first answer (terminated an instance that
+    // answered BUSY to the later probe).
+    turnsBusyAnswers = 0;
+    fleet = new FakeFleet().addGroup('workers', [
+      member('i-retained-idle', A.idle, 'Terminating:Retained'),
+      member('i-turns-busy', A.turnsBusy, 'Terminating:Retained'),
+    ]);
+    deps = { ...deps, groups: fleet, addresses: fleet, protection: fleet };
+    const report = await scanTarget(target(), deps);
+    expect(retained.terminated).to.deep.equal(['i-retained-idle']);
+    expect(actions(report)['i-turns-busy']).to.equal('kept');
+    expect(turnsBusyAnswers).to.equal(2);
   });
 
   it('does not probe warm pool retained instances (the API cannot terminate them)', async () => {
