@@ -10,7 +10,7 @@ export interface Figure {
   unit: Unit;
 }
 
-export type Unit = 'ms' | 's' | 'MB' | 'KB' | 'calls' | 'per h' | '';
+export type Unit = 'ms' | 's' | 'MB' | 'KB' | 'calls' | 'per h' | 'per s' | '';
 
 export interface Row {
   section: string;
@@ -50,6 +50,8 @@ export function formatFigure({ value, unit }: Figure): string {
       return value >= 1024 ? `${(value / 1024).toFixed(2)} MB` : `${Math.round(value)} KB`;
     case 'per h':
       return `${value.toFixed(1)} /h`;
+    case 'per s':
+      return `${value.toFixed(1)} /s`;
     case 'calls':
       return `${value} call${value === 1 ? '' : 's'}`;
     default:

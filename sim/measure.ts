@@ -90,6 +90,8 @@ export interface GateHoldFigures {
   busyTerminations: number;
   outcomes: Record<string, number>;
   peakAutoScalingPerSecond: number;
+  /** Auto Scaling calls by API over the whole run (all instances). */
+  autoScalingCallsByApi: Record<string, number>;
   wallMs: number;
 }
 
@@ -137,6 +139,9 @@ export async function measureGateHold(
     busyTerminations: sim.fleet.terminations.filter((t) => t.busy).length,
     outcomes,
     peakAutoScalingPerSecond: peakRates(sim.account.autoScalingRequests).perSecond.count,
+    autoScalingCallsByApi: Object.fromEntries(
+      AUTO_SCALING_APIS.map((api) => [api, sim.calls.count(api)]),
+    ),
     wallMs: performance.now() - wallStarted,
   };
 }
@@ -193,4 +198,117 @@ export async function measureProtectRate(
     peakPerMinute: perMinute.count,
     calls: sim.calls.since(before),
   };
+}
+
+export interface AutoScalingRateFigures {
+  held: number;
+  scanned: number;
+  minutes: number;
+  /** Auto Scaling requests (attempts, throttled ones included) in the window. */
+  requests: number;
+  throttled: number;
+  /** The busiest 60-second window, per second. */
+  sustainedPerSecond: number;
+  /** The busiest 10-second window, per second: a synchronised wave shows here. */
+  peakTenSecondsPerSecond: number;
+  peakPerSecond: number;
+  peakAtMs: number;
+  /** Requests by API in the window, and in its busiest second. */
+  byApi: Record<string, number>;
+  peakSecondByApi: Record<string, number>;
+  /** Requests in each 10-second slice of the window, in order. */
+  perTenSeconds: number[];
+  wallMs: number;
+}
+
+/**
+ * The issue's rate scenario: `held` busy instances (5–60 min of work left) scaled in at
+ * once, held by the gate, while protect scans a group of `scanned` on its schedule — the
+ * account's Auto Scaling request rate over the first `minutes` (the scale-in, the first
+ * heartbeats, containers re-reading group tags, protect's scans).
+ */
+export async function measureHoldWhileScanning(
+  stack: Deployed,
+  held = 200,
+  scanned = 1000,
+  minutes = 15,
+  seed = 20_251_126,
+): Promise<AutoScalingRateFigures> {
+  const MIN = 60_000;
+  const sim = new Simulation({
+    seed,
+    deployed: stack,
+    groups: [
+      { name: 'workers', desired: held, hook: stack.hook },
+      { name: 'fleet', desired: scanned, hook: stack.hook },
+    ],
+    work: ({ group, launchedAt, random }) =>
+      group === 'workers'
+        ? new WorkSchedule([
+            { startMs: launchedAt, endMs: launchedAt + random.int(5 * MIN, 60 * MIN) },
+          ])
+        : randomWork(random, {
+            fromMs: launchedAt,
+            untilMs: launchedAt + (minutes + 5) * MIN,
+            minUnitMs: 2 * MIN,
+            maxUnitMs: 8 * MIN,
+            minGapMs: MIN,
+            maxGapMs: 6 * MIN,
+            busyAtStart: 0.5,
+          }),
+    // protect scans the other group: the held ones are Terminating:Wait, not its business.
+    protect: { env: { THEMIS_TARGETS: JSON.stringify([{ asgName: 'fleet' }]) } },
+  });
+  const wallStarted = performance.now();
+  const fromMs = sim.now();
+  sim.fleet.setDesiredCapacity('workers', 0);
+  sim.startProtect();
+  await sim.runFor(minutes * MIN);
+  sim.stopProtect();
+  const untilMs = fromMs + minutes * MIN;
+  const times: number[] = [];
+  const apis: { api: string; throttled: boolean }[] = [];
+  sim.account.autoScalingRequests.forEach((at, i) => {
+    if (at < fromMs || at >= untilMs) return;
+    times.push(at);
+    apis.push(sim.account.autoScalingRequestApis[i]!);
+  });
+  const { perSecond, perMinute } = peakRates(times);
+  const byApi: Record<string, number> = {};
+  const peakSecondByApi: Record<string, number> = {};
+  times.forEach((at, i) => {
+    const { api } = apis[i]!;
+    byApi[api] = (byApi[api] ?? 0) + 1;
+    if (at >= perSecond.at && at < perSecond.at + 1000) {
+      peakSecondByApi[api] = (peakSecondByApi[api] ?? 0) + 1;
+    }
+  });
+  return {
+    held,
+    scanned,
+    minutes,
+    requests: times.length,
+    throttled: apis.filter((a) => a.throttled).length,
+    sustainedPerSecond: perMinute.count / 60,
+    peakTenSecondsPerSecond: peakWindow(times, 10_000) / 10,
+    peakPerSecond: perSecond.count,
+    peakAtMs: perSecond.at - fromMs,
+    byApi,
+    peakSecondByApi,
+    perTenSeconds: Array.from({ length: minutes * 6 }, (_, k) =>
+      times.reduce((n, at) => n + (Math.floor((at - fromMs) / 10_000) === k ? 1 : 0), 0),
+    ),
+    wallMs: performance.now() - wallStarted,
+  };
+}
+
+/** The most of sorted `times` in any window of `windowMs`. */
+function peakWindow(times: readonly number[], windowMs: number): number {
+  let best = 0;
+  let from = 0;
+  for (let to = 0; to < times.length; to++) {
+    while (times[to]! - times[from]! >= windowMs) from++;
+    best = Math.max(best, to - from + 1);
+  }
+  return best;
 }

@@ -106,6 +106,8 @@ export class AwsAccount {
   readonly storms: Storm[];
   /** Virtual times of every Auto Scaling request that reached AWS (throttled ones too). */
   readonly autoScalingRequests: number[] = [];
+  /** The API of each of autoScalingRequests, and whether it was throttled (same index). */
+  readonly autoScalingRequestApis: { api: ApiName; throttled: boolean }[] = [];
   private tokens: number;
   private refilledAt: number;
   private readonly bucket: { burst: number; perSecond: number };
@@ -142,8 +144,14 @@ export class AwsAccount {
   }
 
   /** One Auto Scaling request arrives: a token, or throttled. */
-  takeAutoScalingToken(atMs: number): boolean {
+  takeAutoScalingToken(atMs: number, api: ApiName): boolean {
+    const granted = this.grantAutoScalingToken(atMs);
     this.autoScalingRequests.push(atMs);
+    this.autoScalingRequestApis.push({ api, throttled: !granted });
+    return granted;
+  }
+
+  private grantAutoScalingToken(atMs: number): boolean {
     const elapsed = Math.max(0, atMs - this.refilledAt) / 1000;
     this.refilledAt = atMs;
     // During a storm other tools take every token as it comes.
@@ -321,7 +329,7 @@ export async function sdkCall<T>(
           'server',
         ),
       };
-    } else if (service === 'autoscaling' && !account.takeAutoScalingToken(now)) {
+    } else if (service === 'autoscaling' && !account.takeAutoScalingToken(now, api)) {
       outcome = { ok: false, error: new SimAwsError('Throttling', 'Rate exceeded') };
     } else if (service === 'autoscaling' && !api.startsWith('Describe') && account.contended()) {
       outcome = {
