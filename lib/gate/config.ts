@@ -57,6 +57,14 @@ export interface GateConfig {
    */
   heartbeatMarginSeconds: number;
   /**
+   * A lifecycle event's first step runs from the recheck queue, 0 to this many seconds later
+   * (random), instead of in the invocation the event started; 0 or absent: at once. The
+   * events of a large scale-in arrive together: stepped at once, each from a container of its
+   * own, they describe the group and the hook hundreds of times in a second against the
+   * account's Auto Scaling rate limit; queued, they are spread and share those calls by batch.
+   */
+  firstStepSpreadSeconds?: number;
+  /**
    * Probe settings (and dryRun) from THEMIS_METRICS_PORT, THEMIS_BUSY_URL, … — the layer
    * between the built-in defaults and each group's `themis:*` tags.
    */
@@ -100,6 +108,7 @@ export const GATE_ENV = {
   heartbeatMarginSeconds: 'THEMIS_HEARTBEAT_MARGIN_SECONDS',
   launchHookName: 'THEMIS_LAUNCH_HOOK_NAME',
   launchMaxWaitSeconds: 'THEMIS_LAUNCH_MAX_WAIT_SECONDS',
+  firstStepSpreadSeconds: 'THEMIS_FIRST_STEP_SPREAD_SECONDS',
 } as const;
 
 const failurePolicy = z
@@ -178,6 +187,8 @@ export const gateEnvSchema = z.object({
     .regex(/^[A-Za-z0-9\-_/]{1,255}$/, 'must be a lifecycle hook name')
     .optional(),
   launchMaxWaitSeconds: intLike(60, GLOBAL_TIMEOUT_CAP_SECONDS).optional(),
+  // Well under the 50 s after which a first step counts as a retry (step.ts).
+  firstStepSpreadSeconds: intLike(0, 30).default(0),
 });
 
 type GateEnvKey = keyof typeof GATE_ENV;
@@ -223,6 +234,9 @@ export function parseGateEnv(env: NodeJS.ProcessEnv): GateConfig {
       : {}),
     onSsmFailure: parsed.onSsmFailure,
     heartbeatMarginSeconds: parsed.heartbeatMarginSeconds,
+    ...(parsed.firstStepSpreadSeconds
+      ? { firstStepSpreadSeconds: parsed.firstStepSpreadSeconds }
+      : {}),
     settings: parseSettingsFromEnv(env),
     ...(parsed.launchHookName ? { launchHookName: parsed.launchHookName } : {}),
     ...(parsed.launchMaxWaitSeconds !== undefined

@@ -41,6 +41,7 @@ import {
   RECORD_CONCURRENCY,
   stepBudgetMs,
 } from './budget.js';
+import { normaliseInput } from './input.js';
 import { gateStep, type GateDeps, type StepOutcome, type StepProgress } from './step.js';
 
 export { RECORD_CONCURRENCY };
@@ -80,7 +81,11 @@ export function createGateHandler(containerDeps: GateDeps): GateHandler {
     // later invocations for GROUP_TAGS_TTL_MS (see cacheGroups).
     const invocationDeps: GateDeps = {
       ...deps,
-      groups: cacheGroups(deps.groups, { store: container(deps.config).groups, clock: deps.clock }),
+      groups: cacheGroups(deps.groups, {
+        store: container(deps.config).groups,
+        clock: deps.clock,
+        random: deps.random,
+      }),
     };
     // Hook timing is shared within this invocation only: a hook changed a moment ago must not
     // be heartbeated on its old HeartbeatTimeout for the rest of a chain.
@@ -154,6 +159,20 @@ export function createGateHandler(containerDeps: GateDeps): GateHandler {
       return outcomes;
     }
 
+    const spreadSeconds = deps.config.firstStepSpreadSeconds ?? 0;
+    if (spreadSeconds > 0 && deps.rechecks && isFirstStep(event, deps.clock())) {
+      // The first step of a lifecycle event, through the recheck queue a random 0–N s later
+      // (GateConfig.firstStepSpreadSeconds): a large scale-in's events arrive together.
+      const rechecks = deps.rechecks;
+      const delaySeconds = Math.floor(Math.min(deps.random(), 0.999_999) * (spreadSeconds + 1));
+      await invocation
+        .within(CALL_ALLOWANCE_MS)
+        .run('SendMessage', (signal) =>
+          rechecks.schedule(JSON.stringify(event), delaySeconds, { signal }),
+        );
+      deps.log.info('gate first step queued', { delaySeconds });
+      return undefined;
+    }
     const progress: StepProgress = { committed: false };
     try {
       return await runOne(event, progress);
@@ -208,6 +227,16 @@ async function retryThroughQueue(
     as: progress.retryBody ? 'recheck' : 'input',
   });
   return true;
+}
+
+/** A lifecycle action's event (EventBridge, or the hook's own message): no step has run yet. */
+function isFirstStep(event: unknown, nowMs: number): boolean {
+  try {
+    const input = normaliseInput(event, nowMs);
+    return input.kind === 'action' && input.state === undefined && input.source !== 'recheck';
+  } catch {
+    return false; // unreadable: the step reports it as such
+  }
 }
 
 function isSqsEvent(event: unknown): event is { Records: SqsRecordLike[] } {
@@ -300,6 +329,12 @@ async function reportUnreadable(
  * 10 s recheck. Reused for a minute, a tag change still takes effect within a minute.
  */
 export const GROUP_TAGS_TTL_MS = 60_000;
+/**
+ * A container's first answer for a group is kept for a random part of the last half of
+ * GROUP_TAGS_TTL_MS less: the containers of one scale-in start together, and with one fixed
+ * lifetime they would all read their groups again in the same second, every minute.
+ */
+const GROUP_TAGS_TTL_JITTER_MS = GROUP_TAGS_TTL_MS / 2;
 
 interface KnownGroup {
   atMs: number;
@@ -356,7 +391,7 @@ function cacheHooks(lifecycle: LifecycleActions): LifecycleActions['describeHook
  */
 export function cacheGroups(
   groups: GroupDirectory,
-  known?: { store: Map<string, KnownGroup>; clock: () => number },
+  known?: { store: Map<string, KnownGroup>; clock: () => number; random?: () => number },
 ): GroupDirectory {
   const cache = new Map<string, Promise<GroupSnapshot | undefined>>();
   const one = (name: string, opts?: CallOptions) => {
@@ -370,7 +405,11 @@ export function cacheGroups(
         .describeGroups([name], opts)
         .then((found) => found.find((g) => g.name === name))
         .then((group) => {
-          known?.store.set(name, { atMs: known.clock(), group });
+          // A container's first answer counts as older than it is by up to the jitter (kept
+          // 30–60 s); its later ones keep the phase that set.
+          const first = !known?.store.has(name);
+          const age = first ? Math.floor((known?.random?.() ?? 0) * GROUP_TAGS_TTL_JITTER_MS) : 0;
+          known?.store.set(name, { atMs: known.clock() - age, group });
           return group;
         });
       // A failed call is not cached: the next record asks again.
