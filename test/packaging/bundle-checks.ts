@@ -219,26 +219,56 @@ export async function exerciseGateBundle(stack: PackagedStack): Promise<void> {
         env: { ...functionEnv(template, 'GateLambdaFunction', refs), ...lambdaEnv(moto) },
       });
 
-    const direct = await invoke(
-      lifecycleEvent({
-        group: fleet.groupName,
-        hook: 'themis',
-        instanceId,
-        token: '87654321-4321-4321-4321-210987654321',
-        region: moto.region,
-        id: '7e1c2d3f-0000-4000-8000-000000000002',
-      }),
-    );
+    const queued = async () => {
+      const attributes = await sqs.send(
+        new GetQueueAttributesCommand({ QueueUrl: refs.RecheckQueue, AttributeNames: ['All'] }),
+      );
+      return (
+        Number(attributes.Attributes?.ApproximateNumberOfMessages ?? 0) +
+        Number(attributes.Attributes?.ApproximateNumberOfMessagesDelayed ?? 0)
+      );
+    };
+    const event = lifecycleEvent({
+      group: fleet.groupName,
+      hook: 'themis',
+      instanceId,
+      token: '87654321-4321-4321-4321-210987654321',
+      region: moto.region,
+      id: '7e1c2d3f-0000-4000-8000-000000000002',
+    });
+    const direct = await invoke(event);
     expect(direct.error, explain(direct)).to.equal(undefined);
-    expect(direct.result, explain(direct)).to.include({ instanceId, outcome: 'held' });
-    expect(worker.requests, explain(direct)).to.include('/work_status');
-    const attributes = await sqs.send(
-      new GetQueueAttributesCommand({ QueueUrl: refs.RecheckQueue, AttributeNames: ['All'] }),
-    );
-    const queued =
-      Number(attributes.Attributes?.ApproximateNumberOfMessages ?? 0) +
-      Number(attributes.Attributes?.ApproximateNumberOfMessagesDelayed ?? 0);
-    expect(queued, explain(direct)).to.equal(1);
+    const gateEnv = functionEnv(template, 'GateLambdaFunction', refs);
+    if (Number(gateEnv.THEMIS_FIRST_STEP_SPREAD_SECONDS || 0) > 0) {
+      // The deployed gate runs a lifecycle event's first step from the recheck queue
+      // (firstStepSpreadSeconds): the event is queued as it came; the queue delivers it.
+      expect(direct.result, explain(direct)).to.equal(undefined);
+      expect(await queued(), explain(direct)).to.equal(1);
+      const first = await invoke({
+        Records: [
+          {
+            messageId: 'first-step-1',
+            receiptHandle: 'rh-0',
+            body: JSON.stringify(event),
+            attributes: {},
+            messageAttributes: {},
+            md5OfBody: '',
+            eventSource: 'aws:sqs',
+            eventSourceARN: 'arn:aws:sqs:us-east-1:123456789012:themis-ci-recheck',
+            awsRegion: moto.region,
+          },
+        ],
+      });
+      expect(first.error, explain(first)).to.equal(undefined);
+      expect(first.result, explain(first)).to.deep.equal({ batchItemFailures: [] });
+      expect(worker.requests, explain(first)).to.include('/work_status');
+      // The first step's recheck joins the queued event.
+      expect(await queued(), explain(first)).to.equal(2);
+    } else {
+      expect(direct.result, explain(direct)).to.include({ instanceId, outcome: 'held' });
+      expect(worker.requests, explain(direct)).to.include('/work_status');
+      expect(await queued(), explain(direct)).to.equal(1);
+    }
 
     const batch = await invoke({
       Records: [
