@@ -171,6 +171,7 @@ const paramsSchema = z
     backlogTargets,
     // --- the gate (lib/gate/config.ts)
     recheckSeconds: gate.recheckSeconds.unwrap(),
+    firstStepSpreadSeconds: given(gate.firstStepSpreadSeconds),
     maxWaitSeconds: given(gate.maxWaitSeconds),
     unknownLimit: given(gate.unknownLimit),
     onDeadline: given(gate.onDeadline),
