@@ -105,6 +105,7 @@ export function createProtectHandler(
     listingMs: number,
     probeDescriptors: number,
     log: Log,
+    remainingMs: () => number,
   ): Promise<GroupReport> => {
     if (resolved.report) return resolved.report;
     const { target, listing } = resolved;
@@ -123,6 +124,7 @@ export function createProtectHandler(
         ...(deps.timers ? { timers: deps.timers } : {}),
         concurrency: config.probeConcurrency,
         probeDescriptors,
+        remainingMs,
         ...(deps.notifications ? { notifications: deps.notifications } : {}),
       },
       listed,
@@ -170,6 +172,7 @@ export function createProtectHandler(
     targets: ResolvedTarget[],
     listingMs: number,
     log: Log,
+    remainingMs: () => number,
   ): Promise<ScanRound> => {
     const startedAt = new Date(clock()).toISOString();
     const groupConcurrency = DEFAULT_GROUP_CONCURRENCY;
@@ -178,7 +181,7 @@ export function createProtectHandler(
     const scanned = targets.filter((t) => !t.report).length;
     const share = probeDescriptorShare(Math.min(groupConcurrency, scanned));
     const groups = await Promise.all(
-      targets.map((t) => limit(() => scanOne(t, listingMs, share, log))),
+      targets.map((t) => limit(() => scanOne(t, listingMs, share, log, remainingMs))),
     );
     for (const report of groups) {
       metrics.record(report);
@@ -232,19 +235,20 @@ export function createProtectHandler(
 
     const longestTimeoutMs = Math.max(0, ...targets.map((t) => t.target?.timeoutMs ?? 0));
     let round = 0;
+    const remainingMs = () => context?.getRemainingTimeInMillis() ?? Number.POSITIVE_INFINITY;
     const scans = await runScans({
       count: config.scansPerInvocation,
-      remainingMs: () => context?.getRemainingTimeInMillis() ?? Number.POSITIVE_INFINITY,
+      remainingMs,
       marginMs: longestTimeoutMs + DEADLINE_SAFETY_MS,
       clock,
       sleep: deps.sleep ?? realSleep,
       log,
       // The first scan uses the listings target resolution has just read; later ones re-list.
       scan: async () => {
-        if (round++ === 0) return scanAll(targets, resolvedMs, log);
+        if (round++ === 0) return scanAll(targets, resolvedMs, log, remainingMs);
         const listing = clock();
         const fresh = await relist(targets, log);
-        return scanAll(fresh, clock() - listing, log);
+        return scanAll(fresh, clock() - listing, log, remainingMs);
       },
     });
     return { scans };

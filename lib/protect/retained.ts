@@ -47,6 +47,8 @@ export interface RetainedDeps {
   log: Log;
   clock: Clock;
   timers?: Timers;
+  /** The scan's time left for this step (default: unbounded); a member that does not fit waits. */
+  deadline?: Deadline;
 }
 
 /**
@@ -83,6 +85,7 @@ export async function handleRetained(
   if (retained.length === 0) return [];
   const group = target.asgName;
   const timers = deps.timers ?? realTimers;
+  const deadline = deps.deadline ?? Deadline.never(timers);
   // Only Terminating:Retained can be terminated; only those are worth a probe.
   const askable = retained.filter((m) => retainedKind(m.lifecycleState) === 'group');
 
@@ -107,7 +110,9 @@ export async function handleRetained(
     let probe = answers.get(member.instanceId);
     let decision = decideRetained(member, probe);
     const reachableMember = reachable.find((m) => m.instanceId === member.instanceId);
-    if (decision.kind === 'terminate' && reachableMember) {
+    if (decision.kind === 'terminate' && !fits(target, deadline)) {
+      decision = { kind: 'keep', reason: OUT_OF_TIME };
+    } else if (decision.kind === 'terminate' && reachableMember) {
       // Terminating:Retained runs no lifecycle hook: the answer acted on must be fresh, not one
       // taken before the calls for the members handled earlier (up to 2 × RETAINED_CALL_MS each).
       probe = (await ask(target, [reachableMember], deps, timers)).get(member.instanceId);
@@ -136,6 +141,14 @@ export async function handleRetained(
     });
   }
   return reports;
+}
+
+const OUT_OF_TIME =
+  "not asked again: the invocation's time left cannot hold a probe and its calls; the next scan asks";
+
+/** Room for one fresh probe, a terminate and its notice (each call bounded by RETAINED_CALL_MS). */
+function fits(target: Target, deadline: Deadline): boolean {
+  return deadline.remainingMs() >= target.timeoutMs + 2 * RETAINED_CALL_MS;
 }
 
 /** Ask each instance now (ECS: by its tasks); an instance without an answer is left out. */

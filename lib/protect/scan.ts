@@ -29,7 +29,8 @@ import { defaultProbeConcurrency, probeMany } from '../probe.js';
 import { applyProtection, type FailedChange } from './apply.js';
 import { planProtection, type Action } from './plan.js';
 import { handleRetained, type RetainedInstanceReport } from './retained.js';
-import type { Timers } from '../time.js';
+import { DEADLINE_SAFETY_MS } from './schedule.js';
+import { Deadline, realTimers, type Timers } from '../time.js';
 
 export interface ScanDeps {
   groups: GroupDirectory;
@@ -53,6 +54,11 @@ export interface ScanDeps {
   clock?: Clock;
   /** Timers for deadlines (default: real ones). */
   timers?: Timers;
+  /**
+   * The invocation's time left (context.getRemainingTimeInMillis); bounds the retained step,
+   * which runs after the protection changes. Absent: unbounded (tests and tools).
+   */
+  remainingMs?: () => number;
 }
 
 /**
@@ -290,33 +296,39 @@ export async function scanTarget(
   });
   report.planned = { protect: plan.protect, unprotect: plan.unprotect };
 
-  // Retained members: terminated once idle (none: no call is made).
+  if (!target.dryRun) await applyChanges();
+
+  // Retained members, after the protection changes so they can never cost the scan those:
+  // terminated once idle (none: no call is made), inside the invocation's time left.
+  const timers = deps.timers ?? realTimers;
+  const left = deps.remainingMs?.() ?? Number.POSITIVE_INFINITY;
   const retained = await handleRetained(target, members, {
     ...deps,
     clock,
+    deadline: Deadline.after(left, timers).less(DEADLINE_SAFETY_MS),
   });
   if (retained.length) report.retained = retained;
-
-  if (target.dryRun) return finish(report);
-
-  const applied = await applyProtection(group, plan, deps.protection, deps.log);
-  report.protected = applied.protected;
-  report.unprotected = applied.unprotected;
-  report.failed = applied.failed;
-  if (applied.failed.length > 0) {
-    const made = applied.protected.length + applied.unprotected.length;
-    report.outcome = made === 0 ? 'failed' : 'partial';
-    report.message =
-      made === 0
-        ? `none of the ${applied.failed.length} protection changes could be made`
-        : `${applied.failed.length} of ${applied.failed.length + made} protection changes failed`;
-    deps.log.error('protection changes failed', {
-      group,
-      region: target.region,
-      failed: applied.failed.length,
-      made,
-      reason: report.message,
-    });
-  }
   return finish(report);
+
+  async function applyChanges(): Promise<void> {
+    const applied = await applyProtection(group, plan, deps.protection, deps.log);
+    report.protected = applied.protected;
+    report.unprotected = applied.unprotected;
+    report.failed = applied.failed;
+    if (applied.failed.length > 0) {
+      const made = applied.protected.length + applied.unprotected.length;
+      report.outcome = made === 0 ? 'failed' : 'partial';
+      report.message =
+        made === 0
+          ? `none of the ${applied.failed.length} protection changes could be made`
+          : `${applied.failed.length} of ${applied.failed.length + made} protection changes failed`;
+      deps.log.error('protection changes failed', {
+        group,
+        region: target.region,
+        failed: applied.failed.length,
+        made,
+        reason: report.message,
+      });
+    }
+  }
 }

@@ -168,6 +168,37 @@ describe('retain: retained instances on a protect scan', () => {
     expect(turnsBusyAnswers).to.equal(2);
   });
 
+  it('makes the protection changes before the retained step, which cannot hold them up', async () => {
+    // Broken variant caught: the retained step before applyProtection (no protection call
+    // had been made when the slow terminate started).
+    fleet = new FakeFleet().addGroup('workers', [
+      member('i-retained-idle', A.idle, 'Terminating:Retained'),
+      member('i-busy', A.busy, 'InService'),
+    ]);
+    let protectionCallsAtTerminate: number | undefined;
+    const slow: RetainedInstances = {
+      terminateRetained: () => {
+        protectionCallsAtTerminate = fleet.protectionCalls.length;
+        return new Promise<void>((r) => setTimeout(r, 500));
+      },
+    };
+    deps = { ...deps, groups: fleet, addresses: fleet, protection: fleet, retained: slow };
+    const scan = scanTarget(target(), deps);
+    while (protectionCallsAtTerminate === undefined) await new Promise((r) => setTimeout(r, 20));
+    expect(protectionCallsAtTerminate).to.equal(1);
+    expect(fleet.protectionCalls[0]).to.deep.include({ instanceIds: ['i-busy'], protect: true });
+    expect((await scan).protected).to.deep.equal(['i-busy']);
+  });
+
+  it("terminates no retained instance when the invocation's time left cannot hold it", async () => {
+    // Broken variant caught: the step not bounded by remainingMs (terminated i-retained-idle).
+    const report = await scanTarget(target(), { ...deps, remainingMs: () => 5_000 });
+    expect(retained.terminated).to.deep.equal([]);
+    const r = report.retained!.find((x) => x.instanceId === 'i-retained-idle')!;
+    expect(r.action).to.equal('kept');
+    expect(r.reason).to.match(/time left/);
+  });
+
   it('does not probe warm pool retained instances (the API cannot terminate them)', async () => {
     await scanTarget(target(), deps);
     expect(workers.byAddress.get(A.warm)!.requests).to.deep.equal([]);
