@@ -1,3 +1,9 @@
+import {
+  THROTTLING_ERROR_NAMES,
+  TRANSIENT_ERROR_NAMES,
+  TRANSIENT_HTTP_STATUSES,
+} from './aws/facts.js';
+
 /**
  * The error family. Handlers are the only place that maps these to retry behaviour:
  * ConfigError and InvalidEventError are never retried (retrying cannot fix them);
@@ -83,4 +89,43 @@ export function isNoActiveLifecycleAction(err: unknown): boolean {
 /** Auto Scaling rejects a request about an instance (not InService, not in the group…). */
 export function isValidationError(err: unknown): boolean {
   return awsErrorName(err) === 'ValidationError';
+}
+
+/** Node's error codes for a connection that failed or broke (not for a refused request). */
+const NETWORK_ERROR_CODES: readonly string[] = [
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+];
+
+/**
+ * A failure that may pass if the call is made again later: AWS throttling, the service's own
+ * fault (5xx, `$fault: 'server'`, an SDK `$retryable` trait), a timed-out or aborted attempt,
+ * a broken connection. Anything else — access denied, a cluster that does not exist, a
+ * parameter AWS refuses, an error without an AWS shape — fails the same way every time.
+ */
+export function isTransientError(err: unknown): boolean {
+  if (err instanceof UpstreamError) return isTransientError(err.cause);
+  if (!err || typeof err !== 'object') return false;
+  const e = err as {
+    name?: unknown;
+    code?: unknown;
+    $fault?: unknown;
+    $retryable?: unknown;
+    $metadata?: { httpStatusCode?: unknown };
+  };
+  if (e.$retryable || e.$fault === 'server') return true;
+  const status = e.$metadata?.httpStatusCode;
+  if (typeof status === 'number' && TRANSIENT_HTTP_STATUSES.includes(status)) return true;
+  if (typeof e.name === 'string') {
+    if (THROTTLING_ERROR_NAMES.includes(e.name) || TRANSIENT_ERROR_NAMES.includes(e.name))
+      return true;
+    if (e.name === 'AbortError') return true;
+  }
+  return typeof e.code === 'string' && NETWORK_ERROR_CODES.includes(e.code);
 }

@@ -225,7 +225,8 @@ export interface ProbeResult {
   reason?: string;
   latencyMs: number;
   /**
-   * unknown because an AWS API failed (ECS mode), not because the instance did not answer:
+   * unknown because an AWS API failed for a while (ECS mode: throttling, a 5xx, a timeout —
+   * not a refusal such as AccessDenied), not because the instance did not answer:
    * it says nothing about the instance, so the gate holds without counting it towards the
    * unknown limit (lib/gate/decide.ts); its deadline still ends the hold.
    */

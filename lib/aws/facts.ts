@@ -95,6 +95,40 @@ export const MAX_RECORDS_PER_PAGE = 100;
 /** …and its default, when a request leaves MaxRecords out. */
 export const DEFAULT_RECORDS_PER_PAGE = 50;
 
+// ── Transient AWS errors ───────────────────────────────────────────────────────────────
+// Source: the AWS SDK for JavaScript v3's retry classification (@smithy/service-error-
+// classification: its throttling and transient codes, and 5xx statuses) and the ECS API
+// reference's common errors (ServerException: "a server issue"). Any other error name —
+// AccessDeniedException, ClusterNotFoundException, InvalidParameterException, ClientException —
+// fails the same way every time it is asked again.
+
+/** Error names of throttling: the request is fine, it is only too soon. */
+export const THROTTLING_ERROR_NAMES: readonly string[] = [
+  'Throttling',
+  'ThrottlingException',
+  'ThrottledException',
+  'RequestThrottled',
+  'RequestThrottledException',
+  'RequestLimitExceeded',
+  'TooManyRequestsException',
+  'PriorThrottlingException',
+  'SlowDown',
+];
+/** Error names of a service failing on its side, or of an attempt that timed out. */
+export const TRANSIENT_ERROR_NAMES: readonly string[] = [
+  'ServerException',
+  'InternalFailure',
+  'InternalError',
+  'InternalServerError',
+  'ServiceUnavailable',
+  'ServiceUnavailableException',
+  'RequestTimeout',
+  'RequestTimeoutException',
+  'TimeoutError',
+];
+/** HTTP statuses of an answer worth asking again (too many requests, the server's fault). */
+export const TRANSIENT_HTTP_STATUSES: readonly number[] = [429, 500, 502, 503, 504];
+
 // ── SQS, SNS, SSM, Lambda ──────────────────────────────────────────────────────────────────
 
 /** SQS accepts DelaySeconds from 0 to 900 (15 minutes), whole seconds only. */

@@ -7,8 +7,13 @@
  *   a task that is not a daemon's and not STOPPED → busy, naming the tasks
  *   none                              → idle, naming the tasks it waited for (those that
  *                                       stopped since the hold began)
- *   an ECS call fails or the deadline passes → unknown, an API failure: the gate holds
- *                                       without counting it towards the unknown limit
+ *   an ECS call fails for a while (throttling, ECS's own fault, a timeout, the network) or
+ *   the deadline passes                 → unknown, an API failure: the gate holds without
+ *                                       counting it towards the unknown limit
+ *   an ECS call is refused (access denied, no such cluster, a bad parameter) → a plain
+ *                                       unknown, naming the error: asking again cannot fix it,
+ *                                       so it counts, and the limit releases the instance with
+ *                                       a notice rather than holding it silently for 48 h
  *
  * DRAINING makes ECS stop placing tasks on the instance and move its service tasks away;
  * standalone tasks run to their end. The gate holds the instance meanwhile.
@@ -20,7 +25,8 @@ import type {
   EcsTask,
   ProbeResult,
 } from '../ports.js';
-import type { Deadline } from '../time.js';
+import { isTransientError, UpstreamError } from '../errors.js';
+import { DeadlineExceededError, type Deadline } from '../time.js';
 import { classifyInstances, describeTasks, isDaemonTask, serviceOfTask } from './busy.js';
 
 export interface GateObservation extends ProbeResult {
@@ -89,14 +95,13 @@ export async function observeForGate(options: {
       );
     });
   } catch (err) {
-    // ECS failing (an outage, throttling, a slow answer) says nothing about the instance.
-    return {
-      ...answer(
-        'unknown',
-        `ECS cluster ${cluster}: ${err instanceof Error ? err.message : String(err)}`,
-      ),
-      apiFailure: true,
-    };
+    const reason = `ECS cluster ${cluster}: ${describeError(err)}`;
+    // ECS failing for a while (an outage, throttling, a slow answer) says nothing about the
+    // instance; an error that will come back on every step is a setup problem to report.
+    if (err instanceof DeadlineExceededError || isTransientError(err)) {
+      return { ...answer('unknown', reason), apiFailure: true };
+    }
+    return answer('unknown', reason);
   }
 }
 
@@ -123,4 +128,11 @@ async function daemonServices(
   if (names.length === 0) return new Set();
   const services = await ecs.services(cluster, names, { signal });
   return new Set(services.filter((s) => s.schedulingStrategy === 'DAEMON').map((s) => s.name));
+}
+
+/** "ListContainerInstances jobs failed: ClusterNotFoundException: …": the error's name leads. */
+function describeError(err: unknown): string {
+  if (err instanceof UpstreamError) return err.message;
+  if (err instanceof Error) return `${err.name}: ${err.message}`;
+  return String(err);
 }

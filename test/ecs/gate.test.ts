@@ -8,7 +8,7 @@
  * stops them (real ECS would stop and move service tasks). The holding rule is the same
  * either way — the gate waits for the tasks, whoever stops them.
  */
-import type { ECSClient } from '@aws-sdk/client-ecs';
+import { ServerException, type ECSClient } from '@aws-sdk/client-ecs';
 import { expect } from 'chai';
 import { EcsAdapter } from '../../lib/aws/ecs.js';
 import { gateStep } from '../../lib/gate/step.js';
@@ -128,7 +128,14 @@ describe('gate in ECS mode (moto)', function () {
     const w = world();
     w.deps.ecs = {
       ...adapter,
-      containerInstances: () => Promise.reject(new Error('ThrottlingException: Rate exceeded')),
+      containerInstances: () =>
+        Promise.reject(
+          Object.assign(new Error('Rate exceeded'), {
+            name: 'ThrottlingException',
+            $fault: 'client',
+            $metadata: { httpStatusCode: 400 },
+          }),
+        ),
       tasks: adapter.tasks.bind(adapter),
       services: adapter.services.bind(adapter),
       serviceArns: adapter.serviceArns.bind(adapter),
@@ -149,7 +156,10 @@ describe('gate in ECS mode (moto)', function () {
     const instanceId = fleet.instanceIds[1]!;
     const work = await startTask(ecs, cluster, instanceId);
     const w = world({ THEMIS_UNKNOWN_LIMIT: '1' });
-    const failing = () => Promise.reject(new Error('ServerException: internal error'));
+    const failing = () =>
+      Promise.reject(
+        new ServerException({ message: 'internal error', $metadata: { httpStatusCode: 500 } }),
+      );
     const healthy = w.deps.ecs!;
     w.deps.ecs = { ...healthy, containerInstances: failing };
 
