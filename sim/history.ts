@@ -14,7 +14,11 @@
  * Histories are small (1–5 instances, ~25 virtual minutes of events) so thousands run in
  * seconds; every choice comes from the seed, so `randomHistory(seed)` is a replay.
  */
-import { DEFAULT_HEARTBEAT_TIMEOUT_SECONDS, GLOBAL_TIMEOUT_CAP_SECONDS } from '../lib/aws/facts.js';
+import {
+  DEFAULT_HEARTBEAT_TIMEOUT_SECONDS,
+  GLOBAL_TIMEOUT_CAP_SECONDS,
+  TERMINATING_RETAINED,
+} from '../lib/aws/facts.js';
 import type { LifecycleResult } from '../lib/ports.js';
 import { deployed, type Deployed } from './deployed.js';
 import type { HookSpec } from './fleet.js';
@@ -66,7 +70,7 @@ export interface HistorySpec {
   seed: number;
   /** Stack params over serverless.yml's defaults (accepted by deploy/stack.cjs). */
   params: Record<string, string>;
-  groups: Array<{ name: string; size: number; hook: HookSpec }>;
+  groups: Array<{ name: string; size: number; hook: HookSpec; retainOnAbandon?: boolean }>;
   protect: boolean;
   faults: FaultOptions;
   commands?: CommandsOptions;
@@ -81,6 +85,12 @@ export interface HistorySpec {
   events: HistoryEvent[];
   /** ECS mode for the first group (sim/ecs-fleet.ts): its cluster and ECS's own faults. */
   ecs?: HistoryEcs;
+  /**
+   * Retention histories (sim/retain.ts): protect scans every `protectIntervalSeconds` and
+   * keeps scanning after the events, while an instance is retained or held, until `untilMs`
+   * after the start — nothing but protect ever ends a retained instance.
+   */
+  retention?: { protectIntervalSeconds: number; untilMs: number };
 }
 
 export interface HistoryEcs {
@@ -319,7 +329,12 @@ export async function runHistory(
     seed: spec.seed,
     deployed: await deployed(spec.params),
     startMs: start,
-    groups: spec.groups.map((g) => ({ name: g.name, desired: g.size, hook: g.hook })),
+    groups: spec.groups.map((g) => ({
+      name: g.name,
+      desired: g.size,
+      hook: g.hook,
+      ...(g.retainOnAbandon ? { retainOnAbandon: true } : {}),
+    })),
     work: ({ random, launchedAt, group }) =>
       // An ECS group's work is its tasks (sim/ecs-fleet.ts sets it).
       spec.ecs?.cluster.group === group
@@ -336,7 +351,12 @@ export async function runHistory(
     faults: spec.faults,
     ...(spec.ecs ? { ecs: { clusters: [spec.ecs.cluster], throttled: spec.ecs.throttled } } : {}),
     gate: options.wrapDeps ? { wrapDeps: options.wrapDeps } : {},
-    protect: spec.protect ? (options.wrapPorts ? { wrapPorts: options.wrapPorts } : {}) : false,
+    protect: spec.protect
+      ? {
+          ...(options.wrapPorts ? { wrapPorts: options.wrapPorts } : {}),
+          ...(spec.retention ? { intervalSeconds: spec.retention.protectIntervalSeconds } : {}),
+        }
+      : false,
     ...(spec.commands ? { commands: spec.commands } : {}),
     ...(options.overrides ? { overrides: options.overrides } : {}),
     ...(options.probesWithoutDeadline ? { probesWithoutDeadline: true } : {}),
@@ -346,6 +366,16 @@ export async function runHistory(
   }
   sim.startProtect();
   await sim.runUntil(start + 30 * MINUTE);
+  if (spec.retention) {
+    // Protect is what ends retained instances: it keeps scanning while any is retained or held.
+    const step = 10 * MINUTE;
+    const busyFleet = () =>
+      sim.fleet.activeActions().length > 0 ||
+      sim.fleet.instances().some((i) => i.lifecycleState === TERMINATING_RETAINED);
+    while (busyFleet() && sim.now() < start + spec.retention.untilMs) {
+      await sim.runUntil(sim.now() + step);
+    }
+  }
   sim.stopProtect();
   await sim.runUntilSettled(SETTLE_LIMIT_MS);
   return { spec, sim, check: checkInvariants(sim) };

@@ -29,6 +29,12 @@
  *  unknown-unprotect Protection is only ever removed right after an "idle" answer.
  *  unsettled         Every action has ended and every message is delivered by the end.
  *  rejected-input    The gate never refuses an input the simulated AWS produced.
+ *  retained-left     Retention (sim/retain.ts): no instance is left in Terminating:Retained
+ *                    at the end while it answers IDLE and protect runs. With RETAIN on a
+ *                    retaining group the gate's deadline excuses no busy termination, and on
+ *                    a group that does not retain it excuses only a CONTINUE (never a silent
+ *                    ABANDON); a retained instance terminated while busy is a violation
+ *                    unless its work started after protect's final idle answer.
  *
  * Excused cases: only an injected fault explains a breach, and the excuse names it —
  *   - an outage of a service the gate needs (Auto Scaling, EC2, SQS; SNS for notices), or a
@@ -42,7 +48,8 @@
  *   - the gate's own deadline (maxWait, the hook's global timeout) reached, with its notice.
  * Everything else is a violation.
  */
-import { documentedGlobalTimeoutSeconds } from '../lib/aws/facts.js';
+import { documentedGlobalTimeoutSeconds, TERMINATING_RETAINED } from '../lib/aws/facts.js';
+import { RETAINED_RELEASED_EVENT } from '../lib/retain/notice.js';
 import { AFTER_PROBE_RESERVE_MS, FAILED_STEPS_RIDDEN } from '../lib/gate/budget.js';
 import { DEADLINE_MARGIN_SECONDS } from '../lib/gate/decide.js';
 import { GROUP_TAGS_TTL_MS } from '../lib/gate/handler.js';
@@ -64,7 +71,8 @@ export type ViolationKind =
   | 'idle-held'
   | 'unknown-unprotect'
   | 'unsettled'
-  | 'rejected-input';
+  | 'rejected-input'
+  | 'retained-left';
 
 export interface Violation {
   kind: ViolationKind;
@@ -92,7 +100,7 @@ export interface CheckResult {
 }
 
 /** Not outcomes: the "holding" courtesy notice and a bad-settings error. */
-const NOT_OUTCOMES = new Set(['holding', 'error']);
+const NOT_OUTCOMES = new Set(['holding', 'error', RETAINED_RELEASED_EVENT]);
 const DRY_RUN_TAG = 'themis:dry-run';
 
 /** Slack for "one step": EventBridge latency, SQS poll lag and whole-second rounding. */
@@ -345,7 +353,24 @@ export function checkInvariants(sim: Simulation): CheckResult {
       excused.push({ kind: 'busy-terminated', instanceId: t.instanceId, cause });
     if (!action) {
       if (hookDeleted(t.group)) excuse('the hook was deleted');
-      else
+      else if (t.fromRetained) {
+        const raced = workAfterFinalIdleOf(
+          sim,
+          t.instanceId,
+          'protect',
+          sim.terminateCalls,
+          t.at,
+          t.at,
+        );
+        if (raced) excuse(raced);
+        else
+          violations.push({
+            kind: 'busy-terminated',
+            instanceId: t.instanceId,
+            at: t.at,
+            message: `${t.instanceId} was terminated from Terminating:Retained while busy at ${when(t.at)}`,
+          });
+      } else
         violations.push({
           kind: 'busy-terminated',
           instanceId: t.instanceId,
@@ -369,8 +394,13 @@ export function checkInvariants(sim: Simulation): CheckResult {
     const deadlineNotice = outcomesOf(t.instanceId).some(
       (p) => p.notice.attributes.event === 'deadline' || decidedDeadline(p.notice.message),
     );
-    if (ended.by === 'completed' && deadlineNotice) {
-      const limit = deadlineOf(action, sim, config.maxWaitSeconds);
+    // RETAIN on a group that retains: the deadline keeps the instance, it excuses nothing. On
+    // a group that does not retain it excuses only CONTINUE: never a silent ABANDON.
+    const retainPolicy = config.onDeadline === 'RETAIN';
+    const deadlineExcuses =
+      !retainPolicy || (!sim.fleet.retainsOnAbandon(t.group) && ended.result === 'CONTINUE');
+    if (ended.by === 'completed' && deadlineNotice && deadlineExcuses) {
+      const limit = deadlineOf(action, sim, config.maxWaitSeconds, config.heartbeatMarginSeconds);
       if (t.at >= limit - 1000) {
         excuse("the gate's deadline passed");
         continue;
@@ -403,6 +433,29 @@ export function checkInvariants(sim: Simulation): CheckResult {
           : `${ended.by} → ${ended.result}`
       }; notices: ${outcomes.join(', ') || 'none'})`,
     });
+  }
+
+  // retained-left: nothing but protect ends a retained instance, and unknown never does.
+  const protectOptions = sim.options.protect;
+  if (protectOptions !== false) {
+    const endMs = sim.now();
+    const intervalMs =
+      (protectOptions?.intervalSeconds ?? sim.options.deployed.protect.rateMinutes * 60) * 1000;
+    for (const inst of sim.fleet.instances()) {
+      if (inst.lifecycleState !== TERMINATING_RETAINED || !inst.answering) continue;
+      // A group in dry run: protect only reports what it would do.
+      if (sim.fleet.tagsOf(inst.group)[DRY_RUN_TAG] === 'true') continue;
+      const idleSince = inst.work.idleSince(endMs);
+      // Idle for two scans (and past any outage) and still retained: protect failed it.
+      if (idleSince === undefined || endMs - idleSince < 2 * intervalMs + outageBudgetMs(sim))
+        continue;
+      violations.push({
+        kind: 'retained-left',
+        instanceId: inst.id,
+        at: endMs,
+        message: `${inst.id} is still in Terminating:Retained at the end, idle since ${when(idleSince)}`,
+      });
+    }
   }
 
   // request-rate
@@ -505,16 +558,29 @@ function workAfterFinalIdle(
   completedAt: number,
   terminatedAt: number,
 ): string | undefined {
-  const completion = sim.completions.find(
-    (c) => c.instanceId === instanceId && c.at === completedAt,
-  );
+  return workAfterFinalIdleOf(sim, instanceId, 'gate', sim.completions, completedAt, terminatedAt);
+}
+
+/**
+ * The same race for the call that let the instance go — the gate's CompleteLifecycleAction,
+ * or protect's TerminateInstanceInAutoScalingGroup of a retained instance — judged by the
+ * idle answer that call's own invocation got last.
+ */
+function workAfterFinalIdleOf(
+  sim: Simulation,
+  instanceId: string,
+  fn: ProbeAnswer['fn'],
+  calls: Simulation['completions'],
+  completedAt: number,
+  terminatedAt: number,
+): string | undefined {
+  const completion = calls.find((c) => c.instanceId === instanceId && c.at === completedAt);
   if (!completion) return undefined;
   const answers = sim.probeHistory.get(instanceId) ?? [];
   let last: ProbeAnswer | undefined;
   for (let i = answers.length - 1; i >= 0 && !last; i--) {
     const a = answers[i]!;
-    if (a.fn === 'gate' && a.invocation === completion.invocation && a.at <= completion.at)
-      last = a;
+    if (a.fn === fn && a.invocation === completion.invocation && a.at <= completion.at) last = a;
   }
   if (last?.status !== 'idle') return undefined;
   const work = sim.fleet.instance(instanceId)?.work;
@@ -548,9 +614,17 @@ export const WORK_AFTER_FINAL_IDLE =
   'work started after the final idle answer that led to the release';
 
 /** When the gate stops waiting for this action (the documented rule). */
-function deadlineOf(action: SimLifecycleAction, sim: Simulation, maxWaitSeconds?: number): number {
+function deadlineOf(
+  action: SimLifecycleAction,
+  sim: Simulation,
+  maxWaitSeconds?: number,
+  heartbeatMarginSeconds = 0,
+): number {
   const global = documentedGlobalTimeoutSeconds(action.heartbeatTimeoutSeconds);
-  const limit = Math.min(maxWaitSeconds ?? Infinity, global - DEADLINE_MARGIN_SECONDS);
+  // The gate's margin is at least its heartbeat margin (lib/gate/decide.ts deadlineMs): with
+  // long rechecks that is far more than DEADLINE_MARGIN_SECONDS (retention's 48 h holds).
+  const margin = Math.max(DEADLINE_MARGIN_SECONDS, heartbeatMarginSeconds);
+  const limit = Math.min(maxWaitSeconds ?? Infinity, global - margin);
   void sim;
   // The gate counts from the event's time, which has whole seconds.
   return Math.floor(action.startedAt / 1000) * 1000 + Math.max(0, limit) * 1000;

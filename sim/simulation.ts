@@ -33,6 +33,7 @@ import { silentLog, type ContextLog } from '../lib/log.js';
 import type { Log, Prober } from '../lib/ports.js';
 import { createHttpProber } from '../lib/probe.js';
 import { parseProtectConfig } from '../lib/protect/config.js';
+import { SnsNotifications } from '../lib/aws/sns.js';
 import { createProtectHandler, type RegionalPorts } from '../lib/protect/handler.js';
 import type { GroupReport } from '../lib/protect/scan.js';
 import { ApiCalls } from './api-calls.js';
@@ -211,6 +212,8 @@ export class Simulation {
   /** Every probe answer, per instance, in order: what it said, when, to which invocation. */
   readonly probeHistory = new Map<string, ProbeAnswer[]>();
   readonly completions: Completion[] = [];
+  /** TerminateInstanceInAutoScalingGroup calls Auto Scaling accepted, and who made them. */
+  readonly terminateCalls: Completion[] = [];
   readonly steps: StepRecord[] = [];
   readonly scans: ScanRecord[] = [];
   /** The gate's environment as deployed now (redeploy() changes it). */
@@ -285,6 +288,11 @@ export class Simulation {
         const invocation = (by as Partial<Container>).invocation;
         if (invocation !== undefined)
           this.completions.push({ at: this.now(), instanceId, invocation });
+      },
+      onTerminate: (instanceId, by) => {
+        const invocation = (by as Partial<Container>).invocation;
+        if (invocation !== undefined)
+          this.terminateCalls.push({ at: this.now(), instanceId, invocation });
       },
       onProtection: (instanceIds, protect, by) => {
         if (protect) return;
@@ -411,6 +419,8 @@ export class Simulation {
     let ports: RegionalPorts = {
       groups: autoScaling,
       protection: autoScaling,
+      // Retained instances are terminated once idle (lib/protect/retained.ts).
+      retained: autoScaling,
       addresses: new Ec2Addresses(clients.ec2),
       // ECS mode's answers are recorded as protect's probes are (the checker reads both).
       ecs: recordingEcs(new EcsAdapter(this.ecs.client(this.callEnv(c))), (instanceId, status) => {
@@ -430,6 +440,9 @@ export class Simulation {
       clock: c.timers.now,
       timers: c.timers,
       sleep: (ms) => new Promise((resolve) => c.timers.setTimeout(resolve, ms)),
+      ...(config.topicArn
+        ? { notifications: new SnsNotifications(clients.sns, config.topicArn) }
+        : {}),
     });
     return async (event: unknown, context: unknown) => {
       const result = await handler(event, context as { getRemainingTimeInMillis(): number });
