@@ -14,6 +14,7 @@
  * The property (sim/invariants.ts): with RETAIN no busy instance is ever terminated, at any
  * hold length, and every retained instance is terminated once it answers idle.
  */
+import { DEFAULT_HEARTBEAT_TIMEOUT_SECONDS } from '../lib/aws/facts.js';
 import { deployed } from './deployed.js';
 import { randomHistory, type HistoryEvent, type HistorySpec } from './history.js';
 import { Random } from './random.js';
@@ -32,14 +33,15 @@ export async function retainHistory(seed: number, kind: RetainKind): Promise<His
     // The hook must not terminate on its own either: a timeout's ABANDON retains too.
     hookDefaultResult: r.chance(0.5) ? 'ABANDON' : 'CONTINUE',
   };
-  if (params.ssmDocument && r.chance(0.5)) params.onSsmFailure = 'RETAIN';
+  // Both failure policies: then every ABANDON themis sends comes from RETAIN.
+  if (params.ssmDocument) params.onSsmFailure = 'RETAIN';
   if (kind === 'short') {
     params.maxWaitSeconds = String(r.pick([600, 1800]));
   } else {
     delete params.maxWaitSeconds;
-    // Rechecks 900 s apart need a HeartbeatTimeout past the deploy's margin (~1,955 s); one
-    // hour still gives the 48 h global timeout (min(48 h, 100 × HeartbeatTimeout)).
-    params.heartbeatTimeout = '3600';
+    // Rechecks 900 s apart need a HeartbeatTimeout past the deploy's margin (~1,955 s); the
+    // API's default (one hour) still gives the 48 h global timeout (min(48 h, 100 × it)).
+    params.heartbeatTimeout = String(DEFAULT_HEARTBEAT_TIMEOUT_SECONDS);
     params.recheckSeconds = '900';
   }
   // The deploy must accept the stack, as for every history.
