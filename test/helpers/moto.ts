@@ -72,8 +72,9 @@ export async function startMoto(region = 'us-east-1'): Promise<Moto> {
     ),
   );
   const endpoint = `http://127.0.0.1:${port}`;
-  // moto starts in well under a second here; 20 s allows for a cold Python on a slow CI box.
-  const deadline = Date.now() + 20_000;
+  // moto starts in well under a second here; 60 s allows for a cold Python on a slow or
+  // heavily loaded box (at load average 30 it took more than 20 s).
+  const deadline = Date.now() + 60_000;
   const ready = (async () => {
     for (;;) {
       if (child.exitCode !== null)
@@ -85,11 +86,17 @@ export async function startMoto(region = 'us-east-1'): Promise<Moto> {
         // not listening yet
       }
       if (Date.now() > deadline)
-        throw new Error(`moto_server did not answer on ${endpoint} within 20 s: ${stderr}`);
+        throw new Error(`moto_server did not answer on ${endpoint} within 60 s: ${stderr}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   })();
-  await Promise.race([ready, spawnError]);
+  try {
+    await Promise.race([ready, spawnError]);
+  } catch (err) {
+    // A server that never answered is still a process: stop it, or mocha never exits.
+    if (child.exitCode === null) child.kill('SIGKILL');
+    throw err;
+  }
   return {
     endpoint,
     region,
