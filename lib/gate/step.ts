@@ -263,6 +263,21 @@ export async function gateStep(
       return continueUngatedLaunch(deps, action, settings.dryRun, base, deadline, passage);
     }
   }
+  if (launch && settings.ecsCluster && passage === 'launch-into-pool') {
+    // ECS mode: with ECS_WARM_POOLS_CHECK=true (AWS's setup for ECS with a warm pool) the agent
+    // does not register while the instance is in the pool, so it would never be ACTIVE and
+    // every launch into the pool would be abandoned at the deadline and replaced, for ever.
+    // Readiness is asked when it leaves the pool (leave-pool) instead.
+    return continueUngatedLaunch(
+      deps,
+      action,
+      parsed.state?.dryRun ?? settings.dryRun,
+      base,
+      deadline,
+      passage,
+      'ECS mode: a launch into the warm pool is not gated (the ECS agent registers only when the instance leaves the pool; readiness is asked then)',
+    );
+  }
 
   // The hook's timing is read once, on the first step; later steps carry it.
   let hook: HookInfo | undefined;
@@ -502,8 +517,8 @@ async function continueUngatedLaunch(
   base: Pick<StepOutcome, 'source' | 'instanceId' | 'groupName'>,
   deadline: Deadline,
   passage: Passage,
+  reason = 'launch gate off for this group (no themis:launch-gate=true tag)',
 ): Promise<StepOutcome> {
-  const reason = 'launch gate off for this group (no themis:launch-gate=true tag)';
   const outcome = { ...base, reason, decision: 'release' as const, result: 'CONTINUE' as const };
   if (dryRun) {
     deps.log.info('launch not gated', { reason, passage, dryRun });

@@ -11,6 +11,7 @@ import type { ContainerInstance, GroupTagWriter } from '../../lib/ports.js';
 import { startWorker, type Worker } from '../helpers/http-workers.js';
 import {
   WARM_POOL_EXAMPLE_1_LAUNCH_INTO_POOL,
+  WARM_POOL_EXAMPLE_2_LEAVE_POOL,
   WARM_POOL_EXAMPLE_3_LAUNCH_INTO_GROUP,
   WARM_POOL_EXAMPLE_4_RETURN_TO_POOL,
 } from '../fixtures/aws-lifecycle-events.js';
@@ -224,6 +225,63 @@ describe('gate step: launches and warm pools', () => {
       const ready = await deliverRecheck();
       expect(ready).to.include({ outcome: 'completed', result: 'CONTINUE' });
       expect(worker.requests).to.deep.equal([]);
+    });
+
+    // AWS's ECS warm-pool setup (ECS_WARM_POOLS_CHECK=true) keeps the agent from registering
+    // while the instance is in the pool: gated on ACTIVE, every launch into the pool was
+    // abandoned at the deadline and replaced, for ever. Broken variant caught: ECS readiness
+    // asked of every launch passage (the step before the fix) — this test then holds.
+    it('in ECS mode, lets a launch into the warm pool in at once; leaving the pool still waits for ACTIVE', async () => {
+      setUp({ [LAUNCH_GATE_TAG]: 'true', 'themis:ecs-cluster': 'render' });
+      const registration: { status?: string } = {};
+      let asked = 0;
+      const ecs = {
+        async containerInstances(): Promise<ContainerInstance[]> {
+          asked++;
+          const { status } = registration;
+          return status
+            ? [{ status, ec2InstanceId: INSTANCE } as unknown as ContainerInstance]
+            : [];
+        },
+      };
+      world.deps = { ...world.deps, ecs: ecs as unknown as NonNullable<World['deps']['ecs']> };
+
+      const intoPool = await gateStep(
+        inWorld(WARM_POOL_EXAMPLE_1_LAUNCH_INTO_POOL, LAUNCH_HOOK),
+        world.deps,
+      );
+      expect(intoPool).to.include({ outcome: 'completed', result: 'CONTINUE' });
+      expect(intoPool.reason).to.match(/launch into the warm pool is not gated/);
+      expect(asked).to.equal(0);
+      expect(world.rechecks.scheduled).to.deep.equal([]);
+
+      // Later, the same instance leaves the pool: a new action, with its own token.
+      const leavePool = inWorld(WARM_POOL_EXAMPLE_2_LEAVE_POOL, LAUNCH_HOOK);
+      leavePool.detail.LifecycleActionToken = '0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0';
+      world.lifecycle.ended = false; // the fake has one action at a time: this one is open
+      const leaving = await gateStep(leavePool, world.deps);
+      expect(leaving).to.include({ outcome: 'held' });
+      expect(leaving.reason).to.match(/not registered in the cluster yet/);
+      registration.status = 'ACTIVE';
+      expect(await deliverRecheck()).to.include({ outcome: 'completed', result: 'CONTINUE' });
+      expect(world.lifecycle.completions.map((c) => c.result)).to.deep.equal([
+        'CONTINUE',
+        'CONTINUE',
+      ]);
+    });
+
+    it('in ECS mode, only says it would let a launch into the warm pool in during a dry run', async () => {
+      setUp({
+        [LAUNCH_GATE_TAG]: 'true',
+        'themis:ecs-cluster': 'render',
+        'themis:dry-run': 'true',
+      });
+      const outcome = await gateStep(
+        inWorld(WARM_POOL_EXAMPLE_1_LAUNCH_INTO_POOL, LAUNCH_HOOK),
+        world.deps,
+      );
+      expect(outcome).to.include({ outcome: 'observed', result: 'CONTINUE', dryRun: true });
+      expect(world.lifecycle.completions).to.deep.equal([]);
     });
   });
 
