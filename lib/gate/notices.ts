@@ -16,6 +16,7 @@ import { createHash } from 'node:crypto';
 import type { LifecycleResult, Notice, ProbeStatus } from '../ports.js';
 import { formatSeconds, type GoneCause } from './decide.js';
 import { PASSAGES, type Passage } from './warm-pool.js';
+import { releasedByThemis, retainedStateOf } from '../retain/decide.js';
 
 export type NoticeEvent =
   | 'holding'
@@ -247,8 +248,10 @@ function describe(f: NoticeFacts): string {
       break;
     case 'retained':
       lines.push(
-        `${instance} was not idle ${waited}; themis completed its lifecycle action with ${f.result ?? '?'}, and the group's instance lifecycle policy retains the instance: it keeps running in Terminating:Retained, outside the desired capacity (Auto Scaling launches a replacement).`,
-        'themis probes it on every protect scan and terminates it (TerminateInstanceInAutoScalingGroup) once it answers idle; a "released retained" notice follows. It is never terminated on an unknown answer.',
+        `${instance} was not idle ${waited}; themis completed its lifecycle action with ${f.result ?? '?'}, and the group's instance lifecycle policy retains the instance: it keeps running in ${retainedStateOf(f.passage ?? 'terminate')}, outside the desired capacity (Auto Scaling launches a replacement).`,
+        releasedByThemis(f.passage ?? 'terminate')
+          ? 'themis probes it on every protect scan and terminates it (TerminateInstanceInAutoScalingGroup) once it answers idle; a "released retained" notice follows. It is never terminated on an unknown answer.'
+          : 'themis does not watch warm-pool retained instances and will not terminate it: an operator must end it once its work is done.',
         `Reason: ${f.reason}.`,
       );
       break;

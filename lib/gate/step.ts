@@ -80,7 +80,12 @@ import {
   type PendingNotice,
 } from './notice-retry.js';
 import { buildNotice, outcomeId, type NoticeEvent, type NoticeFacts } from './notices.js';
-import { resolveCompletion, type GroupRetention } from '../retain/decide.js';
+import {
+  releasedByThemis,
+  resolveCompletion,
+  retainedStateOf,
+  type GroupRetention,
+} from '../retain/decide.js';
 import { resolveGateSettings } from './settings.js';
 import {
   encodeRecheck,
@@ -700,12 +705,12 @@ class Step {
     // launch's ABANDON is not a terminate hook's: retention never applies to it.
     const completion = launch
       ? { result: terminal.result as LifecycleResult, retained: false, retentionMissing: undefined }
-      : resolveCompletion(terminal.result, this.group, this.action.groupName);
+      : resolveCompletion(terminal.result, this.group, this.action.groupName, this.passage);
     const event: NoticeEvent = completion.retained
       ? 'retained'
       : ((launch ? LAUNCH_NOTICE_FOR[terminal.kind] : undefined) ?? NOTICE_FOR[terminal.kind]);
     let reason = terminal.reason;
-    if (completion.retained) reason += RETAINED_REASON;
+    if (completion.retained) reason += retainedReason(this.passage);
     if (completion.retentionMissing) {
       reason += `; ${completion.retentionMissing}`;
       this.deps.log.error('retention not enabled for the group', {
@@ -936,8 +941,12 @@ class Step {
   }
 }
 
-const RETAINED_REASON =
-  '; the group retains abandoned instances, so it keeps running in Terminating:Retained and themis terminates it once it answers idle';
+function retainedReason(passage: Passage): string {
+  const kept = `; the group retains abandoned instances, so it keeps running in ${retainedStateOf(passage)}`;
+  return releasedByThemis(passage)
+    ? `${kept} and themis terminates it once it answers idle`
+    : `${kept}, a warm-pool state themis does not watch: themis will not terminate it`;
+}
 
 /** A step's state once its mode is pinned: what it decides from and carries on. */
 export type ChainState = Readonly<StepState & { dryRun: boolean }>;

@@ -20,6 +20,7 @@ import {
   WARMED_PENDING_RETAINED,
   WARMED_TERMINATING_RETAINED,
 } from '../aws/facts.js';
+import type { Passage } from '../gate/warm-pool.js';
 import type { LifecycleResult, ProbeResult } from '../ports.js';
 
 /** What the gate completes with when it gives up: a lifecycle result, or RETAIN. */
@@ -40,7 +41,7 @@ export interface GroupRetention {
 export interface Completion {
   /** What CompleteLifecycleAction is called with. */
   result: LifecycleResult;
-  /** The instance stays running in Terminating:Retained after this completion. */
+  /** The instance stays running in a Retained state (retainedStateOf) after this completion. */
   retained: boolean;
   /**
    * RETAIN was asked for, but the group does not retain: the action is completed with CONTINUE
@@ -50,13 +51,32 @@ export interface Completion {
 }
 
 /**
+ * Where a retaining group keeps an abandoned instance, by passage (AWS: "Manage retained
+ * instances"): a return to the warm pool waits in Warmed:Pending:Retained, a termination from
+ * the pool in Warmed:Terminating:Retained. protect watches Terminating:Retained only.
+ */
+export function retainedStateOf(passage: Passage): string {
+  if (passage === 'return-to-pool') return WARMED_PENDING_RETAINED;
+  if (passage === 'terminate-from-pool') return WARMED_TERMINATING_RETAINED;
+  return TERMINATING_RETAINED;
+}
+
+/** themis terminates a retained instance once idle only from Terminating:Retained. */
+export function releasedByThemis(passage: Passage): boolean {
+  return retainedStateOf(passage) === TERMINATING_RETAINED;
+}
+
+/**
  * The completion a failure policy stands for. ABANDON on a group that retains retains too
- * (Auto Scaling decides that, not themis), and the notice must say so.
+ * (Auto Scaling decides that, not themis), and the notice must say so. RETAIN retains only a
+ * termination out of the group: a warm-pool passage would stay in a Warmed:*:Retained state
+ * that themis never reads, so it is completed with CONTINUE and the notice says why.
  */
 export function resolveCompletion(
   policy: FailurePolicy,
   group: GroupRetention | undefined,
   groupName: string,
+  passage: Passage = 'terminate',
 ): Completion {
   const retains = group?.retainsOnAbandon === true;
   switch (policy) {
@@ -65,7 +85,13 @@ export function resolveCompletion(
     case 'ABANDON':
       return { result: 'ABANDON', retained: retains };
     case 'RETAIN':
-      if (retains) return { result: 'ABANDON', retained: true };
+      if (retains && releasedByThemis(passage)) return { result: 'ABANDON', retained: true };
+      if (retains)
+        return {
+          result: 'CONTINUE',
+          retained: false,
+          retentionMissing: `RETAIN is configured, but this action (${passage}) would leave the instance in ${retainedStateOf(passage)}, a warm-pool state themis does not watch (retention in themis covers terminations out of the group only), so nothing would ever end it: themis completed with CONTINUE`,
+        };
       return {
         result: 'CONTINUE',
         retained: false,

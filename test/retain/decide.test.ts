@@ -29,6 +29,21 @@ describe('retain/decide', () => {
       expect(c.retentionMissing).to.contain(enableRetentionCommand(GROUP));
     });
 
+    it('retains only a termination out of the group: RETAIN of a warm-pool passage completes with CONTINUE', () => {
+      expect(resolveCompletion('RETAIN', retaining, GROUP, 'terminate')).to.deep.equal({
+        result: 'ABANDON',
+        retained: true,
+      });
+      for (const [passage, state] of [
+        ['return-to-pool', 'Warmed:Pending:Retained'],
+        ['terminate-from-pool', 'Warmed:Terminating:Retained'],
+      ] as const) {
+        const c = resolveCompletion('RETAIN', retaining, GROUP, passage);
+        expect(c).to.include({ result: 'CONTINUE', retained: false });
+        expect(c.retentionMissing).to.contain(state).and.to.contain('does not watch');
+      }
+    });
+
     it('treats a group that could not be read as not retaining', () => {
       const c = resolveCompletion('RETAIN', undefined, GROUP);
       expect(c.result).to.equal('CONTINUE');

@@ -92,6 +92,38 @@ describe('retain: the gate with RETAIN', () => {
     expect(world.notifications.events().at(-1)).to.equal('retained');
   });
 
+  /** A terminate event of a warm-pool passage (Origin/Destination as Auto Scaling sends them). */
+  function poolEvent(origin: string, destination: string) {
+    const e = terminateEvent({ time: '2024-05-01T12:00:00Z' });
+    return { ...e, detail: { ...e.detail, Origin: origin, Destination: destination } };
+  }
+
+  it('completes RETAIN of a return to the warm pool with CONTINUE: Warmed:Pending:Retained is not watched', async () => {
+    // Broken variant caught: resolveCompletion ignoring the passage (ABANDON, "retained").
+    setUp({ THEMIS_ON_DEADLINE: 'RETAIN' }, true);
+    const outcome = await gateStep(poolEvent('AutoScalingGroup', 'WarmPool'), world.deps);
+    expect(outcome).to.include({ outcome: 'completed', result: 'CONTINUE' });
+    expect(world.lifecycle.completions.map((c) => c.result)).to.deep.equal(['CONTINUE']);
+    const notice = world.notifications.published.at(-1)!;
+    expect(notice.attributes.event).to.equal('deadline');
+    expect(notice.message).to.contain('Warmed:Pending:Retained');
+    expect(notice.message).to.contain('does not watch');
+  });
+
+  it('never promises to release a warm-pool instance a plain ABANDON leaves retained', async () => {
+    // Broken variant caught: the old 'retained' text (Terminating:Retained, "terminates it once
+    // it answers idle") for a termination from the warm pool.
+    setUp({ THEMIS_ON_DEADLINE: 'ABANDON' }, true);
+    await gateStep(poolEvent('WarmPool', 'EC2'), world.deps);
+    expect(world.lifecycle.completions.map((c) => c.result)).to.deep.equal(['ABANDON']);
+    const notice = world.notifications.published.at(-1)!;
+    expect(notice.attributes.event).to.equal('retained');
+    expect(notice.message).to.contain('Warmed:Terminating:Retained');
+    expect(notice.message).to.not.contain('running in Terminating:Retained');
+    expect(notice.message).to.not.match(/terminates it[^.]*once it answers idle/);
+    expect(notice.message).to.contain('will not terminate it');
+  });
+
   it('releases an instance that is idle at the deadline with CONTINUE, retention or not', async () => {
     worker.set(IDLE);
     setUp({ THEMIS_ON_DEADLINE: 'RETAIN' }, true);
