@@ -300,6 +300,7 @@ export async function gateStep(
     startedMs,
     settingDryRun: settings.dryRun,
     canFollowCommands: deps.commands !== undefined,
+    launch,
   });
   if (dryRunRefused) {
     log.warn('dry run not applied: this first step may be the retry of a live one', {
@@ -966,10 +967,18 @@ export function chainState(read: {
   startedMs: number;
   settingDryRun: boolean;
   canFollowCommands: boolean;
+  /**
+   * A launch action: its first step reads the setting whatever its age. The "may be a retry"
+   * rule protects a busy instance from a termination; a launch has none to protect, and going
+   * live there would let a dry-run stage ABANDON (replace) launches.
+   */
+  launch?: boolean;
 }): { state: ChainState; givenUp?: CommandInFlight; dryRunRefused: boolean } {
   const { carried, hook, eventTimeMs, startedMs, settingDryRun } = read;
   const firstStepAgeMs =
-    carried === undefined && eventTimeMs !== undefined ? startedMs - eventTimeMs : undefined;
+    carried === undefined && eventTimeMs !== undefined && !read.launch
+      ? startedMs - eventTimeMs
+      : undefined;
   const base =
     carried ??
     initialState(Math.min(eventTimeMs ?? startedMs, startedMs), {

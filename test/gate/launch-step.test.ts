@@ -285,6 +285,21 @@ describe('gate step: launches and warm pools', () => {
     });
   });
 
+  // The "a first step this old may be a retry of a live one" rule protects a busy instance
+  // from a termination. Applied to a launch it made a dry-run stage go live and ABANDON the
+  // launch at the deadline. Broken variant caught: the rule applied to every first step.
+  it('keeps a launch first step that may be a retry in dry run: it never abandons the launch', async () => {
+    setUp({ [LAUNCH_GATE_TAG]: 'true', 'themis:dry-run': 'true' });
+    world.clock.advance(61); // as old as Lambda's first retry of the event
+    const outcome = await runChain(inWorld(WARM_POOL_EXAMPLE_3_LAUNCH_INTO_GROUP, LAUNCH_HOOK));
+    expect(outcome.dryRun).to.equal(true);
+    expect(world.lifecycle.completions).to.deep.equal([]);
+    expect(world.lifecycle.heartbeats).to.deep.equal([]);
+    expect(world.log.lines.some((l) => l.message.startsWith('dry run not applied'))).to.equal(
+      false,
+    );
+  });
+
   it('says the launch went on, not a termination, when its hook is gone', async () => {
     setUp();
     world.lifecycle.hooks.delete(`${GROUP}/${LAUNCH_HOOK}`);

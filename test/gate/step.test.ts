@@ -899,5 +899,15 @@ describe('gate step', () => {
       expect(chainState({ ...late, startedMs: T0 + 5000 }).state.dryRun).to.equal(true);
       expect(chainState({ ...late, carried }).dryRunRefused).to.equal(false);
     });
+
+    // The retry rule protects busy instances from terminations; applied to a launch it made a
+    // dry-run stage act live (it could ABANDON a launch). Broken variant caught: the rule
+    // applied to every first step whatever its transition (the code before the fix).
+    it('keeps a retried launch first step in dry run; a terminate one still goes live', () => {
+      const late = { ...read, settingDryRun: true, startedMs: T0 + 61_000 };
+      expect(chainState({ ...late, launch: true })).to.deep.include({ dryRunRefused: false });
+      expect(chainState({ ...late, launch: true }).state.dryRun).to.equal(true);
+      expect(chainState({ ...late, launch: false }).state.dryRun).to.equal(false);
+    });
   });
 });
