@@ -129,7 +129,7 @@ export async function handleRetained(
       reason: decision.reason,
     };
     reports.push(report);
-    if (decision.kind === 'terminate') await carryOut(target, member, report, deps, timers);
+    if (decision.kind === 'terminate') await carryOut(target, member, report, deps, deadline);
     deps.log.info('retained instance', {
       instanceId: member.instanceId,
       group,
@@ -146,9 +146,9 @@ export async function handleRetained(
 const OUT_OF_TIME =
   "not asked again: the invocation's time left cannot hold a probe and its calls; the next scan asks";
 
-/** Room for one fresh probe, a terminate and its notice (each call bounded by RETAINED_CALL_MS). */
+/** Room for one fresh probe and a terminate; the notice gets what is left (at most RETAINED_CALL_MS). */
 function fits(target: Target, deadline: Deadline): boolean {
-  return deadline.remainingMs() >= target.timeoutMs + 2 * RETAINED_CALL_MS;
+  return deadline.remainingMs() >= target.timeoutMs + RETAINED_CALL_MS;
 }
 
 /** Ask each instance now (ECS: by its tasks); an instance without an answer is left out. */
@@ -179,17 +179,18 @@ async function carryOut(
   member: GroupInstance,
   report: RetainedInstanceReport,
   deps: RetainedDeps,
-  timers: Timers,
+  deadline: Deadline,
 ): Promise<void> {
   const ports = deps.retained;
   if (target.dryRun || !ports) {
     report.action = 'would-terminate';
   } else {
     try {
-      await Deadline.after(RETAINED_CALL_MS, timers).run(
-        'TerminateInstanceInAutoScalingGroup',
-        (signal) => ports.terminateRetained(member.instanceId, { signal }),
-      );
+      await deadline
+        .within(RETAINED_CALL_MS)
+        .run('TerminateInstanceInAutoScalingGroup', (signal) =>
+          ports.terminateRetained(member.instanceId, { signal }),
+        );
       report.action = 'terminated';
     } catch (err) {
       report.action = 'failed';
@@ -214,9 +215,9 @@ async function carryOut(
     dryRun: false,
   });
   try {
-    await Deadline.after(RETAINED_CALL_MS, timers).run('Publish', (signal) =>
-      notifications.publish(notice, { signal }),
-    );
+    await deadline
+      .within(RETAINED_CALL_MS)
+      .run('Publish', (signal) => notifications.publish(notice, { signal }));
     report.notified = true;
   } catch (err) {
     // The termination stands; Auto Scaling's activity history records it too.
