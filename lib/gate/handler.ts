@@ -81,6 +81,7 @@ export function createGateHandler(containerDeps: GateDeps): GateHandler {
     // later invocations for GROUP_TAGS_TTL_MS (see cacheGroups).
     const invocationDeps: GateDeps = {
       ...deps,
+      freshGroups: deps.groups,
       groups: cacheGroups(deps.groups, {
         store: container(deps.config).groups,
         clock: deps.clock,

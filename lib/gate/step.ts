@@ -99,6 +99,11 @@ import { passageOf, type Passage } from './warm-pool.js';
 
 export interface GateDeps {
   groups: GroupDirectory;
+  /**
+   * DescribeAutoScalingGroups uncached, for the retention check before a RETAIN completes with
+   * ABANDON (the handler's `groups` answers from a container cache). Default: `groups`.
+   */
+  freshGroups?: GroupDirectory;
   /** The launch gate's abandon count (launch.ts); absent: not recorded, only logged. */
   groupTags?: GroupTagWriter;
   addresses: InstanceAddresses;
@@ -699,6 +704,25 @@ class Step {
     return this.outcome('held', decision, { delaySeconds: decision.delaySeconds });
   }
 
+  /**
+   * The group as it is now when RETAIN would complete with ABANDON because it retains: the
+   * step's answer may come from the container's cache, and an ABANDON on a group whose
+   * retention was turned off since terminates a busy instance. Unreadable: as not retaining.
+   */
+  private async retentionNow(policy: string): Promise<GroupRetention | undefined> {
+    if (policy !== 'RETAIN' || this.group?.retainsOnAbandon !== true) return this.group;
+    const groups = this.deps.freshGroups ?? this.deps.groups;
+    try {
+      const [group] = await this.deadline.run('DescribeAutoScalingGroups', (signal) =>
+        groups.describeGroups([this.action.groupName], { signal }),
+      );
+      return group;
+    } catch (err) {
+      this.deps.log.error('group not read before retaining', { reason: errorMessage(err) });
+      return undefined;
+    }
+  }
+
   /** Complete the lifecycle action (in a dry run: only say what would happen). */
   async finish(terminal: Extract<Decision, { kind: TerminalKind }>): Promise<StepOutcome> {
     const launch = this.action.transition === LAUNCHING;
@@ -706,7 +730,12 @@ class Step {
     // launch's ABANDON is not a terminate hook's: retention never applies to it.
     const completion = launch
       ? { result: terminal.result as LifecycleResult, retained: false, retentionMissing: undefined }
-      : resolveCompletion(terminal.result, this.group, this.action.groupName, this.passage);
+      : resolveCompletion(
+          terminal.result,
+          await this.retentionNow(terminal.result),
+          this.action.groupName,
+          this.passage,
+        );
     const event: NoticeEvent = completion.retained
       ? 'retained'
       : ((launch ? LAUNCH_NOTICE_FOR[terminal.kind] : undefined) ?? NOTICE_FOR[terminal.kind]);

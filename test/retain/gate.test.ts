@@ -85,6 +85,21 @@ describe('retain: the gate with RETAIN', () => {
     ).to.equal(true);
   });
 
+  it('reads the group again before RETAIN abandons: retention turned off since means CONTINUE', async () => {
+    // Broken variant caught: deciding on the step's first (in the handler: cached) answer
+    // completed with ABANDON, which on a group that no longer retains terminates a busy instance.
+    setUp({ THEMIS_ON_DEADLINE: 'RETAIN' }, true);
+    const retaining = world.groups.describeGroups.bind(world.groups);
+    let reads = 0;
+    world.groups.describeGroups = async (names: string[]) =>
+      (await retaining(names)).map((g) => (reads++ === 0 ? g : { ...g, retainsOnAbandon: false }));
+    const outcome = await gateStep(terminateEvent({ time: '2024-05-01T12:00:00Z' }), world.deps);
+    expect(world.lifecycle.completions.map((c) => c.result)).to.deep.equal(['CONTINUE']);
+    expect(outcome).to.include({ outcome: 'completed', result: 'CONTINUE' });
+    expect(reads).to.equal(2);
+    expect(world.notifications.published.at(-1)!.message).to.contain(enableRetentionCommand(GROUP));
+  });
+
   it('says "retained" for a plain ABANDON on a group that retains', async () => {
     setUp({ THEMIS_ON_DEADLINE: 'ABANDON' }, true);
     await gateStep(terminateEvent({ time: '2024-05-01T12:00:00Z' }), world.deps);
