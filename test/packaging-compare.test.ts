@@ -5,7 +5,8 @@
  * written by test/packaging/write-template-fixtures.ts on that commit), as CloudFormation
  * would create it: conditions evaluated, code locations left out. cfn-lint accepts each.
  *
- * The intended differences are written out below (withRuleArnByName, withLaunchHookEnv).
+ * The intended differences are written out below (withRuleArnByName, withLaunchHookEnv —
+ * which also adds the first-step spread).
  *
  * Broken variants tried: a lifecycle hook's DependsOn without the rule, the e-mail
  * subscription's condition inverted, the protect role without its VPC statement — each fails
@@ -69,7 +70,11 @@ function withLaunchHookEnv(before: Record<string, unknown>): Record<string, unkn
       { Properties: { Environment: { Variables: Record<string, unknown> } } }
     >;
   };
-  copy.Resources.GateLambdaFunction!.Properties.Environment.Variables.THEMIS_LAUNCH_HOOK_NAME = '';
+  const env = copy.Resources.GateLambdaFunction!.Properties.Environment.Variables;
+  env.THEMIS_LAUNCH_HOOK_NAME = '';
+  // And issue 10's first-step spread (param firstStepSpreadSeconds, deployed at 10; no
+  // compared stack sets it): a lifecycle event's first step runs 0–10 s later from the queue.
+  env.THEMIS_FIRST_STEP_SPREAD_SECONDS = '10';
   return copy;
 }
 
