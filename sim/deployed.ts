@@ -11,11 +11,11 @@
  * (The packaged CLI ships both files, so `themis sandbox` reads them when installed too.)
  */
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import type { LifecycleResult } from '../lib/ports.js';
+import { resolveStack } from '../deploy/stack.js';
 
 export const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -76,18 +76,18 @@ function must<T>(value: T | undefined, what: string): T {
 
 const cache = new Map<string, Promise<Deployed>>();
 
+/**
+ * deploy/stack.ts's resolveStack — what deploy/stack.cjs hands osls — imported, not
+ * require()d through stack.cjs: that would load lib/ a second time through tsx's CommonJS
+ * hooks, and product code would meet two copies of each error class.
+ */
 type DeployModule = (ctx: {
   resolveVariable(v: string): Promise<Json>;
   resolveConfigurationProperty(path: string[]): Promise<Json>;
 }) => Promise<Record<string, Json>>;
-let stackModule: DeployModule | undefined;
 
-/** deploy/stack.cjs, loaded once (as osls loads it once per deploy). */
 function deployModule(): DeployModule {
-  stackModule ??= createRequire(import.meta.url)(
-    join(PROJECT_ROOT, 'deploy', 'stack.cjs'),
-  ) as DeployModule;
-  return stackModule;
+  return resolveStack as unknown as DeployModule;
 }
 
 /**

@@ -1,26 +1,29 @@
 /**
- * The deploy's launch hook (param launchHooks): deploy/stack.cjs built the way osls calls it,
- * with serverless.yml's own defaults and numbers — fast, without `serverless package` (the
+ * The deploy's launch hook (param launchHooks): the stack deploy/stack.cjs hands osls
+ * (resolveStack of deploy/stack.ts, which that file loads) built the way osls calls it, with
+ * serverless.yml's own defaults and numbers — fast, without `serverless package` (the
  * packaging test builds and lints the whole template).
+ *
+ * Imported, not require()d through deploy/stack.cjs: that loads lib/ a second time through
+ * tsx's CommonJS hooks in this process, and every later test file then met two ConfigError
+ * classes (protect/event and protect/handler failed in the whole suite, never alone).
  */
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import YAML from 'yaml';
 import { LAUNCHING, LAUNCH_DETAIL_TYPE, TERMINATE_DETAIL_TYPE } from '../lib/aws/facts.js';
 import { parseGateEnv } from '../lib/gate/config.js';
 import { LAUNCH_ABANDONS_TAG } from '../lib/gate/launch.js';
+import { resolveStack } from '../deploy/stack.js';
 
-const require = createRequire(import.meta.url);
 type Built = {
   eventPattern: { 'detail-type': string[]; detail: { LifecycleHookName: string[] } };
   launchHookName: string;
   resources: { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
 };
-const buildStack = require('../deploy/stack.cjs') as (resolvers: {
-  resolveVariable: (name: string) => Promise<unknown>;
-  resolveConfigurationProperty: (path: string[]) => Promise<unknown>;
-}) => Promise<Built>;
+const buildStack = resolveStack as unknown as (
+  resolvers: Parameters<typeof resolveStack>[0],
+) => Promise<Built>;
 
 const yml = YAML.parse(readFileSync('serverless.yml', 'utf8'), { logLevel: 'silent' }) as {
   params: { default: Record<string, string> };

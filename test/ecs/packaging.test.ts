@@ -5,7 +5,6 @@
  * clusters.yml, its zip run as Lambda would (against moto), and the stack helper without one.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -18,10 +17,12 @@ import { startMoto, type Moto } from '../helpers/moto.js';
 import { JOBS_CLUSTER_YML } from '../helpers/clusters-yml.js';
 import { readClustersFile } from '../../deploy/ecs.js';
 import { parseDeployParams } from '../../deploy/params.js';
+import { resolveStack } from '../../deploy/stack.js';
 import { PROJECT_ROOT } from '../packaging/package-stack.js';
 
-const require = createRequire(import.meta.url);
-const stack = require('../../deploy/stack.cjs') as (helpers: {
+// resolveStack is what deploy/stack.cjs hands osls; imported, not require()d through stack.cjs,
+// which would load lib/ a second time (tsx's CommonJS hooks) under every later test file.
+const stack = resolveStack as unknown as (helpers: {
   resolveVariable: (name: string) => Promise<unknown>;
   resolveConfigurationProperty: (path: string[]) => Promise<unknown>;
 }) => Promise<{ scaleFunction: unknown; resources: { Resources: Record<string, unknown> } }>;
