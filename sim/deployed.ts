@@ -79,16 +79,13 @@ const cache = new Map<string, Promise<Deployed>>();
 /**
  * deploy/stack.ts's resolveStack — what deploy/stack.cjs hands osls — imported, not
  * require()d through stack.cjs: that would load lib/ a second time through tsx's CommonJS
- * hooks, and product code would meet two copies of each error class.
+ * hooks, and product code would meet two copies of each error class. Typed here as the JSON
+ * the simulator reads.
  */
-type DeployModule = (ctx: {
+const deployModule = resolveStack as unknown as (ctx: {
   resolveVariable(v: string): Promise<Json>;
   resolveConfigurationProperty(path: string[]): Promise<Json>;
 }) => Promise<Record<string, Json>>;
-
-function deployModule(): DeployModule {
-  return resolveStack as unknown as DeployModule;
-}
 
 /**
  * The stack as deployed with serverless.yml's default params, `params` overriding some (as
@@ -114,7 +111,7 @@ async function build(overrides: Record<string, string>): Promise<Deployed> {
   Object.assign(params, { groups: 'sim-group', ...overrides });
   const stage = 'sim';
 
-  const fromStack = await deployModule()({
+  const fromStack = await deployModule({
     resolveVariable: async (v) => {
       if (v.startsWith('param:')) return params[v.slice(6)];
       if (v === 'sls:stage') return stage;
