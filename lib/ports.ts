@@ -231,6 +231,13 @@ export interface ProbeResult {
    * unknown limit (lib/gate/decide.ts); its deadline still ends the hold.
    */
   apiFailure?: boolean;
+  /**
+   * unknown because the gate cannot ask at all: a refusal that will come back on every step
+   * (ECS mode: AccessDenied, ClusterNotFound, a rejected request; no ECS client). It says
+   * nothing about the instance. The launch gate lets a launch in after `unknownLimit` such
+   * steps in a row, with a warning, rather than abandon every launch of the group.
+   */
+  setupFailure?: boolean;
 }
 
 /** What a probe needs to know to ask one instance. */

@@ -5,9 +5,16 @@
  * Pending:Wait (Warmed:Pending:Wait on its way into a warm pool) until its worker answers
  * the probe at all — BUSY or IDLE both mean it is up — and is then completed with CONTINUE.
  * No answer (unknown: refused, timeout, another body) means "not yet": there is no unknown
- * limit here, only the deadline, at which the launch is completed with ABANDON (Auto Scaling
- * then terminates the instance and launches another) and operators are told. In ECS mode the
- * instance is ready once it is an ACTIVE container instance of the group's cluster.
+ * limit for those, only the deadline, at which the launch is completed with ABANDON (Auto
+ * Scaling then terminates the instance and launches another) and operators are told. In ECS
+ * mode the instance is ready once it is an ACTIVE container instance of the group's cluster.
+ *
+ * When the gate cannot ask at all (`setupFailure`: ECS refuses with AccessDenied, the cluster
+ * does not exist), waiting says nothing about the instance, and abandoning at the deadline
+ * would replace every launch of the group, for ever. After `unknownLimit` such steps in a row
+ * (a few, so that a permission still propagating after a deploy is waited out) the launch is
+ * let in with CONTINUE unchecked, and the operators are warned (`launch-unchecked`). In a
+ * launch chain `unknowns` counts those steps only.
  *
  * Whose launch actions these are (`launchOwnership`): a launch hook is themis's when its name
  * is THEMIS_LAUNCH_HOOK_NAME (the deploy sets it when it installs the hook); without that
@@ -47,7 +54,11 @@ export const LAUNCH_DEFAULTS = Object.freeze({
 
 export type LaunchConfig = Pick<
   GateConfig,
-  'recheckSeconds' | 'heartbeatMarginSeconds' | 'launchHookName' | 'launchMaxWaitSeconds'
+  | 'recheckSeconds'
+  | 'heartbeatMarginSeconds'
+  | 'launchHookName'
+  | 'launchMaxWaitSeconds'
+  | 'unknownLimit'
 >;
 
 /** What the gate does with a launch action. */
@@ -97,9 +108,11 @@ export interface LaunchDecideInput {
  * it does a termination: `release` = CONTINUE (ready), `deadline` = ABANDON, `hold` = wait.
  *
  *   1. the probe answered (busy or idle)      → release (CONTINUE), even at the deadline
- *   2. deadline passed                        → deadline (ABANDON)
- *   3. dry run and the hook has timed out     → expired
- *   4. unknown                                → hold (heartbeat when due)
+ *   2. the gate cannot ask, unknownLimit-th   → release-unreachable (CONTINUE, unchecked)
+ *      step in a row
+ *   3. deadline passed                        → deadline (ABANDON)
+ *   4. dry run and the hook has timed out     → expired
+ *   5. unknown                                → hold (heartbeat when due)
  */
 export function decideLaunch(input: LaunchDecideInput): Decision {
   const { state, probe, config, nowMs } = input;
@@ -113,6 +126,14 @@ export function decideLaunch(input: LaunchDecideInput): Decision {
     };
   }
   const why = probe.reason ?? 'no usable answer';
+  const cannotAsk = probe.setupFailure ? state.unknowns + 1 : 0;
+  if (cannotAsk >= config.unknownLimit) {
+    return {
+      kind: 'release-unreachable',
+      result: 'CONTINUE',
+      reason: `readiness could not be checked on ${cannotAsk} steps in a row (last: ${why}); let in unchecked rather than abandon every launch of the group; ${into}`,
+    };
+  }
   const deadline = launchDeadlineMs(state, config);
   if (nowMs >= deadline) {
     return {
@@ -137,9 +158,11 @@ export function decideLaunch(input: LaunchDecideInput): Decision {
   );
   return {
     kind: 'hold',
-    reason: `not ready yet (${why})`,
+    reason: cannotAsk
+      ? `readiness could not be checked (${why}; ${cannotAsk} of ${config.unknownLimit} steps in a row before the launch is let in unchecked)`
+      : `not ready yet (${why})`,
     delaySeconds,
-    next: { ...state, attempt: state.attempt + 1, unknowns: Math.min(100, state.unknowns + 1) },
+    next: { ...state, attempt: state.attempt + 1, unknowns: cannotAsk },
     notifyHolding: false,
     heartbeat:
       !input.dryRun && heartbeatDue(state, nowMs, config.heartbeatMarginSeconds, input.phase),

@@ -29,6 +29,8 @@ export type NoticeEvent =
   | 'ended'
   | 'error'
   | 'launch-ready'
+  /** A launch let in unchecked: the gate could not ask whether it is ready (launch.ts). */
+  | 'launch-unchecked'
   | 'launch-abandoned';
 
 /** Events that end a lifecycle action (or its observation, in a dry run). */
@@ -40,6 +42,7 @@ export const OUTCOME_EVENTS: readonly NoticeEvent[] = [
   'retained',
   'ended',
   'launch-ready',
+  'launch-unchecked',
   'launch-abandoned',
 ];
 
@@ -172,6 +175,8 @@ function headline(f: NoticeFacts, group: string): string {
       return `error while handling ${where}`;
     case 'launch-ready':
       return `${would}let launch of ${where} go on, ready after ${after}`;
+    case 'launch-unchecked':
+      return `WARNING ${would}let launch of ${where} go on UNCHECKED after ${after}`;
     case 'launch-abandoned': {
       const row = (f.abandonsInARow ?? 0) >= 2 ? ` (${f.abandonsInARow} in a row)` : '';
       return `WARNING ${would}abandoned launch of ${where}${row} after ${after}`;
@@ -268,6 +273,13 @@ function describe(f: NoticeFacts): string {
     case 'launch-ready':
       lines.push(
         `${instance} was launching; its worker answered, so themis completed the launch with CONTINUE ${waited}: ${releasedFor}.`,
+        `Reason: ${f.reason}.`,
+      );
+      break;
+    case 'launch-unchecked':
+      lines.push(
+        `WARNING: ${instance} was launching, but themis could not ask whether its worker is ready, so it completed the launch with CONTINUE ${waited} without checking: ${releasedFor}.`,
+        "Waiting longer would not help, and abandoning would replace every launch of the group. Fix what the reason names (the gate role's permissions, the themis:cluster tag) so that launches are checked again.",
         `Reason: ${f.reason}.`,
       );
       break;

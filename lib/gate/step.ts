@@ -26,7 +26,7 @@
 import { LAUNCHING } from '../aws/facts.js';
 import { childLog } from '../log.js';
 import { observeForGate } from '../ecs/gate-source.js';
-import { ConfigError, ThemisError, errorMessage } from '../errors.js';
+import { ConfigError, ThemisError, errorMessage, isTransientError } from '../errors.js';
 import type {
   Clock,
   CommandState,
@@ -212,6 +212,7 @@ const NOTICE_FOR: Record<TerminalKind, NoticeEvent> = {
 /** A launch chain ends ready (CONTINUE) or abandoned at its deadline (launch.ts). */
 const LAUNCH_NOTICE_FOR: Partial<Record<TerminalKind, NoticeEvent>> = {
   release: 'launch-ready',
+  'release-unreachable': 'launch-unchecked',
   deadline: 'launch-abandoned',
 };
 
@@ -550,8 +551,10 @@ async function ecsLaunchReadiness(
   deadline: Deadline,
 ): Promise<ProbeResult> {
   const ecs = deps.ecs;
-  if (!ecs)
-    return { status: 'unknown', reason: 'ECS mode, but the gate has no ECS client', latencyMs: 0 };
+  if (!ecs) {
+    const reason = 'ECS mode, but the gate has no ECS client';
+    return { status: 'unknown', reason, latencyMs: 0, setupFailure: true };
+  }
   try {
     const registered = await deadline
       .less(AFTER_PROBE_RESERVE_MS)
@@ -561,7 +564,11 @@ async function ecsLaunchReadiness(
     const statuses = registered.map((ci) => ci.status);
     return ecsReadiness(statuses.includes('ACTIVE') ? 'ACTIVE' : statuses[0]);
   } catch (err) {
-    return { status: 'unknown', reason: `ECS: ${errorMessage(err)}`, latencyMs: 0 };
+    const reason = `ECS: ${errorMessage(err)}`;
+    // An outage or throttling passes: "not yet". A refusal (AccessDenied, ClusterNotFound)
+    // comes back on every step: abandoning at the deadline would replace every launch.
+    const passing = err instanceof DeadlineExceededError || isTransientError(err);
+    return { status: 'unknown', reason, latencyMs: 0, ...(passing ? {} : { setupFailure: true }) };
   }
 }
 

@@ -227,6 +227,56 @@ describe('gate step: launches and warm pools', () => {
       expect(worker.requests).to.deep.equal([]);
     });
 
+    /** An ECS client whose every call fails with `error` (the SDK's error shape). */
+    function failingEcs(name: string, fault: 'client' | 'server', httpStatusCode: number) {
+      const calls: string[] = [];
+      const ecs = {
+        async containerInstances(): Promise<ContainerInstance[]> {
+          calls.push('containerInstances');
+          throw Object.assign(new Error(`${name}: refused by the fake`), {
+            name,
+            $fault: fault,
+            $metadata: { httpStatusCode },
+          });
+        },
+      };
+      world.deps = { ...world.deps, ecs: ecs as unknown as NonNullable<World['deps']['ecs']> };
+      return calls;
+    }
+
+    // Broken variant caught: ecsLaunchReadiness without `setupFailure` (every ECS error "not
+    // yet") holds until the deadline and abandons — a replacement loop from one missing
+    // permission; this test then sees ABANDON and 'launch-abandoned'.
+    it('in ECS mode, lets a launch in unchecked, with a warning, when ECS refuses on every step', async () => {
+      setUp({ [LAUNCH_GATE_TAG]: 'true', 'themis:ecs-cluster': 'render' });
+      const calls = failingEcs('AccessDeniedException', 'client', 400);
+      const outcome = await runChain(inWorld(WARM_POOL_EXAMPLE_3_LAUNCH_INTO_GROUP, LAUNCH_HOOK));
+      expect(outcome).to.include({
+        outcome: 'completed',
+        result: 'CONTINUE',
+        decision: 'release-unreachable',
+      });
+      expect(calls).to.have.length(3); // THEMIS_UNKNOWN_LIMIT's default
+      expect(world.lifecycle.completions.map((c) => c.result)).to.deep.equal(['CONTINUE']);
+      expect(world.notifications.events()).to.deep.equal(['launch-unchecked']);
+      const notice = world.notifications.published[0]!;
+      expect(notice.subject).to.match(/^themis: WARNING let launch of .* go on UNCHECKED/);
+      expect(notice.message).to.match(/AccessDeniedException/);
+      expect(notice.message).to.match(/abandoning would replace every launch/);
+      expect(tags.calls).to.deep.equal([]); // not an abandon: no streak to count or clear
+    });
+
+    // Broken variant caught: counting throttling as a refusal lets this launch in unchecked
+    // after three steps instead of waiting.
+    it('in ECS mode, keeps waiting through throttling (it passes) and abandons only at the deadline', async () => {
+      setUp({ [LAUNCH_GATE_TAG]: 'true', 'themis:ecs-cluster': 'render' });
+      const calls = failingEcs('ThrottlingException', 'client', 400);
+      const outcome = await runChain(inWorld(WARM_POOL_EXAMPLE_3_LAUNCH_INTO_GROUP, LAUNCH_HOOK));
+      expect(outcome).to.include({ outcome: 'completed', result: 'ABANDON', decision: 'deadline' });
+      expect(calls.length).to.be.greaterThan(10);
+      expect(world.notifications.events()).to.deep.equal(['launch-abandoned']);
+    });
+
     // AWS's ECS warm-pool setup (ECS_WARM_POOLS_CHECK=true) keeps the agent from registering
     // while the instance is in the pool: gated on ACTIVE, every launch into the pool was
     // abandoned at the deadline and replaced, for ever. Broken variant caught: ECS readiness

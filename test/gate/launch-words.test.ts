@@ -23,7 +23,7 @@ function input(overrides: Partial<LaunchDecideInput> = {}): LaunchDecideInput {
     state: initialState(T0, HOOK),
     probe: { status: 'unknown', latencyMs: 1 },
     passage: 'launch',
-    config: { recheckSeconds: 10, heartbeatMarginSeconds: 60 },
+    config: { recheckSeconds: 10, heartbeatMarginSeconds: 60, unknownLimit: 3 },
     dryRun: false,
     nowMs: T0 + 5_000,
     random: 0,

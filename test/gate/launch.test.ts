@@ -21,7 +21,7 @@ import type { ProbeResult } from '../../lib/ports.js';
 
 const T0 = Date.parse('2024-05-01T12:00:00Z');
 const HOOK = { heartbeatTimeoutSeconds: 300, globalTimeoutSeconds: 30_000 };
-const CONFIG: LaunchConfig = { recheckSeconds: 10, heartbeatMarginSeconds: 60 };
+const CONFIG: LaunchConfig = { recheckSeconds: 10, heartbeatMarginSeconds: 60, unknownLimit: 3 };
 const UNKNOWN: ProbeResult = { status: 'unknown', reason: 'connection refused', latencyMs: 1 };
 
 function input(overrides: Partial<LaunchDecideInput> = {}): LaunchDecideInput {
@@ -59,9 +59,51 @@ describe('gate/launch', () => {
       expect(d.kind).to.equal('hold');
       if (d.kind !== 'hold') return;
       expect(d.reason).to.equal('not ready yet (connection refused)');
-      expect(d.next).to.include({ attempt: 51, unknowns: 50 });
+      // In a launch chain `unknowns` counts only steps that could not ask at all.
+      expect(d.next).to.include({ attempt: 51, unknowns: 0 });
       expect(d.notifyHolding).to.equal(false);
       expect(d.delaySeconds).to.equal(10);
+    });
+
+    describe('when the gate cannot ask (a refusal that comes back on every step)', () => {
+      const REFUSED: ProbeResult = {
+        status: 'unknown',
+        reason: 'ECS: AccessDeniedException: not authorized to perform ecs:ListContainerInstances',
+        latencyMs: 0,
+        setupFailure: true,
+      };
+
+      it('waits out unknownLimit − 1 such steps in a row (a permission still propagating)', () => {
+        const state: StepState = { ...initialState(T0, HOOK), attempt: 2, unknowns: 1 };
+        const d = decideLaunch(input({ state, probe: REFUSED }));
+        expect(d.kind).to.equal('hold');
+        if (d.kind !== 'hold') return;
+        expect(d.next).to.include({ unknowns: 2 });
+        expect(d.reason).to.match(/could not be checked .*AccessDenied.*2 of 3 steps in a row/);
+      });
+
+      it('lets the launch in unchecked (CONTINUE) at the unknownLimit-th, long before the deadline', () => {
+        const state: StepState = { ...initialState(T0, HOOK), attempt: 3, unknowns: 2 };
+        const d = decideLaunch(input({ state, probe: REFUSED, nowMs: T0 + 25_000 }));
+        expect(d).to.include({ kind: 'release-unreachable', result: 'CONTINUE' });
+        expect(d.reason)
+          .to.match(/could not be checked on 3 steps in a row \(last: ECS: AccessDenied/)
+          .and.match(/unchecked rather than abandon every launch/);
+      });
+
+      it('starts counting again after a step that could ask', () => {
+        const state: StepState = { ...initialState(T0, HOOK), attempt: 4, unknowns: 2 };
+        const d = decideLaunch(input({ state }));
+        expect(d.kind).to.equal('hold');
+        if (d.kind === 'hold') expect(d.next.unknowns).to.equal(0);
+        const again = decideLaunch(input({ state: { ...state, unknowns: 0 }, probe: REFUSED }));
+        expect(again.kind).to.equal('hold');
+      });
+
+      it('never counts an answer that only says "not yet" (worker refusing, not registered)', () => {
+        const state: StepState = { ...initialState(T0, HOOK), attempt: 9, unknowns: 2 };
+        expect(decideLaunch(input({ state })).kind).to.equal('hold');
+      });
     });
 
     it('abandons the launch at the deadline when the worker never answered', () => {
