@@ -80,6 +80,23 @@ export const TERMINATING_RETAINED = 'Terminating:Retained';
 /** The warm pool's retained states: TerminateInstanceInAutoScalingGroup cannot be called on them. */
 export const WARMED_PENDING_RETAINED = 'Warmed:Pending:Retained';
 export const WARMED_TERMINATING_RETAINED = 'Warmed:Terminating:Retained';
+/**
+ * Every retained state AWS documents, all three from an abandoned terminate lifecycle action
+ * (the only retention trigger, TerminateHookAbandon): a termination out of the group, a return
+ * to the warm pool (ReuseOnScaleIn), a termination from the warm pool. Source: the user guide's
+ * "Manage retained instances" (its three state paths) and the LifecycleState enum of
+ * @aws-sdk/client-auto-scaling 3.1169 — no launch (Pending:Retained) or other retained state
+ * exists.
+ */
+export const RETAINED_STATES = [
+  TERMINATING_RETAINED,
+  WARMED_PENDING_RETAINED,
+  WARMED_TERMINATING_RETAINED,
+] as const;
+export type RetainedState = (typeof RETAINED_STATES)[number];
+export function isRetainedState(lifecycleState: string): lifecycleState is RetainedState {
+  return (RETAINED_STATES as readonly string[]).includes(lifecycleState);
+}
 
 // ── Auto Scaling API limits ────────────────────────────────────────────────────────────────
 

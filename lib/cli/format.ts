@@ -104,8 +104,7 @@ function shortTime(iso: string): string {
   return `${iso.slice(0, 10)} ${iso.slice(11, 19)}Z`;
 }
 
-function deadlineCell(row: HoldRow, h: HookDeadline): string {
-  if (row.hold === 'retained') return `${h.hookName}: action over (retained)`;
+function deadlineCell(h: HookDeadline): string {
   const global =
     h.globalDeadline === null || h.secondsLeft === null
       ? `global ${formatDuration(h.globalTimeoutSeconds)} from an unknown start`
@@ -113,6 +112,20 @@ function deadlineCell(row: HoldRow, h: HookDeadline): string {
         ? `global deadline passed ${shortTime(h.globalDeadline)}`
         : `ends by ${shortTime(h.globalDeadline)} (in ${formatDuration(h.secondsLeft)})`;
   return `${h.hookName}: heartbeat ${h.heartbeatTimeoutSeconds} s; ${global} → ${h.defaultResult}`;
+}
+
+/**
+ * How long: a waiting instance since its action started; a retained one is not waiting — it
+ * shows since when its termination began (it was retained later; AWS records no moment).
+ */
+function waitingCell(row: HoldRow): string {
+  if (row.retention) {
+    const r = row.retention;
+    return r.terminationSeconds === null || r.terminationStarted === null
+      ? 'retained (since unknown)'
+      : `retained; termination began ${shortTime(r.terminationStarted)} (${formatDuration(r.terminationSeconds)} ago)`;
+  }
+  return row.waitedSeconds === null ? 'unknown' : formatDuration(row.waitedSeconds);
 }
 
 /** `themis holds` for people: one row per held instance, then the group's hooks. */
@@ -132,11 +145,13 @@ export function holdsTable(
       table.push([
         row.instanceId,
         row.lifecycleState,
-        row.waitedSeconds === null ? 'unknown' : formatDuration(row.waitedSeconds),
+        waitingCell(row),
         row.reason ? `${row.probe}: ${row.reason}` : row.probe,
-        row.hooks.length
-          ? row.hooks.map((h) => deadlineCell(row, h)).join('\n')
-          : 'no hook for this transition',
+        row.retention
+          ? row.retention.keptUntil
+          : row.hooks.length
+            ? row.hooks.map(deadlineCell).join('\n')
+            : 'no hook for this transition',
       ]);
     }
     lines.push(table.toString());

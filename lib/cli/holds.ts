@@ -10,7 +10,15 @@
  * started. No API gives the last heartbeat, so the heartbeat deadline is shown as a timeout,
  * and when no unfinished activity names the instance, the start is unknown.
  */
-import { LAUNCHING, TERMINATING } from '../aws/facts.js';
+import {
+  isRetainedState,
+  LAUNCHING,
+  TERMINATING,
+  TERMINATING_RETAINED,
+  WARMED_PENDING_RETAINED,
+  WARMED_TERMINATING_RETAINED,
+} from '../aws/facts.js';
+import { retainedKind } from '../retain/decide.js';
 import type {
   GroupInstance,
   HookInfo,
@@ -39,7 +47,7 @@ export type HoldKind = 'wait' | 'retained';
 
 export function holdKind(lifecycleState: string): HoldKind | undefined {
   if (lifecycleState.endsWith(':Wait')) return 'wait';
-  if (lifecycleState.endsWith(':Retained')) return 'retained';
+  if (isRetainedState(lifecycleState)) return 'retained';
   return undefined;
 }
 
@@ -49,6 +57,51 @@ export function transitionOf(lifecycleState: string): string | undefined {
   if (phase === 'Terminating') return TERMINATING;
   if (phase === 'Pending') return LAUNCHING;
   return undefined;
+}
+
+/**
+ * When the termination that ended in retention began: the newest activity that names the
+ * instance, whatever its status (the action is over; AWS documents no activity for the
+ * retention itself, so the moment it was retained is not known — only that it came later).
+ */
+export function terminationStartMs(
+  activities: readonly ScalingActivity[],
+  instanceId: string,
+): number | undefined {
+  const names = new RegExp(`\\b${instanceId.replace(/[^A-Za-z0-9-]/g, '')}\\b`);
+  return activities.find((a) => names.test(a.description))?.startTimeMs;
+}
+
+/**
+ * What is true of a retained instance: no hook holds it and no deadline ends it. It stays
+ * until TerminateInstanceInAutoScalingGroup is called for it — by themis's protect once it
+ * answers IDLE (Terminating:Retained), or by an operator (the warm pool's retained states,
+ * on which that call is refused).
+ */
+export interface Retention {
+  /** ISO start of the termination that ended in retention; null when no activity read names it. */
+  terminationStarted: string | null;
+  /** Seconds since terminationStarted; null when unknown. */
+  terminationSeconds: number | null;
+  /** Who ends it. */
+  endedBy: 'themis-once-idle' | 'operator';
+  /** One line for people. */
+  keptUntil: string;
+}
+
+/** Plain words for how long a retained instance in `lifecycleState` is kept. */
+export function keptUntil(lifecycleState: string): Pick<Retention, 'endedBy' | 'keptUntil'> {
+  if (retainedKind(lifecycleState) === 'group') {
+    return {
+      endedBy: 'themis-once-idle',
+      keptUntil:
+        'kept until idle: protect terminates it (TerminateInstanceInAutoScalingGroup) once it answers IDLE; no hook deadline',
+    };
+  }
+  return {
+    endedBy: 'operator',
+    keptUntil: `kept until an operator terminates it: ${lifecycleState} is a warm-pool state that themis does not end; no hook deadline`,
+  };
 }
 
 /**
@@ -94,8 +147,10 @@ export interface HoldRow {
   reason: string | null;
   latencyMs: number | null;
   address: string | null;
-  /** The hooks of this instance's transition (usually one). */
+  /** The hooks of this instance's transition (usually one); none for a retained instance. */
   hooks: HookDeadline[];
+  /** For a retained instance only: what keeps it and since when. */
+  retention?: Retention;
 }
 
 export interface HoldsInput {
@@ -117,21 +172,41 @@ export function heldInstances(instances: readonly GroupInstance[]): GroupInstanc
 
 export function holdRows(input: HoldsInput): HoldRow[] {
   return heldInstances(input.instances).map((instance) => {
-    const startMs = actionStartMs(input.activities, instance.instanceId);
-    const transition = transitionOf(instance.lifecycleState);
+    const hold = holdKind(instance.lifecycleState)!;
     const probe = input.probes.get(instance.instanceId);
     const address = input.addresses.get(instance.instanceId) ?? null;
-    return {
+    const common = {
       instanceId: instance.instanceId,
       availabilityZone: instance.availabilityZone ?? null,
       lifecycleState: instance.lifecycleState,
-      hold: holdKind(instance.lifecycleState)!,
-      waitingSince: startMs === undefined ? null : new Date(startMs).toISOString(),
-      waitedSeconds: startMs === undefined ? null : Math.floor((input.nowMs - startMs) / 1000),
+      hold,
       probe: probe ? probe.status : 'skipped',
       reason: probe ? (probe.reason ?? null) : address ? 'not probed' : 'no private IP address',
       latencyMs: probe ? probe.latencyMs : null,
       address,
+    };
+    if (hold === 'retained') {
+      // Its action is over: it is not waiting, and no hook deadline applies any more.
+      const startedMs = terminationStartMs(input.activities, instance.instanceId);
+      return {
+        ...common,
+        waitingSince: null,
+        waitedSeconds: null,
+        hooks: [],
+        retention: {
+          terminationStarted: startedMs === undefined ? null : new Date(startedMs).toISOString(),
+          terminationSeconds:
+            startedMs === undefined ? null : Math.floor((input.nowMs - startedMs) / 1000),
+          ...keptUntil(instance.lifecycleState),
+        },
+      };
+    }
+    const startMs = actionStartMs(input.activities, instance.instanceId);
+    const transition = transitionOf(instance.lifecycleState);
+    return {
+      ...common,
+      waitingSince: startMs === undefined ? null : new Date(startMs).toISOString(),
+      waitedSeconds: startMs === undefined ? null : Math.floor((input.nowMs - startMs) / 1000),
       hooks: input.hooks
         .filter((h) => h.transition === transition)
         .map((h) => {
@@ -179,19 +254,59 @@ export function chooseHook(
   );
 }
 
+/**
+ * Where a retaining group keeps an instance whose terminate lifecycle action is abandoned
+ * (manage-retained-instances): a termination out of the group in Terminating:Retained, a
+ * return to the warm pool (Warmed:Pending:Wait under a terminate hook) in
+ * Warmed:Pending:Retained, a termination from the pool in Warmed:Terminating:Retained.
+ */
+export function retainedStateAfterAbandon(lifecycleState: string): string {
+  if (lifecycleState.startsWith('Warmed:Pending')) return WARMED_PENDING_RETAINED;
+  if (lifecycleState.startsWith('Warmed:Terminating')) return WARMED_TERMINATING_RETAINED;
+  return TERMINATING_RETAINED;
+}
+
+export interface ReleaseContext {
+  /** The transition of the hook being completed (default: the one its state implies). */
+  transition?: string;
+  /**
+   * The group's instance lifecycle policy retains abandoned terminating instances
+   * (DescribeAutoScalingGroups); undefined when not known.
+   */
+  retainsOnAbandon?: boolean;
+}
+
 /** What Auto Scaling does next when the action is completed with `result` (for the prompt). */
-export function releaseConsequence(lifecycleState: string, result: LifecycleResult): string {
+export function releaseConsequence(
+  lifecycleState: string,
+  result: LifecycleResult,
+  context: ReleaseContext = {},
+): string {
   const warm = lifecycleState.startsWith('Warmed:');
-  if (transitionOf(lifecycleState) === LAUNCHING) {
+  const transition = context.transition ?? transitionOf(lifecycleState);
+  if (transition === LAUNCHING) {
     return result === 'CONTINUE'
       ? warm
         ? 'it goes on into the warm pool'
         : 'it goes InService'
       : 'Auto Scaling terminates it';
   }
-  return result === 'CONTINUE'
-    ? 'Auto Scaling terminates it'
-    : 'Auto Scaling terminates it, skipping the remaining terminate hooks';
+  const returning = lifecycleState.startsWith('Warmed:Pending');
+  if (result === 'CONTINUE') {
+    return returning ? 'it goes back into the warm pool' : 'Auto Scaling terminates it';
+  }
+  // ABANDON of a terminate lifecycle action: the group's instance lifecycle policy decides.
+  const terminated = 'Auto Scaling terminates it, skipping the remaining terminate hooks';
+  const kept = retainedStateAfterAbandon(lifecycleState);
+  const retained =
+    `Auto Scaling keeps it running in ${kept} (the group retains abandoned instances), ` +
+    'outside the desired capacity, until TerminateInstanceInAutoScalingGroup is called for it' +
+    (kept === TERMINATING_RETAINED
+      ? " (themis's protect calls it once the instance answers IDLE)"
+      : ' (by an operator: themis does not end warm-pool retained instances)');
+  if (context.retainsOnAbandon === true) return retained;
+  if (context.retainsOnAbandon === false) return terminated;
+  return `if the group retains abandoned instances (InstanceLifecyclePolicy), ${retained}; otherwise ${terminated}`;
 }
 
 /** "1h02m", "4m05s", "12s": short enough for a table cell. */

@@ -15,6 +15,7 @@
  *      IDLE, keep it otherwise. Unknown never terminates.
  */
 import {
+  isRetainedState,
   RETAIN_ON_ABANDON,
   TERMINATING_RETAINED,
   WARMED_PENDING_RETAINED,
@@ -114,16 +115,14 @@ function shellWord(text: string): string {
   return /^[A-Za-z0-9._:/@-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
-/** Retained states, by whether TerminateInstanceInAutoScalingGroup may be called on them. */
+/**
+ * Retained states (every one AWS documents, RETAINED_STATES), by whether
+ * TerminateInstanceInAutoScalingGroup may be called on them: 'group' for Terminating:Retained,
+ * 'warm-pool' for the two Warmed:*:Retained states.
+ */
 export function retainedKind(lifecycleState: string): 'group' | 'warm-pool' | undefined {
-  if (lifecycleState === TERMINATING_RETAINED) return 'group';
-  if (
-    lifecycleState === WARMED_PENDING_RETAINED ||
-    lifecycleState === WARMED_TERMINATING_RETAINED
-  ) {
-    return 'warm-pool';
-  }
-  return undefined;
+  if (!isRetainedState(lifecycleState)) return undefined;
+  return lifecycleState === TERMINATING_RETAINED ? 'group' : 'warm-pool';
 }
 
 export type RetainedDecision =

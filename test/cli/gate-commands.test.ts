@@ -242,11 +242,75 @@ describe('cli gate commands (holds, release)', () => {
       expect(row(ID.pending)).to.match(
         /Pending:Wait +│ unknown +│ idle +│ warmup: heartbeat 300 s; global 8h20m from an unknown start → ABANDON/,
       );
-      expect(row(ID.retained)).to.match(/drain: action over \(retained\)/);
+      // A retained instance has no hook deadline: the row says what keeps it instead.
+      expect(row(ID.retained)).to.match(/Terminating:Ret\S* +│ retained \(since unknown\) +│/);
+      expect(row(ID.retained)).to.match(/│ kept until idle: protect terminates it/);
+      expect(row(ID.retained)).not.to.match(/drain|heartbeat|deadline passed|ends by/);
       expect(out).to.include('workers (eu-west-1): 3 waiting, 1 retained');
       expect(out).to.match(
         /^hooks: drain \(TERMINATING\): heartbeat 600 s, global 16h40m, default CONTINUE; warmup \(LAUNCHING\)/m,
       );
+    });
+
+    it('shows a retained instance with no hook deadline: its state, since when its termination began, kept until idle', async () => {
+      // The termination that ended in retention began 3 days ago — past any hook's 48 h
+      // global timeout, so a deadline computed from it would read "passed", which is false.
+      asg.on(DescribeWarmPoolCommand).resolves({
+        Instances: [asgInstance(ID.warm, 'Warmed:Pending:Retained')],
+      });
+      asg.on(DescribeScalingActivitiesCommand).resolves({
+        Activities: [
+          {
+            ActivityId: 'a2',
+            AutoScalingGroupName: 'workers',
+            Cause: 'scale-in',
+            Description: `Terminating EC2 instance: ${ID.retained}`,
+            StatusCode: 'MidLifecycleAction',
+            StartTime: new Date(NOW - 3 * 86_400_000),
+          },
+        ],
+      });
+      const code = await runCli(argv('holds', '--asg', 'workers', '--json'), context());
+      expect(code).to.equal(0);
+      const rows = Object.fromEntries(
+        (JSON.parse(out) as { instances: HoldRow[] }).instances.map((r) => [r.instanceId, r]),
+      );
+      expect(rows[ID.retained]).to.deep.include({
+        lifecycleState: 'Terminating:Retained',
+        hold: 'retained',
+        waitingSince: null,
+        waitedSeconds: null,
+        hooks: [],
+      });
+      expect(rows[ID.retained]!.retention).to.deep.equal({
+        terminationStarted: new Date(NOW - 3 * 86_400_000).toISOString(),
+        terminationSeconds: 3 * 86_400,
+        endedBy: 'themis-once-idle',
+        keptUntil:
+          'kept until idle: protect terminates it (TerminateInstanceInAutoScalingGroup) once it answers IDLE; no hook deadline',
+      });
+      // The warm pool's retained states are retained too; themis never ends them.
+      expect(rows[ID.warm]).to.deep.include({ hold: 'retained', hooks: [] });
+      expect(rows[ID.warm]!.retention).to.include({
+        endedBy: 'operator',
+        terminationStarted: null,
+      });
+      expect(rows[ID.warm]!.retention!.keptUntil).to.match(
+        /^kept until an operator terminates it: Warmed:Pending:Retained is a warm-pool state/,
+      );
+      // A waiting row keeps its hook deadline.
+      expect(rows[ID.terminating]!.hooks.map((h) => h.hookName)).to.deep.equal(['drain']);
+
+      out = '';
+      expect(await runCli(argv('holds', '--asg', 'workers'), context())).to.equal(0);
+      const row = (id: string) => out.split('\n').find((l) => l.includes(id)) ?? '';
+      expect(row(ID.retained)).to.match(
+        /│ retained; termination began 2026-11-23 12:00:00Z \(72h00m ago\) │/,
+      );
+      expect(row(ID.retained)).to.match(/│ kept until idle: protect terminates it/);
+      expect(row(ID.retained)).not.to.match(/deadline passed|heartbeat/);
+      expect(row(ID.warm)).to.match(/│ retained \(since unknown\) +│/);
+      expect(out).to.include('workers (eu-west-1): 2 waiting, 2 retained');
     });
 
     it('says no instance is held when none waits, without reading activities or addresses', async () => {
@@ -342,7 +406,64 @@ describe('cli gate commands (holds, release)', () => {
         hookName: 'warmup',
         result: 'ABANDON',
         outcome: 'completed',
+        consequence: 'Auto Scaling terminates it',
       });
+    });
+
+    it('says that an ABANDON keeps the instance in Terminating:Retained on a group that retains', async () => {
+      asg.on(DescribeAutoScalingGroupsCommand).resolves({
+        AutoScalingGroups: [
+          sdkGroup('workers', {
+            Instances: [asgInstance(ID.terminating, 'Terminating:Wait')],
+            InstanceLifecyclePolicy: { RetentionTriggers: { TerminateHookAbandon: 'retain' } },
+          }),
+        ],
+      });
+      const code = await runCli(
+        argv('release', '--asg', 'workers', '--instance', ID.terminating, '--abandon'),
+        context('y'),
+      );
+      expect(code).to.equal(0);
+      expect(questions).to.have.length(1);
+      const kept =
+        "Auto Scaling keeps it running in Terminating:Retained (the group retains abandoned instances), outside the desired capacity, until TerminateInstanceInAutoScalingGroup is called for it (themis's protect calls it once the instance answers IDLE)";
+      expect(questions[0]).to.equal(
+        `Complete the lifecycle action of ${ID.terminating} (Terminating:Wait, hook drain) in workers with ABANDON? Then ${kept}. [y/N] `,
+      );
+      expect(questions[0]).not.to.include('terminates it,');
+      expect(out).to.equal(
+        `released ${ID.terminating} from hook drain of workers (ABANDON): ${kept}\n`,
+      );
+      expect(completions()[0]).to.include({ LifecycleActionResult: 'ABANDON' });
+    });
+
+    it('says that an ABANDON terminates the instance on a group that does not retain', async () => {
+      const code = await runCli(
+        argv('release', '--asg', 'workers', '--instance', ID.terminating, '--abandon', '--yes'),
+        context(),
+      );
+      expect(code).to.equal(0);
+      expect(out).to.equal(
+        `released ${ID.terminating} from hook drain of workers (ABANDON): Auto Scaling terminates it, skipping the remaining terminate hooks\n`,
+      );
+    });
+
+    it('says that an ABANDON of a warm-pool termination keeps it in Warmed:Terminating:Retained on a retaining group', async () => {
+      asg.on(DescribeAutoScalingGroupsCommand).resolves({
+        AutoScalingGroups: [
+          sdkGroup('workers', {
+            InstanceLifecyclePolicy: { RetentionTriggers: { TerminateHookAbandon: 'retain' } },
+          }),
+        ],
+      });
+      const code = await runCli(
+        argv('release', '--asg', 'workers', '--instance', ID.warm, '--abandon', '--yes'),
+        context(),
+      );
+      expect(code).to.equal(0);
+      expect(out).to.match(
+        /\(ABANDON\): Auto Scaling keeps it running in Warmed:Terminating:Retained .* \(by an operator: themis does not end warm-pool retained instances\)\n$/,
+      );
     });
 
     it('asks first and completes once the operator answers yes', async () => {

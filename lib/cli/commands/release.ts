@@ -71,7 +71,11 @@ export const releaseCommand: CliCommand = {
         );
         const hook = chooseHook(hooks, state, group, flags.hook);
         const result: LifecycleResult = flags.abandon ? 'ABANDON' : 'CONTINUE';
-        const consequence = releaseConsequence(state, result);
+        // On a group whose instance lifecycle policy retains, an ABANDON keeps the instance.
+        const consequence = releaseConsequence(state, result, {
+          transition: hook.transition,
+          retainsOnAbandon: found.retainsOnAbandon === true,
+        });
 
         if (!flags.yes) {
           if (!ctx.prompt) throw new CommandFailed('cannot ask for confirmation here: pass --yes');
@@ -94,7 +98,15 @@ export const releaseCommand: CliCommand = {
         if (flags.json) {
           ctx.out(
             `${JSON.stringify(
-              { asgName: group, region, instanceId: id, hookName: hook.hookName, result, outcome },
+              {
+                asgName: group,
+                region,
+                instanceId: id,
+                hookName: hook.hookName,
+                result,
+                outcome,
+                consequence,
+              },
               null,
               2,
             )}\n`,
