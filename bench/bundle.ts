@@ -28,12 +28,30 @@ interface DeployedEsbuild {
 }
 
 /**
+ * CloudFormation's short-form intrinsics (`!Ref OutcomeTopic`, `!GetAtt Queue.Arn`) as the
+ * objects they stand for (`{ Ref: 'OutcomeTopic' }`), not as their argument's text: parsed
+ * without these tags, `THEMIS_TOPIC_ARN: !Ref OutcomeTopic` read as the string
+ * 'OutcomeTopic', and protect refused it at its cold start.
+ */
+const CFN_TAGS = ['Ref', 'GetAtt', 'Sub', 'Join', 'Select', 'Split', 'If', 'Equals', 'Not'].flatMap(
+  (fn) => {
+    const key = fn === 'Ref' ? 'Ref' : `Fn::${fn}`;
+    const resolve = (value: unknown) => ({ [key]: value });
+    return [
+      { tag: `!${fn}`, resolve: (text: string) => resolve(text) },
+      { tag: `!${fn}`, collection: 'seq' as const, resolve: (seq: unknown) => resolve(seq) },
+    ];
+  },
+);
+
+/**
  * serverless.yml as data, for the numbers the benchmarks take from the deploy (so that a
- * change there is measured, not a copy of it here). `${param:…}` references stay text.
+ * change there is measured, not a copy of it here). `${param:…}` references stay text;
+ * CloudFormation intrinsics are objects (`{ Ref: … }`), never a resource's name as text.
  */
 export async function readServerlessYml<T>(): Promise<T> {
   return YAML.parse(await readFile(join(PROJECT_ROOT, 'serverless.yml'), 'utf8'), {
-    logLevel: 'silent',
+    customTags: CFN_TAGS as YAML.Tags,
   }) as T;
 }
 

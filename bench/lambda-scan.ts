@@ -33,6 +33,7 @@ import {
   CreateVpcCommand,
   EC2Client,
 } from '@aws-sdk/client-ec2';
+import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
 import { Ec2Addresses } from '../lib/aws/ec2.js';
 import { chunk } from '../lib/collections.js';
 import { MAX_PROTECTION_BATCH } from '../lib/ports.js';
@@ -125,6 +126,8 @@ interface MotoGroup {
    */
   addressesVia(endpoint: string): Promise<string[]>;
   clearProtection(): Promise<void>;
+  /** An SNS topic in the same moto; its ARN. */
+  topic(name: string): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -198,6 +201,14 @@ async function motoGroup(size: number): Promise<MotoGroup> {
               ProtectedFromScaleIn: false,
             }),
           );
+        }
+      },
+      async topic(name) {
+        const sns = new SNSClient(moto.clientConfig);
+        try {
+          return (await sns.send(new CreateTopicCommand({ Name: name }))).TopicArn!;
+        } finally {
+          sns.destroy();
         }
       },
       stop,
@@ -328,6 +339,9 @@ export async function benchLambdaScan(o: LambdaScanOptions): Promise<LambdaScanR
     fleet = await startFleet(await group.addressesVia(proxy.endpoint));
     const deploy = await deployed({
       THEMIS_TARGETS: JSON.stringify([{ asgName: GROUP }]),
+      // `!Ref OutcomeTopic` in serverless.yml: the stack's topic, made in moto (nothing is
+      // retained here, so protect publishes nothing to it).
+      THEMIS_TOPIC_ARN: await group.topic('themis-bench-outcomes'),
       THEMIS_TAG_DISCOVERY: 'false',
       THEMIS_METRICS_PORT: String(fleet.port),
       THEMIS_PROBE_TIMEOUT_MS: String(o.timeoutMs),
