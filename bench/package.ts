@@ -17,6 +17,8 @@ import { handlerModule, unzipArtefact } from '../test/packaging/run-bundle.js';
 import { PROJECT_ROOT, bundleEntry, readServerlessYml } from './bundle.js';
 import { createCpuLimit, lambdaCpuShare, LAMBDA_MB_PER_VCPU, type CpuLimit } from './cgroup.js';
 import { onInterrupt, startChild } from './children.js';
+import { lambdaHeapFlags } from './scan.js';
+import { BATCH, measureGateMemory } from './gate-memory.js';
 import { median, type Row } from './report.js';
 
 /** Lambda's limit for a zip uploaded directly (a limit to compare with, not a measurement). */
@@ -165,12 +167,14 @@ export async function benchPackage(o: {
     const at = cpu ? `1 vCPU (${LAMBDA_MB_PER_VCPU} MB), ${cpu.where}` : `UNLIMITED CPU: ${why}`;
     const section = `Packaged functions (serverless package --stage ci); imports at ${at}`;
     let sharedEnv: Record<string, string> = {};
+    const taskDirOf: Record<string, string> = {};
     for (const fn of FUNCTIONS) {
       const zip = stack.zips[fn.name];
       if (!zip) throw new Error(`serverless package made no zip for ${fn.name}`);
       const zipBytes = (await stat(zip)).size;
       const taskDir = await unzipArtefact(zip);
       taskDirs.push(taskDir);
+      taskDirOf[fn.name] = taskDir;
       const { file } = handlerModule(taskDir, fn.handler);
       const env: Record<string, string> = {
         ...functionEnv(stack.template, fn.logicalId, REFS),
@@ -250,6 +254,52 @@ export async function benchPackage(o: {
           ratio: { value: atMs / importMs, label: '× 1 vCPU' },
           note: `the deployed memorySize's CPU share (${share.limit!.where}): ${atMemory.map((r) => Math.round(r.importMs)).join(', ')} ms; RSS after import ${median(atMemory.map((r) => r.maxRssMB)).toFixed(1)} MB = ${((median(atMemory.map((r) => r.maxRssMB)) / memoryMB) * 100).toFixed(0)} % of ${memoryMB} MB.`,
         });
+      }
+    }
+
+    // The gate's peak RSS holding a full batch, at its deployed memory size's CPU share.
+    {
+      const memoryMB = await deployedMemory('gate');
+      const share = await createCpuLimit(
+        `themis-bench-${process.pid}-gate-held-${memoryMB}`,
+        lambdaCpuShare(memoryMB),
+      );
+      try {
+        const run = await measureGateMemory({
+          taskDir: taskDirOf.gate!,
+          template: stack.template,
+          memoryMB,
+          ...(share.limit ? { cpu: share.limit } : {}),
+          log: o.log,
+        });
+        const peak = Math.max(run.importRssMB, ...run.afterRssMB);
+        const where = share.limit
+          ? `${lambdaCpuShare(memoryMB).toFixed(3)} vCPU`
+          : `UNLIMITED CPU: ${share.why}`;
+        const steps = run.invocations
+          .map(
+            (v, i) =>
+              `${v.what}: ${Math.round(v.wallMs)} ms wall, ${Math.round(v.cpuMs)} ms CPU, VmHWM ${run.afterRssMB[i]!.toFixed(1)} MB`,
+          )
+          .join('; ');
+        rows.push({
+          section,
+          name: `gate: peak RSS holding ${BATCH} instances at ${memoryMB} MB (${where})`,
+          figure: { value: peak, unit: 'MB' },
+          baseline: { value: memoryMB, unit: 'MB', label: 'memory size' },
+          ratio: { value: (peak / memoryMB) * 100, label: '% of memory' },
+          goal: { text: '≤ 60 %', pass: peak <= 0.6 * memoryMB },
+          note: `the packaged gate in one process (moto; ${BATCH} loopback instances answering BUSY; heap flags ${lambdaHeapFlags(memoryMB).join(' ')}): after import ${run.importRssMB.toFixed(1)} MB; ${steps}; ${run.probes} probes answered.`,
+        });
+        rows.push({
+          section,
+          name: `gate: peak RSS holding ${BATCH} against its cold start`,
+          figure: { value: peak, unit: 'MB' },
+          baseline: { value: run.importRssMB, unit: 'MB', label: 'after import, same process' },
+          ratio: { value: peak / run.importRssMB, label: '× cold start' },
+        });
+      } finally {
+        await share.limit?.remove();
       }
     }
 
