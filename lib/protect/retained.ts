@@ -28,7 +28,7 @@ import type {
 import { probeMany } from '../probe.js';
 import { decideRetained, retainedKind } from '../retain/decide.js';
 import { retainedReleasedNotice } from '../retain/notice.js';
-import { Deadline, realTimers, type Timers } from '../time.js';
+import { Deadline, DeadlineExceededError, realTimers, type Timers } from '../time.js';
 
 /**
  * One TerminateInstanceInAutoScalingGroup or Publish, SDK retries included: a call that takes
@@ -89,11 +89,19 @@ export async function handleRetained(
   // Only Terminating:Retained can be terminated; only those are worth a probe.
   const askable = retained.filter((m) => retainedKind(m.lifecycleState) === 'group');
 
+  // Every call of the step runs inside its deadline, the first ones too: an address lookup or
+  // a probe batch that does not answer in time leaves the instances not asked — kept.
   let addresses = new Map<string, string>();
+  let notAsked: string | undefined;
   try {
-    if (askable.length)
-      addresses = await deps.addresses.privateAddresses(askable.map((m) => m.instanceId));
+    if (askable.length) {
+      const ids = askable.map((m) => m.instanceId);
+      addresses = await deadline.run('DescribeInstances (retained)', (signal) =>
+        deps.addresses.privateAddresses(ids, { signal }),
+      );
+    }
   } catch (err) {
+    notAsked = `not asked: addresses unreadable (${errorMessage(err)}); kept, asked again on the next scan`;
     deps.log.error('retained instances not probed: addresses unreadable', {
       group,
       reason: errorMessage(err),
@@ -103,20 +111,27 @@ export async function handleRetained(
     const address = addresses.get(m.instanceId);
     return address ? [{ ...m, address }] : [];
   });
-  const answers = await ask(target, reachable, deps, timers);
+  const first = await ask(target, reachable, deps, timers, deadline);
+  const answers = first.answers;
+  notAsked ??= first.notAsked;
 
   const reports: RetainedInstanceReport[] = [];
   for (const member of retained) {
     let probe = answers.get(member.instanceId);
     let decision = decideRetained(member, probe);
     const reachableMember = reachable.find((m) => m.instanceId === member.instanceId);
+    if (!probe && notAsked && retainedKind(member.lifecycleState) === 'group') {
+      decision = { kind: 'keep', reason: notAsked };
+    }
     if (decision.kind === 'terminate' && !fits(target, deadline)) {
       decision = { kind: 'keep', reason: OUT_OF_TIME };
     } else if (decision.kind === 'terminate' && reachableMember) {
       // Terminating:Retained runs no lifecycle hook: the answer acted on must be fresh, not one
       // taken before the calls for the members handled earlier (up to 2 × RETAINED_CALL_MS each).
-      probe = (await ask(target, [reachableMember], deps, timers)).get(member.instanceId);
+      const again = await ask(target, [reachableMember], deps, timers, deadline);
+      probe = again.answers.get(member.instanceId);
       decision = decideRetained(member, probe);
+      if (!probe && again.notAsked) decision = { kind: 'keep', reason: again.notAsked };
     }
     const address = addresses.get(member.instanceId);
     const report: RetainedInstanceReport = {
@@ -151,25 +166,39 @@ function fits(target: Target, deadline: Deadline): boolean {
   return deadline.remainingMs() >= target.timeoutMs + RETAINED_CALL_MS;
 }
 
-/** Ask each instance now (ECS: by its tasks); an instance without an answer is left out. */
+/**
+ * Ask each instance now (ECS: by its tasks), within the step's deadline; an instance without
+ * an answer is left out. `notAsked` says why none was had when the asking itself failed or
+ * ran out of time (the instances are then kept).
+ */
 async function ask(
   target: Target,
   reachable: Array<GroupInstance & { address: string }>,
   deps: RetainedDeps,
   timers: Timers,
-): Promise<Map<string, ProbeResult>> {
+  deadline: Deadline,
+): Promise<{ answers: Map<string, ProbeResult>; notAsked?: string }> {
+  if (reachable.length === 0) return { answers: new Map() };
   try {
-    const probed = target.ecsCluster
-      ? await observeByTasks(target.ecsCluster, reachable, deps.ecs, deps.clock, timers)
-      : await probeMany(deps.prober, reachable, target);
-    return new Map(probed.map((p) => [p.instanceId, p.result]));
+    const probed = await deadline.run('probe (retained)', () =>
+      target.ecsCluster
+        ? observeByTasks(target.ecsCluster, reachable, deps.ecs, deps.clock, timers)
+        : probeMany(deps.prober, reachable, target),
+    );
+    return { answers: new Map(probed.map((p) => [p.instanceId, p.result])) };
   } catch (err) {
     if (err instanceof AddressNotAllowedError) throw err;
     deps.log.error('retained instances not probed', {
       group: target.asgName,
       reason: errorMessage(err),
     });
-    return new Map();
+    return {
+      answers: new Map(),
+      notAsked:
+        err instanceof DeadlineExceededError
+          ? `not asked: the invocation's time ran out before an answer (${err.message}); kept, asked again on the next scan`
+          : `not asked: ${errorMessage(err)}; kept, asked again on the next scan`,
+    };
   }
 }
 

@@ -2,7 +2,10 @@
  * The retained-instance step of a protect scan (lib/protect/retained.ts) through scanTarget:
  * fake Auto Scaling ports (test/protect/fakes.ts), real loopback workers for every probe.
  */
+import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { mockClient } from 'aws-sdk-client-mock';
 import { expect } from 'chai';
+import { Ec2Addresses } from '../../lib/aws/ec2.js';
 import { mergeSettings, type Target } from '../../lib/config.js';
 import { ConfigError } from '../../lib/errors.js';
 import { createRecordingLog } from '../../lib/log.js';
@@ -10,6 +13,7 @@ import { parseProtectConfig } from '../../lib/protect/config.js';
 import type { Notice, RetainedInstances } from '../../lib/ports.js';
 import { createHttpProber } from '../../lib/probe.js';
 import { scanTarget, type ScanDeps } from '../../lib/protect/scan.js';
+import { DEADLINE_SAFETY_MS } from '../../lib/protect/schedule.js';
 import { retainedOutcomeId } from '../../lib/retain/notice.js';
 import { awsError, FakeFleet, type FakeMember } from '../protect/fakes.js';
 import { startWorkersOnOnePort, type WorkerSet } from '../protect/workers.js';
@@ -197,6 +201,63 @@ describe('retain: retained instances on a protect scan', () => {
     const r = report.retained!.find((x) => x.instanceId === 'i-retained-idle')!;
     expect(r.action).to.equal('kept');
     expect(r.reason).to.match(/time left/);
+  });
+
+  describe("the step's first calls are bound by the invocation's deadline", () => {
+    // The probe's own timeout (8 s) is far longer than the time the invocation leaves the
+    // step (DEADLINE_SAFETY_MS + 600 ms): only the step's deadline can end it sooner.
+    const slowProbe = { timeoutMs: 8_000 };
+    const leftMs = DEADLINE_SAFETY_MS + 600;
+
+    it('stops at its deadline when a retained instance never answers the probe, and keeps it', async () => {
+      // Broken variant caught: the first probe batch outside the deadline (the scan took the
+      // probe's 8 s timeout, and the reason was the probe's, not the time left).
+      fleet = new FakeFleet().addGroup('workers', [
+        member('i-retained-hang', A.hang, 'Terminating:Retained'),
+        member('i-retained-idle', A.idle, 'Terminating:Retained'),
+      ]);
+      deps = { ...deps, groups: fleet, addresses: fleet, protection: fleet };
+      const started = Date.now();
+      const report = await scanTarget(target(slowProbe), { ...deps, remainingMs: () => leftMs });
+      const tookMs = Date.now() - started;
+      expect(tookMs).to.be.below(slowProbe.timeoutMs / 2);
+      expect(retained.terminated).to.deep.equal([]);
+      expect(published).to.deep.equal([]);
+      const hang = report.retained!.find((r) => r.instanceId === 'i-retained-hang')!;
+      expect(hang.action).to.equal('kept');
+      expect(hang.reason).to.match(/^not asked: the invocation's time ran out before an answer/);
+      expect(report.retained!.map((r) => r.action)).to.deep.equal(['kept', 'kept']);
+      expect(workers.byAddress.get(A.hang)!.requests).to.have.length(1);
+    });
+
+    it('stops at its deadline when DescribeInstances never answers (client-mock), and keeps every retained instance', async () => {
+      // Broken variant caught: the address lookup outside the deadline (the scan never
+      // settled: mocha's 30 s timeout).
+      const ec2 = mockClient(EC2Client);
+      try {
+        let asked = 0;
+        ec2.on(DescribeInstancesCommand).callsFake(() => {
+          asked++;
+          return new Promise(() => {});
+        });
+        fleet = new FakeFleet().addGroup('workers', [
+          member('i-retained-idle', A.idle, 'Terminating:Retained'),
+        ]);
+        const addresses = new Ec2Addresses(new EC2Client({ region: 'us-east-1' }));
+        deps = { ...deps, groups: fleet, addresses, protection: fleet };
+        const started = Date.now();
+        const report = await scanTarget(target(), { ...deps, remainingMs: () => leftMs });
+        expect(Date.now() - started).to.be.below(5_000);
+        expect(asked).to.equal(1);
+        expect(retained.terminated).to.deep.equal([]);
+        const idle = report.retained!.find((r) => r.instanceId === 'i-retained-idle')!;
+        expect(idle.action).to.equal('kept');
+        expect(idle.reason).to.match(/^not asked: addresses unreadable \(DescribeInstances/);
+        expect(workers.byAddress.get(A.idle)!.requests).to.deep.equal([]);
+      } finally {
+        ec2.restore();
+      }
+    });
   });
 
   it('does not probe warm pool retained instances (the API cannot terminate them)', async () => {
