@@ -1,4 +1,5 @@
 import { dropSdkNodeVersionNotice } from '../lib/sdk-node-notice.js';
+import { shareMotoServers, stopSharedMotoServers } from './helpers/moto-server.js';
 
 // Loaded by mocha before any test (see .mocharc.json).
 // The loopback rule: every probe a test makes must go to 127.0.0.0/8. The composition roots
@@ -15,3 +16,12 @@ process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
 process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 
 dropSdkNodeVersionNotice();
+
+// One moto_server serves file after file, reset in between (test/helpers/moto.ts): each
+// cold start costs seconds. Stopped once the run is over (mocha's root hook).
+shareMotoServers();
+export const mochaHooks = {
+  async afterAll() {
+    await stopSharedMotoServers();
+  },
+};

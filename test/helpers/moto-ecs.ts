@@ -22,7 +22,13 @@ import {
   StartTaskCommand,
   StopTaskCommand,
 } from '@aws-sdk/client-ecs';
-import { createLoopbackFleet, startMoto, type Moto, type MotoFleet } from './moto.js';
+import {
+  createLoopbackFleet,
+  setTransition,
+  startMoto,
+  type Moto,
+  type MotoFleet,
+} from './moto.js';
 
 export const WORKER_FAMILY = 'worker';
 export const DAEMON_FAMILY = 'log-agent';
@@ -91,14 +97,7 @@ export async function startEcsWorld(options: {
 
 /** Tasks stay as they are until a test stops them (see the header). */
 export async function keepTasksRunning(moto: Moto): Promise<void> {
-  const res = await fetch(`${moto.endpoint}/moto-api/state-manager/set-transition`, {
-    method: 'POST',
-    body: JSON.stringify({
-      model_name: 'ecs::task',
-      transition: { progression: 'manual', times: 1_000_000 },
-    }),
-  });
-  if (!res.ok) throw new Error(`moto set-transition answered ${res.status}`);
+  await setTransition(moto, 'ecs::task', { progression: 'manual', times: 1_000_000 });
 }
 
 /**

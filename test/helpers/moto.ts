@@ -1,14 +1,10 @@
 /**
- * moto_server for over-the-wire tests: started by the test that needs it on a free loopback
- * port, stopped in teardown. Each `startMoto()` is its own server, so state never leaks
+ * moto_server for over-the-wire tests: `startMoto()` (test/helpers/moto-server.ts) in a test's
+ * setup, `stop()` in its teardown; each gives a server with empty state, so state never leaks
  * between files. Fleets are created in VPC 127.0.0.0/16 / subnet 127.0.1.0/24 so that moto
  * gives instances private IPs 127.0.1.4, .5, … — real loopback addresses a test can bind
  * worker servers to (see DESIGN.md, "How it is tested here").
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { resolve } from 'node:path';
 import {
   AutoScalingClient,
   CreateAutoScalingGroupCommand,
@@ -26,93 +22,9 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { AwsClients } from '../../lib/aws/clients.js';
 import { isLoopbackAddress } from '../../lib/probe.js';
+import type { Moto } from './moto-server.js';
 
-export interface Moto {
-  endpoint: string;
-  region: string;
-  /** Client config for any SDK v3 client pointed at this server. */
-  clientConfig: {
-    region: string;
-    endpoint: string;
-    credentials: { accessKeyId: string; secretAccessKey: string };
-  };
-  stop(): Promise<void>;
-}
-
-/** The moto_server executable: a project virtualenv (scripts/ensure-moto.sh) or the PATH. */
-export function motoCommand(): string {
-  const local = resolve('.venv/bin/moto_server');
-  return existsSync(local) ? local : 'moto_server';
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
-
-export async function startMoto(region = 'us-east-1'): Promise<Moto> {
-  const port = await freePort();
-  const child: ChildProcess = spawn(motoCommand(), ['-H', '127.0.0.1', '-p', String(port)], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr = (stderr + d.toString()).slice(-4000);
-  });
-  const spawnError = new Promise<never>((_, reject) =>
-    child.once('error', (err) =>
-      reject(
-        new Error(
-          `cannot start moto_server (${err.message}); run scripts/ensure-moto.sh or pip install "moto[server]"`,
-        ),
-      ),
-    ),
-  );
-  const endpoint = `http://127.0.0.1:${port}`;
-  // moto starts in well under a second here; 60 s allows for a cold Python on a slow or
-  // heavily loaded box (at load average 30 it took more than 20 s).
-  const deadline = Date.now() + 60_000;
-  const ready = (async () => {
-    for (;;) {
-      if (child.exitCode !== null)
-        throw new Error(`moto_server exited with ${child.exitCode}: ${stderr}`);
-      try {
-        const res = await fetch(`${endpoint}/moto-api/`);
-        if (res.ok) return;
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() > deadline)
-        throw new Error(`moto_server did not answer on ${endpoint} within 60 s: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  })();
-  try {
-    await Promise.race([ready, spawnError]);
-  } catch (err) {
-    // A server that never answered is still a process: stop it, or mocha never exits.
-    if (child.exitCode === null) child.kill('SIGKILL');
-    throw err;
-  }
-  return {
-    endpoint,
-    region,
-    clientConfig: {
-      region,
-      endpoint,
-      credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
-    },
-    async stop() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise<void>((r) => child.once('exit', () => r()));
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
+export { motoCommand, setTransition, startMoto, type Moto } from './moto-server.js';
 
 /** The clients of `motoClients`: SSM built at once, so tests can call and intercept it. */
 export type MotoClients = AwsClients & { ssm: SSMClient };
