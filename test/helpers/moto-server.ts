@@ -106,10 +106,22 @@ async function stopProcess({ child }: MotoProcess): Promise<void> {
 
 const alive = (p: MotoProcess) => p.child.exitCode === null && p.child.signalCode === null;
 
-/** Servers kept for the next `startMoto()` (sharing on), and every one started while it was. */
-let sharing = false;
-const idle: MotoProcess[] = [];
-const shared = new Set<MotoProcess>();
+/**
+ * The kept servers. On globalThis, not in module scope: test/setup.ts is loaded by mocha's
+ * require (tsx's CommonJS hooks) and the test files by import, which gives this module two
+ * instances in one process — both must see the same servers.
+ */
+interface Sharing {
+  on: boolean;
+  /** Kept servers no holder has now. */
+  idle: MotoProcess[];
+  /** Every server started while sharing was on. */
+  kept: Set<MotoProcess>;
+}
+const SHARING = Symbol.for('themis.test.motoServers');
+const sharing: Sharing =
+  ((globalThis as Record<symbol, unknown>)[SHARING] as Sharing) ??
+  ((globalThis as Record<symbol, unknown>)[SHARING] = { on: false, idle: [], kept: new Set() });
 const holders = new WeakMap<Moto, MotoProcess>();
 
 /**
@@ -118,18 +130,18 @@ const holders = new WeakMap<Moto, MotoProcess>();
  * `stopSharedMotoServers()` stops them before.
  */
 export function shareMotoServers(): void {
-  if (sharing) return;
-  sharing = true;
+  if (sharing.on) return;
+  sharing.on = true;
   process.once('exit', () => {
-    for (const p of shared) if (alive(p)) p.child.kill('SIGTERM');
+    for (const p of sharing.kept) if (alive(p)) p.child.kill('SIGTERM');
   });
 }
 
 /** Stop every kept server (mocha's root after-all hook, test/setup.ts). */
 export async function stopSharedMotoServers(): Promise<void> {
-  const all = [...shared];
-  idle.length = 0;
-  shared.clear();
+  const all = [...sharing.kept];
+  sharing.idle.length = 0;
+  sharing.kept.clear();
   await Promise.all(all.map(stopProcess));
 }
 
@@ -149,21 +161,21 @@ async function resetMoto(p: MotoProcess): Promise<void> {
 /** A moto_server with empty state, for one holder until its `stop()`. */
 export async function startMoto(region = 'us-east-1'): Promise<Moto> {
   let p: MotoProcess | undefined;
-  while (sharing && !p && idle.length > 0) {
-    const candidate = idle.pop()!;
+  while (sharing.on && !p && sharing.idle.length > 0) {
+    const candidate = sharing.idle.pop()!;
     if (!alive(candidate)) continue;
     try {
       await resetMoto(candidate);
       p = candidate;
     } catch {
-      shared.delete(candidate);
+      sharing.kept.delete(candidate);
       await stopProcess(candidate);
     }
   }
   if (!p) {
     p = await spawnMoto();
-    if (sharing) {
-      shared.add(p);
+    if (sharing.on) {
+      sharing.kept.add(p);
       // An idle kept server must not keep mocha from exiting; the exit hook kills it.
       p.child.unref();
       (p.child.stderr as { unref?: () => void } | null)?.unref?.();
@@ -183,7 +195,7 @@ export async function startMoto(region = 'us-east-1'): Promise<Moto> {
     async stop() {
       if (stopped) return;
       stopped = true;
-      if (sharing && shared.has(process_) && alive(process_)) idle.push(process_);
+      if (sharing.on && sharing.kept.has(process_) && alive(process_)) sharing.idle.push(process_);
       else await stopProcess(process_);
     },
   };
@@ -207,4 +219,16 @@ export async function setTransition(
     body: JSON.stringify({ model_name: model, transition }),
   });
   if (!res.ok) throw new Error(`moto_server set-transition answered ${res.status}`);
+}
+
+/**
+ * moto's state transition for `model` now (GET /moto-api/state-manager/get-transition). The
+ * name goes unencoded: moto does not decode it (`ecs%3A%3Atask` reads as an unknown model).
+ */
+export async function getTransition(moto: Moto, model: string): Promise<Record<string, unknown>> {
+  const res = await fetch(
+    `${moto.endpoint}/moto-api/state-manager/get-transition?model_name=${model}`,
+  );
+  if (!res.ok) throw new Error(`moto_server get-transition answered ${res.status}`);
+  return (await res.json()) as Record<string, unknown>;
 }
