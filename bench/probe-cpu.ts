@@ -2,7 +2,9 @@
  * CPU per probe: the shipped prober (got inside our deadline) against a bare node:http GET,
  * in the same process and the same run. Issue 10's "lean probes" goal is ≤ 1.25 × node:http.
  *
- *   npx tsx bench/probe-cpu.ts [probes=2000] [rounds=9]
+ *   npx tsx bench/probe-cpu.ts [probes=2000] [rounds=9] [--json]
+ *
+ * `npm run bench -- --only scan` runs it too (in a child process) and prints its rows.
  *
  * A node:http server in a child process answers BUSY on 127.0.0.1 (its CPU is not counted).
  * Each round runs every client once over `probes` probes, 50 in flight, in turn; the figure
@@ -12,6 +14,7 @@
  */
 import { spawn } from 'node:child_process';
 import { Agent, request } from 'node:http';
+import { pathToFileURL } from 'node:url';
 import got from 'got';
 import { mergeSettings } from '../lib/config.js';
 import type { ProbeResult, Prober } from '../lib/ports.js';
@@ -103,9 +106,21 @@ function gotStreamAlone(agent: Agent): Prober {
   };
 }
 
-async function main(): Promise<void> {
-  const probes = Number(process.argv[2] ?? 2000);
-  const rounds = Number(process.argv[3] ?? 9);
+export interface ProbeCpu {
+  probes: number;
+  rounds: number;
+  /** Median CPU ms per 1,000 probes, by client (CLIENTS' names). */
+  perThousand: Record<string, number>;
+  /** Each median against the bare node:http reference's. */
+  ratio: Record<string, number>;
+}
+
+export const REFERENCE = 'bare node:http (reference)';
+export const SHIPPED = 'themis prober (got, as shipped)';
+export const NODE_TRANSPORT = 'themis prober, node:http transport';
+export const GOT_ALONE = 'got stream alone, same options';
+
+export async function measureProbeCpu(probes = 2000, rounds = 9): Promise<ProbeCpu> {
   const server = spawn(process.execPath, ['-e', SERVER], {
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
@@ -117,13 +132,10 @@ async function main(): Promise<void> {
     const items = Array.from({ length: probes }, () => ({ address: '127.0.0.1' }));
     const agent = new Agent({ keepAlive: false });
     const clients: Array<[string, Prober]> = [
-      ['bare node:http (reference)', bareNodeHttp(agent)],
-      ['themis prober (got, as shipped)', createHttpProber({ loopbackOnly: true })],
-      [
-        'themis prober, node:http transport',
-        createHttpProber({ transport: nodeHttpTransport(agent) }),
-      ],
-      ['got stream alone, same options', gotStreamAlone(agent)],
+      [REFERENCE, bareNodeHttp(agent)],
+      [SHIPPED, createHttpProber({ loopbackOnly: true })],
+      [NODE_TRANSPORT, createHttpProber({ transport: nodeHttpTransport(agent) })],
+      [GOT_ALONE, gotStreamAlone(agent)],
     ];
     const cpu = new Map<string, number[]>(clients.map(([name]) => [name, []]));
     for (const [, prober] of clients) await probeMany(prober, items.slice(0, 200), settings, 50);
@@ -138,22 +150,42 @@ async function main(): Promise<void> {
       }
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    const reference = median(cpu.get(clients[0]![0])!);
-    console.log(
-      `${probes} loopback probes, 50 in flight, median of ${rounds} rounds (CPU ms per 1,000 probes)`,
-    );
+    const reference = median(cpu.get(REFERENCE)!);
+    const perThousand: Record<string, number> = {};
+    const ratio: Record<string, number> = {};
     for (const [name] of clients) {
       const m = median(cpu.get(name)!);
-      console.log(
-        `${name.padEnd(38)} ${((m / probes) * 1000).toFixed(0).padStart(5)} ms  ${(m / reference).toFixed(2)} × node:http`,
-      );
+      perThousand[name] = (m / probes) * 1000;
+      ratio[name] = m / reference;
     }
+    return { probes, rounds, perThousand, ratio };
   } finally {
     server.kill();
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+/** `--json`: the figures as one JSON line (bench/scan.ts runs this file in a child). */
+async function main(): Promise<void> {
+  const args = process.argv.slice(2).filter((a) => a !== '--json');
+  const json = process.argv.includes('--json');
+  const r = await measureProbeCpu(Number(args[0] ?? 2000), Number(args[1] ?? 9));
+  if (json) {
+    process.stdout.write(`${JSON.stringify(r)}\n`);
+    return;
+  }
+  console.log(
+    `${r.probes} loopback probes, 50 in flight, median of ${r.rounds} rounds (CPU ms per 1,000 probes)`,
+  );
+  for (const name of Object.keys(r.perThousand)) {
+    console.log(
+      `${name.padEnd(38)} ${r.perThousand[name]!.toFixed(0).padStart(5)} ms  ${r.ratio[name]!.toFixed(2)} × node:http`,
+    );
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

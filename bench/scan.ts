@@ -25,12 +25,21 @@ import { startChild, stopChild } from './children.js';
 import type { ProbeStatus } from '../lib/ports.js';
 import { median, type Row } from './report.js';
 import type { ScanJob, ScanOutcome } from './scan-worker.js';
+import {
+  GOT_ALONE as PROBE_GOT_ALONE,
+  NODE_TRANSPORT as PROBE_NODE_TRANSPORT,
+  REFERENCE as PROBE_REFERENCE,
+  SHIPPED as PROBE_SHIPPED,
+  type ProbeCpu,
+} from './probe-cpu.js';
 
 export const FLEET_SIZE = 1000;
 /** The issue's goals for this row. */
 export const GOAL_TIMEOUTS = 1.5;
 export const GOAL_SPEEDUP = 50;
 export const GOAL_RSS_MB = 100;
+/** Issue 10's 'lean probes': got's CPU per probe against a bare node:http GET. */
+export const GOAL_PROBE_CPU = 1.25;
 /** A fleet of 1,000 servers is up in a few seconds; a minute means something is wrong. */
 const FLEET_START_TIMEOUT_MS = 60_000;
 
@@ -124,6 +133,18 @@ async function runWorker(
     throw new Error(`scan worker (${job.mode}) failed: ${finished.stderr.trim()}`);
   }
   return JSON.parse(finished.stdout.trim().split('\n').pop()!) as ScanOutcome;
+}
+
+/** bench/probe-cpu.ts in a child of its own, so the rest of the bench's CPU is not in it. */
+async function runProbeCpu(): Promise<ProbeCpu> {
+  const { done } = startChild(
+    process.execPath,
+    ['--import', 'tsx', join(PROJECT_ROOT, 'bench', 'probe-cpu.ts'), '2000', '9', '--json'],
+    { cwd: PROJECT_ROOT, env: { PATH: process.env.PATH } },
+  );
+  const finished = await done;
+  if (finished.code !== 0) throw new Error(`bench/probe-cpu.ts failed: ${finished.stderr.trim()}`);
+  return JSON.parse(finished.stdout.trim().split('\n').pop()!) as ProbeCpu;
 }
 
 /** What serverless.yml deploys that matters here. */
@@ -260,6 +281,9 @@ export async function benchScan(o: ScanBenchOptions): Promise<Row[]> {
     const [sequential] = await repeat('sequential', 1, job('sequential'));
     if (!sequential) throw new Error('no sequential run');
 
+    o.log('probe CPU: got against a bare node:http GET (bench/probe-cpu.ts)');
+    const probeCpu = await runProbeCpu();
+
     // ---- rows -------------------------------------------------------------------------
     const rows: Row[] = [];
     const answersNote = (runs: readonly ScanOutcome[]) => {
@@ -309,6 +333,32 @@ export async function benchScan(o: ScanBenchOptions): Promise<Row[]> {
       goal: { text: `≤ ${Math.round(budget)} ms`, pass: cpu <= budget },
       note: `a ${deploy.memorySize} MB Lambda has ${share.toFixed(3)} vCPU (one at ${LAMBDA_MB_PER_VCPU} MB), so ${cpu} ms of CPU is about ${(cpu / share / 1000).toFixed(1)} s of wall there at any concurrency; the goal is the CPU that fits ${GOAL_TIMEOUTS} × timeout at that share (this machine's cores, not Graviton's). Baseline: the same scanTarget with a bare node:http prober instead of got (a reference, not shipped), wall ${ms(reference)} ms.${answersNote(reference)}`,
     });
+
+    const perProbe = `Probe CPU, got against a bare node:http GET (bench/probe-cpu.ts: ${probeCpu.probes.toLocaleString('en-US')} loopback probes, 50 in flight, each client in turn in one process, median of ${probeCpu.rounds} rounds)`;
+    const refMs = probeCpu.perThousand[PROBE_REFERENCE]!;
+    for (const [name, goal] of [
+      [PROBE_SHIPPED, true],
+      [PROBE_NODE_TRANSPORT, false],
+      [PROBE_GOT_ALONE, false],
+    ] as const) {
+      const ratio = probeCpu.ratio[name]!;
+      rows.push({
+        section: perProbe,
+        name: `${name}: CPU per 1,000 probes`,
+        figure: { value: probeCpu.perThousand[name]!, unit: 'ms' },
+        baseline: { value: refMs, unit: 'ms', label: 'bare node:http' },
+        ratio: { value: ratio, label: '× node:http' },
+        ...(goal
+          ? {
+              goal: {
+                text: `≤ ${GOAL_PROBE_CPU} × node:http`,
+                pass: ratio <= GOAL_PROBE_CPU,
+              },
+              note: "issue 10's 'lean probes' goal, with got as the client; the two rows below say where the difference lies: the prober's own deadline around a node:http exchange, and got's stream alone with the shipped options (docs/bench.md, 'Probe CPU').",
+            }
+          : {}),
+      });
+    }
 
     const mem = `Peak RSS of the ${FLEET_SIZE}-instance scan (own process, bundled as deployed)`;
     const rssRow = (
