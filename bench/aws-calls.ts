@@ -35,13 +35,16 @@ import { silentLog } from '../lib/log.js';
 import { MAX_PROTECTION_BATCH, type ProbeResult, type Prober } from '../lib/ports.js';
 import { isLoopbackAddress } from '../lib/probe.js';
 import { parseProtectConfig } from '../lib/protect/config.js';
-import { createProtectHandler } from '../lib/protect/handler.js';
+import { DEFAULT_DESCRIBE_CONCURRENCY } from '../lib/protect/addresses.js';
+import { createProtectHandler, DEFAULT_GROUP_CONCURRENCY } from '../lib/protect/handler.js';
 import { scanTarget } from '../lib/protect/scan.js';
 import type { Row } from './report.js';
 
 const REGION = 'us-east-1';
 /** DescribeAutoScalingGroups' largest page (MaxRecords). */
 const GROUPS_PER_PAGE = 100;
+/** How long the fake EC2 takes to answer a DescribeInstances. */
+const DESCRIBE_LATENCY_MS = 20;
 
 interface SimInstance {
   id: string;
@@ -186,7 +189,20 @@ function connect(world: World) {
   const ec2 = mockClient(ec2Client);
   asg.on(DescribeAutoScalingGroupsCommand).callsFake((input) => world.describeGroups(input));
   asg.on(SetInstanceProtectionCommand).callsFake((input) => world.setProtection(input));
-  ec2.on(DescribeInstancesCommand).callsFake((input) => world.describeInstances(input));
+  // Each answer takes a little while, as a region's would, so that calls made concurrently
+  // overlap and the most in flight at once is the code's bound, not an accident of timing.
+  let inFlight = 0;
+  let mostInFlight = 0;
+  ec2.on(DescribeInstancesCommand).callsFake(async (input: DescribeInstancesCommandInput) => {
+    inFlight++;
+    mostInFlight = Math.max(mostInFlight, inFlight);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, DESCRIBE_LATENCY_MS));
+      return world.describeInstances(input);
+    } finally {
+      inFlight--;
+    }
+  });
   const autoScaling = new AutoScalingAdapter(autoScalingClient);
   const addresses = new Ec2Addresses(ec2Client);
   return {
@@ -195,6 +211,7 @@ function connect(world: World) {
       describe: asg.commandCalls(DescribeAutoScalingGroupsCommand).length,
       set: asg.commandCalls(SetInstanceProtectionCommand).length,
       ec2: ec2.commandCalls(DescribeInstancesCommand).length,
+      ec2MostInFlight: mostInFlight,
     }),
     restore: () => {
       asg.restore();
@@ -212,6 +229,8 @@ interface Measured {
   describe: number;
   set: number;
   ec2: number;
+  /** The most DescribeInstances calls in flight at once. */
+  ec2MostInFlight: number;
   /** The calls of a second invocation of the same handler (a warm container). */
   warm?: { describe: number; set: number; ec2: number };
 }
@@ -290,6 +309,7 @@ async function invocation(
         set: both.set - cold.set,
         ec2: both.ec2 - cold.ec2,
       },
+      ec2MostInFlight: cold.ec2MostInFlight,
     };
   } finally {
     aws.restore();
@@ -356,6 +376,20 @@ export async function benchAwsCalls(): Promise<Row[]> {
           }
         : {}),
     });
+    if (m.groups > 1) {
+      rows.push({
+        section,
+        name: `${m.name}: most DescribeInstances in flight at once`,
+        figure: { value: m.ec2MostInFlight, unit: 'calls' },
+        baseline: { value: m.groups, unit: 'calls', label: 'one per group, unbounded' },
+        ratio: { value: m.ec2MostInFlight / m.groups, label: '× unbounded' },
+        goal: {
+          text: `> 1 and ≤ ${DEFAULT_DESCRIBE_CONCURRENCY} (concurrent, bounded)`,
+          pass: m.ec2MostInFlight > 1 && m.ec2MostInFlight <= DEFAULT_DESCRIBE_CONCURRENCY,
+        },
+        note: `independent groups' address lookups run concurrently, within two bounds of ${DEFAULT_GROUP_CONCURRENCY} groups scanned at once (lib/protect/handler.ts) and ${DEFAULT_DESCRIBE_CONCURRENCY} DescribeInstances at once shared by the groups of one scan (lib/protect/addresses.ts); the fake EC2 answers each call after ${DESCRIBE_LATENCY_MS} ms. Both bounds lifted: 20 in flight (FAIL); groups one at a time: 1 (FAIL).`,
+      });
+    }
     if (m.warm) {
       rows.push({
         section,
