@@ -26,17 +26,15 @@ import {
 } from '@aws-sdk/client-auto-scaling';
 import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { createInterface } from 'node:readline';
 import { TERMINATING } from '../lib/aws/facts.js';
 import { lifecycleEvent } from '../test/helpers/events.js';
 import { startWorker, type Worker } from '../test/helpers/http-workers.js';
 import { createLoopbackFleet, startMoto } from '../test/helpers/moto.js';
 import { functionEnv } from '../test/packaging/bundle-checks.js';
 import { props, resource, type Template } from '../test/packaging/package-stack.js';
-import { handlerModule } from '../test/packaging/run-bundle.js';
 import type { CpuLimit } from './cgroup.js';
-import { onInterrupt, startChild, stopChild } from './children.js';
-import { lambdaHeapFlags } from './scan.js';
+import { onInterrupt } from './children.js';
+import { startPackaged, type Invocation } from './packaged-function.js';
 
 /** serverless.yml's `custom.gate.batchSize`: the most records one gate invocation steps. */
 export const BATCH = 10;
@@ -50,42 +48,10 @@ export interface GateMemoryRun {
   importRssMB: number;
   /** VmHWM after each invocation (monotonic: the process's peak so far). */
   afterRssMB: number[];
-  invocations: Array<{ what: string; wallMs: number; cpuMs: number; result: unknown }>;
+  invocations: Invocation[];
   /** Probe requests the workers answered (each a held step's probe). */
   probes: number;
 }
-
-// Stands in for the Lambda runtime's bootstrap: import the handler once, then invoke it with
-// one event per stdin line, answering each with a line; VmHWM read after each.
-const RUNNER = `
-import { pathToFileURL } from 'node:url';
-import { readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
-if (process.connected) process.once('disconnect', () => process.exit(0));
-const [file, name, timeoutMs] = process.argv.slice(1);
-const hwm = () => Number(/^VmHWM:\\s+(\\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'))[1]) / 1024;
-const mod = await import(pathToFileURL(file).href);
-process.stdout.write('@@gate@@' + JSON.stringify({ rssMB: hwm() }) + '\\n');
-for await (const line of createInterface({ input: process.stdin })) {
-  const deadline = Date.now() + Number(timeoutMs);
-  const context = {
-    functionName: process.env.AWS_LAMBDA_FUNCTION_NAME,
-    awsRequestId: 'bench',
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-  };
-  const cpu = process.cpuUsage();
-  const started = performance.now();
-  let result;
-  try {
-    result = { result: (await mod[name](JSON.parse(line), context)) ?? null };
-  } catch (err) {
-    result = { error: String(err?.stack ?? err) };
-  }
-  const used = process.cpuUsage(cpu);
-  process.stdout.write('@@gate@@' + JSON.stringify({ ...result, wallMs: performance.now() - started, cpuMs: (used.user + used.system) / 1000, rssMB: hwm() }) + '\\n');
-}
-process.exit(0);
-`;
 
 const sqsRecord = (id: string, body: string, region: string, arn: string) => ({
   messageId: id,
@@ -154,79 +120,31 @@ export async function measureGateMemory(o: {
     const queueArn = `arn:aws:sqs:${moto.region}:123456789012:${queueName}`;
 
     const gate = props(resource(o.template, 'GateLambdaFunction'));
-    const timeoutMs = Number(gate.Timeout ?? 80) * 1000;
-    const { file, name } = handlerModule(o.taskDir, gate.Handler as string);
-    const env: Record<string, string | undefined> = {
-      PATH: process.env.PATH,
-      ...functionEnv(o.template, 'GateLambdaFunction', {
-        RecheckQueue: queueUrl,
-        OutcomeTopic: topicArn,
-      }),
-      AWS_REGION: moto.region,
-      AWS_DEFAULT_REGION: moto.region,
-      AWS_ACCESS_KEY_ID: 'bench',
-      AWS_SECRET_ACCESS_KEY: 'bench',
-      AWS_ENDPOINT_URL: moto.endpoint,
-      AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_LAMBDA_FUNCTION_NAME: String(gate.FunctionName),
-      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(o.memoryMB),
-      AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x',
-      LAMBDA_TASK_ROOT: o.taskDir,
-      THEMIS_LOOPBACK_ONLY: '1',
-    };
-    const nodeOptions = env.NODE_OPTIONS?.split(/\s+/).filter(Boolean) ?? [];
-    delete env.NODE_OPTIONS; // given as flags, next to the heap flags
-    const argv = [
-      process.execPath,
-      ...nodeOptions,
-      ...lambdaHeapFlags(o.memoryMB),
-      '--input-type=module',
-      '-e',
-      RUNNER,
-      file,
-      name,
-      String(timeoutMs),
-    ];
-    const { command, args } = o.cpu ? o.cpu.wrap(argv) : { command: argv[0]!, args: argv.slice(1) };
-    const { child, done } = startChild(command, args, { cwd: o.taskDir, env });
-    stopRunner = () => stopChild(child);
-    const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-    const next = async () => {
-      for (;;) {
-        const { value, done: ended } = await lines.next();
-        if (ended) {
-          const f = await done;
-          throw new Error(
-            `the gate exited (${f.code ?? f.signal}): ${f.stderr.trim().slice(-2000)}`,
-          );
-        }
-        const line = value as string;
-        if (line.startsWith('@@gate@@'))
-          return JSON.parse(line.slice(8)) as Record<string, unknown>;
-      }
-    };
-    const ready = await next();
-    const run: GateMemoryRun = {
-      importRssMB: ready.rssMB as number,
-      afterRssMB: [],
-      invocations: [],
-      probes: 0,
-    };
-    const invoke = async (what: string, event: unknown) => {
-      child.stdin!.write(`${JSON.stringify(event)}\n`);
-      const out = await next();
-      if (out.error) throw new Error(`gate, ${what}: ${out.error as string}`);
-      run.afterRssMB.push(out.rssMB as number);
-      run.invocations.push({
-        what,
-        wallMs: out.wallMs as number,
-        cpuMs: out.cpuMs as number,
-        result: out.result,
-      });
-      o.log(
-        `gate at ${o.memoryMB} MB, ${what}: ${Math.round(out.wallMs as number)} ms, VmHWM ${(out.rssMB as number).toFixed(1)} MB`,
-      );
-    };
+    const fn = await startPackaged({
+      label: 'gate',
+      taskDir: o.taskDir,
+      handler: gate.Handler as string,
+      env: {
+        ...functionEnv(o.template, 'GateLambdaFunction', {
+          RecheckQueue: queueUrl,
+          OutcomeTopic: topicArn,
+        }),
+        AWS_REGION: moto.region,
+        AWS_DEFAULT_REGION: moto.region,
+        AWS_ACCESS_KEY_ID: 'bench',
+        AWS_SECRET_ACCESS_KEY: 'bench',
+        AWS_ENDPOINT_URL: moto.endpoint,
+        AWS_EC2_METADATA_DISABLED: 'true',
+        AWS_LAMBDA_FUNCTION_NAME: String(gate.FunctionName),
+        THEMIS_LOOPBACK_ONLY: '1',
+      },
+      memoryMB: o.memoryMB,
+      timeoutMs: Number(gate.Timeout ?? 80) * 1000,
+      ...(o.cpu ? { cpu: o.cpu } : {}),
+      log: o.log,
+    });
+    stopRunner = () => fn.stop();
+    const invoke = (what: string, event: unknown) => fn.invoke(what, event);
     const events = fleet.instanceIds.map((instanceId, i) =>
       lifecycleEvent({
         group: fleet.groupName,
@@ -266,10 +184,12 @@ export async function measureGateMemory(o: {
     await invoke(`an SQS batch of ${BATCH} rechecks`, {
       Records: rechecks.slice(0, BATCH).map((r) => sqsRecord(r.id, r.body, moto.region, queueArn)),
     });
-    run.probes = workers.reduce((n, w) => n + w.requests.length, 0);
-    child.stdin!.end();
-    await done;
-    return run;
+    return {
+      importRssMB: fn.importRssMB,
+      afterRssMB: fn.invocations.map((v) => v.rssMB),
+      invocations: fn.invocations,
+      probes: workers.reduce((n, w) => n + w.requests.length, 0),
+    };
   } finally {
     await stopRunner?.();
     asg.destroy();

@@ -19,6 +19,8 @@ import { createCpuLimit, lambdaCpuShare, LAMBDA_MB_PER_VCPU, type CpuLimit } fro
 import { onInterrupt, startChild } from './children.js';
 import { lambdaHeapFlags } from './scan.js';
 import { BATCH, measureGateMemory } from './gate-memory.js';
+import type { Invocation } from './packaged-function.js';
+import { INSTANCES as SCALE_INSTANCES, INVOCATIONS, measureScaleMemory } from './scale-memory.js';
 import { median, type Row } from './report.js';
 
 /** Lambda's limit for a zip uploaded directly (a limit to compare with, not a measurement). */
@@ -257,47 +259,83 @@ export async function benchPackage(o: {
       }
     }
 
-    // The gate's peak RSS holding a full batch, at its deployed memory size's CPU share.
-    {
-      const memoryMB = await deployedMemory('gate');
+    // Each function's peak RSS at work, at its deployed memory size's CPU share and heap.
+    const peakRows = (
+      fn: string,
+      memoryMB: number,
+      where: string,
+      work: string,
+      importRssMB: number,
+      invocations: Invocation[],
+      extra: string,
+    ) => {
+      const peak = Math.max(importRssMB, ...invocations.map((v) => v.rssMB));
+      const steps = invocations
+        .map(
+          (v) =>
+            `${v.what}: ${Math.round(v.wallMs)} ms wall, ${Math.round(v.cpuMs)} ms CPU, VmHWM ${v.rssMB.toFixed(1)} MB`,
+        )
+        .join('; ');
+      rows.push({
+        section,
+        name: `${fn}: peak RSS ${work} at ${memoryMB} MB (${where})`,
+        figure: { value: peak, unit: 'MB' },
+        baseline: { value: memoryMB, unit: 'MB', label: 'memory size' },
+        ratio: { value: (peak / memoryMB) * 100, label: '% of memory' },
+        goal: { text: '≤ 60 %', pass: peak <= 0.6 * memoryMB },
+        note: `the packaged ${fn} in one process (heap flags ${lambdaHeapFlags(memoryMB).join(' ')}): after import ${importRssMB.toFixed(1)} MB; ${steps}; ${extra}`,
+      });
+      rows.push({
+        section,
+        name: `${fn}: peak RSS ${work} against its cold start`,
+        figure: { value: peak, unit: 'MB' },
+        baseline: { value: importRssMB, unit: 'MB', label: 'after import, same process' },
+        ratio: { value: peak / importRssMB, label: '× cold start' },
+      });
+    };
+    for (const fn of ['gate', 'scale'] as const) {
+      const memoryMB = await deployedMemory(fn);
       const share = await createCpuLimit(
-        `themis-bench-${process.pid}-gate-held-${memoryMB}`,
+        `themis-bench-${process.pid}-${fn}-peak-${memoryMB}`,
         lambdaCpuShare(memoryMB),
       );
+      const where = share.limit
+        ? `${lambdaCpuShare(memoryMB).toFixed(3)} vCPU`
+        : `UNLIMITED CPU: ${share.why}`;
+      const limits = { memoryMB, ...(share.limit ? { cpu: share.limit } : {}), log: o.log };
       try {
-        const run = await measureGateMemory({
-          taskDir: taskDirOf.gate!,
-          template: stack.template,
-          memoryMB,
-          ...(share.limit ? { cpu: share.limit } : {}),
-          log: o.log,
-        });
-        const peak = Math.max(run.importRssMB, ...run.afterRssMB);
-        const where = share.limit
-          ? `${lambdaCpuShare(memoryMB).toFixed(3)} vCPU`
-          : `UNLIMITED CPU: ${share.why}`;
-        const steps = run.invocations
-          .map(
-            (v, i) =>
-              `${v.what}: ${Math.round(v.wallMs)} ms wall, ${Math.round(v.cpuMs)} ms CPU, VmHWM ${run.afterRssMB[i]!.toFixed(1)} MB`,
-          )
-          .join('; ');
-        rows.push({
-          section,
-          name: `gate: peak RSS holding ${BATCH} instances at ${memoryMB} MB (${where})`,
-          figure: { value: peak, unit: 'MB' },
-          baseline: { value: memoryMB, unit: 'MB', label: 'memory size' },
-          ratio: { value: (peak / memoryMB) * 100, label: '% of memory' },
-          goal: { text: '≤ 60 %', pass: peak <= 0.6 * memoryMB },
-          note: `the packaged gate in one process (moto; ${BATCH} loopback instances answering BUSY; heap flags ${lambdaHeapFlags(memoryMB).join(' ')}): after import ${run.importRssMB.toFixed(1)} MB; ${steps}; ${run.probes} probes answered.`,
-        });
-        rows.push({
-          section,
-          name: `gate: peak RSS holding ${BATCH} against its cold start`,
-          figure: { value: peak, unit: 'MB' },
-          baseline: { value: run.importRssMB, unit: 'MB', label: 'after import, same process' },
-          ratio: { value: peak / run.importRssMB, label: '× cold start' },
-        });
+        if (fn === 'gate') {
+          const run = await measureGateMemory({
+            taskDir: taskDirOf.gate!,
+            template: stack.template,
+            ...limits,
+          });
+          peakRows(
+            'gate',
+            memoryMB,
+            where,
+            `holding ${BATCH} instances`,
+            run.importRssMB,
+            run.invocations,
+            `moto; ${BATCH} loopback instances answering BUSY; ${run.probes} probes answered.`,
+          );
+        } else {
+          const run = await measureScaleMemory({
+            taskDir: taskDirOf.scale!,
+            template: stack.template,
+            workDir: o.workDir,
+            ...limits,
+          });
+          peakRows(
+            'scale',
+            memoryMB,
+            where,
+            `over ${INVOCATIONS} invocations`,
+            run.importRssMB,
+            run.invocations,
+            `moto ECS: one cluster of ${SCALE_INSTANCES} container instances, a worker service on a loopback backlog metric (${run.metricReads} reads); results ${run.invocations.map((v) => JSON.stringify(v.result).slice(0, 400)).join(' ')}`,
+          );
+        }
       } finally {
         await share.limit?.remove();
       }
