@@ -2,8 +2,9 @@
  * `npm run bench`: themis's performance figures, each next to a baseline measured in the same
  * run. Not part of `npm test` — speed and memory claims live here, not in timed tests.
  *
- *   npm run bench                      everything, probe timeout 2000 ms (about 4 minutes)
- *   npm run bench -- --quick           probe timeout 1000 ms, one run per scan (about 2 minutes)
+ *   npm run bench                      everything, probe timeout 2000 ms (20–25 minutes on two
+ *                                      shared cores: lambda ~4, scan ~7, gate ~10, package ~1.5)
+ *   npm run bench -- --quick           probe timeout 1000 ms, one run per scan
  *   npm run bench -- --only scan,gate  some sections: lambda, scan, calls, gate, package
  *
  * Prints a table, then notes; writes every figure as JSON to bench/results.json (not
