@@ -36,7 +36,9 @@ import {
   TERMINATING,
   TERMINATING_RETAINED,
   WARM_POOL_RESTING_STATE,
+  WARMED_PENDING_RETAINED,
   WARMED_PENDING_WAIT,
+  WARMED_TERMINATING_RETAINED,
   type LifecyclePlace,
   type WarmPoolState,
 } from '../lib/aws/facts.js';
@@ -74,9 +76,11 @@ export interface GroupSpec {
   maxSize?: number;
   /**
    * The group's instance lifecycle policy retains abandoned instances (RetentionTriggers.
-   * TerminateHookAbandon = retain): an ABANDON — CompleteLifecycleAction's, or a timeout's
-   * DefaultResult — keeps the instance running in Terminating:Retained, outside the desired
-   * capacity, until TerminateInstanceInAutoScalingGroup is called for it.
+   * TerminateHookAbandon = retain): an ABANDON of a terminating action — CompleteLifecycleAction's,
+   * or a timeout's DefaultResult — keeps the instance running in a Retained state (RETAINED_STATE:
+   * Terminating:Retained, or Warmed:Pending:Retained on its way back to the warm pool), outside
+   * the desired capacity, until TerminateInstanceInAutoScalingGroup is called for it. A launch
+   * hook's ABANDON is never retained (TerminateHookAbandon is the only retention trigger).
    */
   retainOnAbandon?: boolean;
   /**
@@ -162,11 +166,13 @@ export interface Termination {
   passage?: Passage;
 }
 
-/** An instance kept in Terminating:Retained when its lifecycle action was abandoned. */
+/** An instance kept in a Retained state when its terminating lifecycle action was abandoned. */
 export interface Retention {
   instanceId: string;
   group: string;
   at: number;
+  /** The Retained state Auto Scaling keeps it in (RETAINED_STATE, by the action's passage). */
+  state: string;
   /** Busy at the moment it was retained. */
   busy: boolean;
   action: SimLifecycleAction;
@@ -266,6 +272,22 @@ const PLACES: Record<Passage, [LifecyclePlace, LifecyclePlace]> = {
   launch: [PLACE_EC2, PLACE_GROUP],
   'launch-into-pool': [PLACE_EC2, PLACE_WARM_POOL],
   'leave-pool': [PLACE_WARM_POOL, PLACE_GROUP],
+};
+
+/**
+ * Where a retaining group keeps an instance whose terminating action was abandoned, by where
+ * the action was taking it. AWS, "Manage retained instances" (Amazon EC2 Auto Scaling User
+ * Guide, manage-retained-instances.html, "Instance lifecycle states of retained instances"):
+ * Terminating → Terminating:Wait → Terminating:Proceed → Terminating:Retained; instances
+ * scaling back into the warm pool Warmed:Pending → …:Wait → …:Proceed → Warmed:Pending:Retained;
+ * instances terminated from the warm pool Warmed:Terminating → … → Warmed:Terminating:Retained.
+ * RetentionTriggers (API_RetentionTriggers.html) has one trigger, TerminateHookAbandon: a
+ * launch hook's ABANDON terminates as always.
+ */
+const RETAINED_STATE: Record<'terminate' | 'return-to-pool' | 'terminate-from-pool', string> = {
+  terminate: TERMINATING_RETAINED,
+  'return-to-pool': WARMED_PENDING_RETAINED,
+  'terminate-from-pool': WARMED_TERMINATING_RETAINED,
 };
 
 /** States that count towards the desired capacity (a launch waiting on its hook included). */
@@ -381,6 +403,13 @@ export class Fleet {
         `Instance Id not found - No managed instance found for instance ID: ${instanceId}`,
       );
     const retained = inst.lifecycleState === TERMINATING_RETAINED;
+    // "This operation cannot be called on instances in a warm pool" (the API reference):
+    // Warmed:Pending:Retained and Warmed:Terminating:Retained included.
+    if (isWarm(inst.lifecycleState)) {
+      throw validationError(
+        `The instance ${instanceId} is in ${inst.lifecycleState}: TerminateInstanceInAutoScalingGroup cannot be called on instances in a warm pool.`,
+      );
+    }
     if (!LIVE.has(inst.lifecycleState) && !retained) {
       throw validationError(
         `The instance ${instanceId} is in ${inst.lifecycleState} and cannot be terminated.`,
@@ -1024,15 +1053,34 @@ export class Fleet {
     this.scheduleReconcile(g);
   }
 
-  /** Kept running in Terminating:Retained; outside the desired capacity, so it is replaced. */
+  /**
+   * Kept running in its passage's Retained state (RETAINED_STATE); outside the desired
+   * capacity, so it is replaced. A warm-pool one is not a member either (DescribeWarmPool
+   * lists it) and TerminateInstanceInAutoScalingGroup refuses it.
+   */
   private retain(inst: SimInstance, action: SimLifecycleAction): void {
     const busy = this.isBusy(inst);
-    inst.lifecycleState = TERMINATING_RETAINED;
-    this.retentions.push({ instanceId: inst.id, group: inst.group, at: this.now, busy, action });
-    this.o.journal.add('retained', `${inst.id} → ${TERMINATING_RETAINED}${busy ? ' (busy)' : ''}`, {
+    const passage = action.passage ?? 'terminate';
+    if (
+      passage !== 'terminate' &&
+      passage !== 'return-to-pool' &&
+      passage !== 'terminate-from-pool'
+    )
+      throw new Error(`a ${passage} action is never retained`);
+    const state = RETAINED_STATE[passage];
+    inst.lifecycleState = state;
+    this.retentions.push({
+      instanceId: inst.id,
+      group: inst.group,
+      at: this.now,
+      state,
+      busy,
+      action,
+    });
+    this.o.journal.add('retained', `${inst.id} → ${state}${busy ? ' (busy)' : ''}`, {
       group: inst.group,
       instanceId: inst.id,
-      data: { busy },
+      data: { busy, state },
     });
     this.scheduleReconcile(this.mustGroup(inst.group));
   }

@@ -7,11 +7,17 @@ import { expect } from 'chai';
 import { AutoScalingClient, DescribeAutoScalingGroupsCommand } from '@aws-sdk/client-auto-scaling';
 import { AutoScalingAdapter } from '../../lib/aws/auto-scaling.js';
 import { MAX_ATTEMPTS } from '../../lib/aws/clients.js';
-import { LAMBDA_ASYNC_RETRY_DELAYS_SECONDS } from '../../lib/aws/facts.js';
+import {
+  LAMBDA_ASYNC_RETRY_DELAYS_SECONDS,
+  LAUNCHING,
+  TERMINATING_RETAINED,
+  WARMED_PENDING_RETAINED,
+} from '../../lib/aws/facts.js';
 import { awsErrorName, errorMessage } from '../../lib/errors.js';
 import { isLoopbackAddress } from '../../lib/probe.js';
 import { createFakeClients } from '../../sim/aws.js';
 import { deployed, readServerlessYml } from '../../sim/deployed.js';
+import type { GroupSpec } from '../../sim/fleet.js';
 import { Container } from '../../sim/lambda.js';
 import { Scheduler } from '../../sim/scheduler.js';
 import { Simulation, type SimulationOptions } from '../../sim/simulation.js';
@@ -252,6 +258,72 @@ describe('sim/lambda and delivery', () => {
       (stack.gate.batchSize + 3) * stack.recheckQueue.maxReceiveCount,
     );
     expect(sim.recheckQueue.deadLetters()).to.have.length(stack.gate.batchSize + 3);
+  });
+});
+
+describe('sim/fleet retention (AWS, "Manage retained instances")', () => {
+  const group = (extra: Partial<GroupSpec> = {}): GroupSpec => ({
+    name: 'web',
+    desired: 2,
+    hook: HOOK,
+    retainOnAbandon: true,
+    ...extra,
+  });
+  /** Scale in by one and abandon the action it starts. */
+  function abandonScaleIn(sim: Simulation) {
+    sim.fleet.scaleIn('web', 1);
+    const action = sim.fleet.activeActions()[0]!;
+    sim.fleet.completeLifecycleAction(
+      { groupName: 'web', hookName: HOOK.name, instanceId: action.instanceId, token: action.token },
+      'ABANDON',
+    );
+    return sim.fleet.instance(action.instanceId)!;
+  }
+
+  it('keeps an abandoned scale-in in Terminating:Retained, a member that TerminateInstanceInAutoScalingGroup ends', async () => {
+    const sim = await world({ groups: [group()] });
+    const inst = abandonScaleIn(sim);
+    expect(inst.lifecycleState).to.equal(TERMINATING_RETAINED);
+    expect(sim.fleet.retentions.map((r) => r.state)).to.deep.equal([TERMINATING_RETAINED]);
+    const members = sim.fleet.describeGroups(['web'])[0]!.instances;
+    expect(members.find((m) => m.instanceId === inst.id)?.lifecycleState).to.equal(
+      TERMINATING_RETAINED,
+    );
+    expect(sim.fleet.answer(inst.id)).to.equal('IDLE');
+    sim.fleet.terminateInstance(inst.id, false);
+    expect(inst.lifecycleState).to.equal('Terminating:Proceed');
+  });
+
+  it('keeps an abandoned return to the warm pool in Warmed:Pending:Retained: running, not a member, not terminable by the API', async () => {
+    const sim = await world({ groups: [group({ warmPool: { reuseOnScaleIn: true } })] });
+    const inst = abandonScaleIn(sim);
+    expect(inst.lifecycleState).to.equal(WARMED_PENDING_RETAINED);
+    expect(sim.fleet.retentions.map((r) => r.state)).to.deep.equal([WARMED_PENDING_RETAINED]);
+    expect(sim.fleet.terminations).to.deep.equal([]);
+    // Still running (a retained instance is not stopped in the pool): its worker answers.
+    expect(sim.fleet.answer(inst.id)).to.equal('IDLE');
+    const members = sim.fleet.describeGroups(['web'])[0]!.instances.map((m) => m.instanceId);
+    expect(members).to.not.include(inst.id);
+    expect(() => sim.fleet.terminateInstance(inst.id, false)).to.throw(/warm pool/);
+  });
+
+  it('never retains an abandoned launch: TerminateHookAbandon is the only retention trigger', async () => {
+    const sim = await world({
+      groups: [group({ desired: 1, launchHook: { ...HOOK, name: 'themis-launch' } })],
+    });
+    sim.fleet.setDesiredCapacity('web', 2);
+    const launch = sim.fleet.activeActions().find((a) => a.transition === LAUNCHING)!;
+    sim.fleet.completeLifecycleAction(
+      {
+        groupName: 'web',
+        hookName: 'themis-launch',
+        instanceId: launch.instanceId,
+        token: launch.token,
+      },
+      'ABANDON',
+    );
+    expect(sim.fleet.instance(launch.instanceId)!.lifecycleState).to.equal('Terminating:Proceed');
+    expect(sim.fleet.retentions).to.deep.equal([]);
   });
 });
 
