@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
+import { LAUNCHING, TERMINATING } from '../lib/aws/facts.js';
 import type { LifecycleResult } from '../lib/ports.js';
 import { resolveStack } from '../deploy/stack.js';
 
@@ -48,6 +49,8 @@ export interface Deployed {
   recheckQueue: { visibilityTimeoutSeconds: number; maxReceiveCount: number };
   /** The terminating hook the stack installs on each listed group. */
   hook: DeployedHook;
+  /** The launching hook it installs too, with launchHooks=true. */
+  launchHook?: DeployedHook;
 }
 
 let cachedDoc: Doc | undefined;
@@ -164,11 +167,16 @@ async function build(overrides: Record<string, string>): Promise<Deployed> {
     .find(Boolean) as Record<string, Json> | undefined;
 
   const stackResources = (at(fromStack, ['resources', 'Resources']) ?? {}) as Record<string, Json>;
-  const hookResource = Object.values(stackResources).find(
+  const hooks = Object.values(stackResources).filter(
     (r) => at(r, ['Type']) === 'AWS::AutoScaling::LifecycleHook',
   );
-  const hookProps = must(at(hookResource, ['Properties']), 'the lifecycle hook (deploy/stack.cjs)');
-  const metadata = at(hookProps, ['NotificationMetadata']);
+  const hookOf = (transition: string) =>
+    hooks.find((r) => at(r, ['Properties', 'LifecycleTransition']) === transition);
+  const hookProps = must(
+    at(hookOf(TERMINATING), ['Properties']),
+    'the lifecycle hook (deploy/stack.cjs)',
+  );
+  const launchProps = at(hookOf(LAUNCHING), ['Properties']);
 
   return {
     params,
@@ -201,13 +209,18 @@ async function build(overrides: Record<string, string>): Promise<Deployed> {
         must(at(queue, ['RedrivePolicy', 'maxReceiveCount']), 'RecheckQueue maxReceiveCount'),
       ),
     },
-    hook: {
-      name: String(must(at(hookProps, ['LifecycleHookName']), 'LifecycleHookName')),
-      heartbeatTimeoutSeconds: Number(
-        must(at(hookProps, ['HeartbeatTimeout']), 'HeartbeatTimeout'),
-      ),
-      defaultResult: at(hookProps, ['DefaultResult']) === 'ABANDON' ? 'ABANDON' : 'CONTINUE',
-      ...(typeof metadata === 'string' ? { notificationMetadata: metadata } : {}),
-    },
+    hook: hookFrom(hookProps),
+    ...(launchProps ? { launchHook: hookFrom(launchProps) } : {}),
+  };
+}
+
+/** A LifecycleHook resource's properties as the simulator's hook. */
+function hookFrom(props: Json): DeployedHook {
+  const metadata = at(props, ['NotificationMetadata']);
+  return {
+    name: String(must(at(props, ['LifecycleHookName']), 'LifecycleHookName')),
+    heartbeatTimeoutSeconds: Number(must(at(props, ['HeartbeatTimeout']), 'HeartbeatTimeout')),
+    defaultResult: at(props, ['DefaultResult']) === 'ABANDON' ? 'ABANDON' : 'CONTINUE',
+    ...(typeof metadata === 'string' ? { notificationMetadata: metadata } : {}),
   };
 }

@@ -11,6 +11,13 @@
  * mid-hold (dry run toggled by tag, a longer probe timeout by tag, the SSM document removed
  * from the stack or from SSM, the hook deleted).
  *
+ * Some histories, each drawn from a stream of its own (the others' draws are unchanged), add
+ * to that: ECS mode on the first group (drawEcs); a launch hook (gated by tag or not) and a
+ * warm pool (taking instances back on scale-in or not, Stopped/Running/Hibernated) on a group,
+ * some of whose workers come up late or never (drawLifecycle); THEMIS_ON_DEADLINE=RETAIN on
+ * mostly retaining groups, with holds cut by maxWait or work of 40–60 h past the hook's 48 h
+ * global timeout (sim/retain.ts withRetention).
+ *
  * Histories are small (1–5 instances, ~25 virtual minutes of events) so thousands run in
  * seconds; every choice comes from the seed, so `randomHistory(seed)` is a replay.
  */
@@ -21,11 +28,13 @@ import {
 } from '../lib/aws/facts.js';
 import type { LifecycleResult } from '../lib/ports.js';
 import { deployed, type Deployed } from './deployed.js';
-import type { HookSpec } from './fleet.js';
+import { LAUNCH_GATE_TAG } from '../lib/gate/launch.js';
+import type { GroupSpec, HookSpec } from './fleet.js';
 import { checkInvariants, type CheckResult } from './invariants.js';
 import { formatElapsed } from './journal.js';
 import { PROBE_BEHAVIOURS, type ProbeBehaviour } from './probers.js';
 import { Random } from './random.js';
+import { withRetention, type RetainKind } from './retain.js';
 import { DEFAULT_START_MS } from './scheduler.js';
 import type { Outage, Service, Storm } from './sdk.js';
 import type { CommandsOptions } from './services.js';
@@ -70,7 +79,15 @@ export interface HistorySpec {
   seed: number;
   /** Stack params over serverless.yml's defaults (accepted by deploy/stack.cjs). */
   params: Record<string, string>;
-  groups: Array<{ name: string; size: number; hook: HookSpec; retainOnAbandon?: boolean }>;
+  groups: Array<{
+    name: string;
+    size: number;
+    hook: HookSpec;
+    retainOnAbandon?: boolean;
+    launchHook?: HookSpec;
+    warmPool?: GroupSpec['warmPool'];
+    tags?: Record<string, string>;
+  }>;
   protect: boolean;
   faults: FaultOptions;
   commands?: CommandsOptions;
@@ -91,6 +108,14 @@ export interface HistorySpec {
    * after the start — nothing but protect ever ends a retained instance.
    */
   retention?: { protectIntervalSeconds: number; untilMs: number };
+  /** Retention drawn by randomHistory (for the run's counts): holds cut short, or past 48 h. */
+  retain?: RetainKind;
+  /**
+   * New workers (launched, or restarted from the warm pool) come up after 0–`maxSeconds`
+   * seconds; of those launched before `neverBeforeMs` after the start, a share `never` never
+   * do (a broken image), so the launch gate abandons them and the group replaces them.
+   */
+  readiness?: { maxSeconds: number; never: number; neverBeforeMs: number };
 }
 
 export interface HistoryEcs {
@@ -122,7 +147,13 @@ function drawParams(r: Random, d: Deployed): Record<string, string> {
   return p;
 }
 
+/** A history with everything drawn: the base, then launch hooks, warm pools and retention. */
 export async function randomHistory(seed: number): Promise<HistorySpec> {
+  return drawLifecycle(seed, await baseHistory(seed));
+}
+
+/** A history without launch hooks, warm pools or retention (sim/retain.ts starts from it). */
+export async function baseHistory(seed: number): Promise<HistorySpec> {
   const r = new Random(seed).fork('history');
   const base = await deployed();
   let params = drawParams(r, base);
@@ -300,6 +331,67 @@ function drawEcs(
   return { spec: { cluster, throttled }, outages };
 }
 
+/** Share of histories with a launch hook or a warm pool (or both) on a group. */
+export const LIFECYCLE_HISTORY_SHARE = 0.1;
+/** Share of histories with THEMIS_ON_DEADLINE=RETAIN (sim/retain.ts)… */
+export const RETAIN_HISTORY_SHARE = 0.02;
+/** …and of those, the share whose work outlasts the hook's 48 h global timeout. */
+export const LONG_RETAIN_SHARE = 0.05;
+
+/**
+ * Launch hooks, warm pools and retention, from a stream of their own. A launch hook is the
+ * deploy's (launchHooks=true), on a group tagged for the launch gate or not (then the gate lets
+ * launches go on at once); a warm pool takes instances back on scale-in or not, and rests
+ * Stopped, Running or Hibernated; such a group sometimes retains abandoned instances, so an
+ * ABANDON of a warm-pool return leaves it in Warmed:Pending:Retained. An ECS-mode group gets
+ * neither. The deploy must accept the stack, as for every history; if it refuses, the
+ * history stays as it was.
+ */
+async function drawLifecycle(seed: number, base: HistorySpec): Promise<HistorySpec> {
+  const r = new Random(seed).fork('history-lifecycle');
+  let spec = base;
+  const candidates = base.groups.filter((g) => g.name !== base.ecs?.cluster.group);
+  if (r.chance(LIFECYCLE_HISTORY_SHARE) && candidates.length) {
+    const name = r.pick(candidates).name;
+    const launchHook = r.chance(0.7);
+    const warmPool = !launchHook || r.chance(0.6);
+    const params = launchHook ? { ...base.params, launchHooks: 'true' } : base.params;
+    const d = await deployed(params).catch(() => undefined);
+    if (d && (!launchHook || d.launchHook)) {
+      const gated = r.chance(0.8);
+      const pool: GroupSpec['warmPool'] = {
+        reuseOnScaleIn: r.chance(0.6),
+        poolState: r.pick(['Stopped', 'Stopped', 'Running', 'Hibernated'] as const),
+        size: r.int(0, 2),
+      };
+      const retains = r.chance(0.3);
+      spec = {
+        ...base,
+        params,
+        groups: base.groups.map((g) =>
+          g.name !== name
+            ? g
+            : {
+                ...g,
+                ...(launchHook ? { launchHook: { ...d.launchHook! } } : {}),
+                ...(launchHook && gated ? { tags: { ...g.tags, [LAUNCH_GATE_TAG]: 'true' } } : {}),
+                ...(warmPool ? { warmPool: pool } : {}),
+                ...(retains ? { retainOnAbandon: true } : {}),
+              },
+        ),
+        ...(launchHook
+          ? { readiness: { maxSeconds: 240, never: 0.15, neverBeforeMs: 20 * MINUTE } }
+          : {}),
+      };
+    }
+  }
+  if (r.chance(RETAIN_HISTORY_SHARE)) {
+    const kind: RetainKind = r.chance(LONG_RETAIN_SHARE) ? 'long' : 'short';
+    spec = { ...(await withRetention(spec, r.fork('retain'), kind)), retain: kind };
+  }
+  return spec;
+}
+
 export interface RunHistoryOptions {
   /** Break the gate on purpose (see GateOptions.wrapDeps). */
   wrapDeps?: GateOptions['wrapDeps'];
@@ -315,6 +407,9 @@ export interface HistoryRun {
   sim: Simulation;
   check: CheckResult;
 }
+
+/** How long protect keeps scanning a group that retains, outside retention histories. */
+const RETAINING_UNTIL_MS = 6 * 3600_000;
 
 /** Longest a history may take to settle after its last event: past any hook's global timeout. */
 const SETTLE_LIMIT_MS = (GLOBAL_TIMEOUT_CAP_SECONDS + 3600) * 1000;
@@ -334,7 +429,11 @@ export async function runHistory(
       desired: g.size,
       hook: g.hook,
       ...(g.retainOnAbandon ? { retainOnAbandon: true } : {}),
+      ...(g.launchHook ? { launchHook: g.launchHook } : {}),
+      ...(g.warmPool ? { warmPool: g.warmPool } : {}),
+      ...(g.tags ? { tags: g.tags } : {}),
     })),
+    ...(spec.readiness ? { fleet: { readiness: readinessOf(spec.readiness, start) } } : {}),
     work: ({ random, launchedAt, group }) =>
       // An ECS group's work is its tasks (sim/ecs-fleet.ts sets it).
       spec.ecs?.cluster.group === group
@@ -366,19 +465,36 @@ export async function runHistory(
   }
   sim.startProtect();
   await sim.runUntil(start + 30 * MINUTE);
-  if (spec.retention) {
-    // Protect is what ends retained instances: it keeps scanning while any is retained or held.
+  // Protect is what ends retained instances: it keeps scanning while any is retained or held,
+  // in retention histories and wherever a group retains (a timeout's ABANDON retains too).
+  const retention =
+    spec.retention ??
+    (spec.groups.some((g) => g.retainOnAbandon) ? { untilMs: RETAINING_UNTIL_MS } : undefined);
+  if (retention) {
     const step = 10 * MINUTE;
     const busyFleet = () =>
       sim.fleet.activeActions().length > 0 ||
       sim.fleet.instances().some((i) => i.lifecycleState === TERMINATING_RETAINED);
-    while (busyFleet() && sim.now() < start + spec.retention.untilMs) {
+    while (busyFleet() && sim.now() < start + retention.untilMs) {
       await sim.runUntil(sim.now() + step);
     }
   }
   sim.stopProtect();
   await sim.runUntilSettled(SETTLE_LIMIT_MS);
   return { spec, sim, check: checkInvariants(sim) };
+}
+
+function readinessOf(
+  spec: NonNullable<HistorySpec['readiness']>,
+  startMs: number,
+): NonNullable<SimulationOptions['fleet']>['readiness'] {
+  // The instances there at the start are up already.
+  return ({ random, launchedAt }) =>
+    launchedAt <= startMs
+      ? 0
+      : launchedAt < startMs + spec.neverBeforeMs && random.chance(spec.never)
+        ? Infinity
+        : random.int(0, spec.maxSeconds);
 }
 
 function applyEvent(sim: Simulation, e: HistoryEvent): void {
@@ -448,10 +564,18 @@ function applyEvent(sim: Simulation, e: HistoryEvent): void {
 /** One line per choice: printed next to a failing seed. */
 export function describeHistory(spec: HistorySpec): string {
   const groups = spec.groups
-    .map(
-      (g) =>
-        `${g.name}×${g.size} (hook ${g.hook.heartbeatTimeoutSeconds} s, ${g.hook.defaultResult})`,
-    )
+    .map((g) => {
+      const extras = [
+        g.launchHook
+          ? `launch hook${g.tags?.[LAUNCH_GATE_TAG] === 'true' ? ' (gated)' : ' (not gated)'}`
+          : '',
+        g.warmPool
+          ? `warm pool ${g.warmPool.poolState ?? 'Stopped'}×${g.warmPool.size ?? 0}${g.warmPool.reuseOnScaleIn ? ' ReuseOnScaleIn' : ''}`
+          : '',
+        g.retainOnAbandon ? 'retains abandoned instances' : '',
+      ].filter(Boolean);
+      return `${g.name}×${g.size} (hook ${g.hook.heartbeatTimeoutSeconds} s, ${g.hook.defaultResult}${extras.map((e) => `; ${e}`).join('')})`;
+    })
     .join(', ');
   const params = Object.entries(spec.params)
     .map(([k, v]) => `${k}=${v}`)
@@ -481,6 +605,10 @@ export function describeHistory(spec: HistorySpec): string {
     spec.ecs
       ? `ecs: ${JSON.stringify(spec.ecs.cluster)}${spec.ecs.throttled.map((t) => `, throttled ${at(t.fromMs)}–${at(t.toMs)}`).join('')}`
       : '',
+    spec.readiness
+      ? `readiness: 0–${spec.readiness.maxSeconds} s; ${spec.readiness.never * 100}% of launches before ${formatElapsed(DEFAULT_START_MS + spec.readiness.neverBeforeMs, DEFAULT_START_MS)} never come up`
+      : '',
+    spec.retain ? `retention: ${spec.retain} holds` : '',
     `events: ${events}`,
   ]
     .filter(Boolean)

@@ -11,6 +11,8 @@
  *  outcome-notice    Every lifecycle action ends with at least one outcome notice that SNS
  *                    accepted (a crash between CompleteLifecycleAction and Publish included:
  *                    nothing excuses it but an SNS outage longer than the deploy's budget).
+ *                    Exempt by design: a launch on a group without themis:launch-gate=true,
+ *                    which themis lets go on at once (CONTINUE, logged, no notice).
  *  duplicate-notice  …and normally exactly one: all of an action's outcome notices carry one
  *                    `outcome-id` (a duplicate is recognisable), and a second one needs an
  *                    injected fault that explains it (a duplicate delivery, a killed
@@ -29,6 +31,12 @@
  *  unknown-unprotect Protection is only ever removed right after an "idle" answer.
  *  unsettled         Every action has ended and every message is delivered by the end.
  *  rejected-input    The gate never refuses an input the simulated AWS produced.
+ *  outcome-passage   Every outcome notice says where the action took the instance: its facts'
+ *                    passage is the one Auto Scaling's event described (an instance going back
+ *                    to the warm pool is never reported as terminated, a launch never as a
+ *                    termination), and when themis's ABANDON left the instance retained, its
+ *                    notices name the Retained state Auto Scaling keeps it in
+ *                    (Terminating:Retained, or Warmed:Pending:Retained on a warm-pool return).
  *  retained-left     Retention (sim/retain.ts): no instance is left in Terminating:Retained
  *                    at the end while it answers IDLE and protect runs. With RETAIN on a
  *                    retaining group the gate's deadline excuses no busy termination, and on
@@ -48,7 +56,12 @@
  *   - the gate's own deadline (maxWait, the hook's global timeout) reached, with its notice.
  * Everything else is a violation.
  */
-import { documentedGlobalTimeoutSeconds, TERMINATING_RETAINED } from '../lib/aws/facts.js';
+import {
+  documentedGlobalTimeoutSeconds,
+  LAUNCHING,
+  TERMINATING_RETAINED,
+} from '../lib/aws/facts.js';
+import { LAUNCH_GATE_TAG } from '../lib/gate/launch.js';
 import { RETAINED_RELEASED_EVENT } from '../lib/retain/notice.js';
 import { AFTER_PROBE_RESERVE_MS, FAILED_STEPS_RIDDEN } from '../lib/gate/budget.js';
 import { DEADLINE_MARGIN_SECONDS } from '../lib/gate/decide.js';
@@ -72,6 +85,7 @@ export type ViolationKind =
   | 'unknown-unprotect'
   | 'unsettled'
   | 'rejected-input'
+  | 'outcome-passage'
   | 'retained-left';
 
 export interface Violation {
@@ -225,7 +239,8 @@ export function checkInvariants(sim: Simulation): CheckResult {
   // GROUP_TAGS_TTL_MS old (documented: a tag change takes effect within that time).
   const dryRunAtStart = (a: SimLifecycleAction) => {
     if (a.tagsAtStart[DRY_RUN_TAG] === 'true') return true;
-    const first = sim.steps.find((s) => s.instanceId === a.instanceId);
+    // This action's first step: a warm-pool instance has several actions (into the pool, out).
+    const first = sim.steps.find((s) => s.instanceId === a.instanceId && s.at >= a.startedAt);
     if (!first) return false;
     const from = first.at - GROUP_TAGS_TTL_MS;
     return (
@@ -318,7 +333,7 @@ export function checkInvariants(sim: Simulation): CheckResult {
         });
       }
     }
-    if (outcomes.length === 0 && sim.options.gate?.enabled !== false) {
+    if (outcomes.length === 0 && sim.options.gate?.enabled !== false && !ungatedLaunch(action)) {
       const budget = outageBudgetMs(sim);
       const sns = sim.account.outages.find(
         (o) => o.service === 'sns' && o.toMs - o.fromMs > budget && o.toMs > ended.at - htMs,
@@ -339,6 +354,8 @@ export function checkInvariants(sim: Simulation): CheckResult {
         });
       }
     }
+
+    violations.push(...checkOutcomePassage(sim, action, outcomes, excused));
 
     // idle-held
     const held = checkIdleHeld(sim, action, config.recheckSeconds);
@@ -395,10 +412,13 @@ export function checkInvariants(sim: Simulation): CheckResult {
       (p) => p.notice.attributes.event === 'deadline' || decidedDeadline(p.notice.message),
     );
     // RETAIN on a group that retains: the deadline keeps the instance, it excuses nothing. On
-    // a group that does not retain it excuses only CONTINUE: never a silent ABANDON.
+    // a group that does not retain it excuses only CONTINUE: never a silent ABANDON. RETAIN
+    // covers terminations out of the group only (lib/retain/decide.ts resolveCompletion): a
+    // warm-pool return would wait in Warmed:Pending:Retained, which nothing of themis ends, so
+    // it is completed with CONTINUE, as on a group that does not retain (the notice says why).
     const retainPolicy = config.onDeadline === 'RETAIN';
-    const deadlineExcuses =
-      !retainPolicy || (!sim.fleet.retainsOnAbandon(t.group) && ended.result === 'CONTINUE');
+    const retainCovers = sim.fleet.retainsOnAbandon(t.group) && t.passage !== 'return-to-pool';
+    const deadlineExcuses = !retainPolicy || (!retainCovers && ended.result === 'CONTINUE');
     if (ended.by === 'completed' && deadlineNotice && deadlineExcuses) {
       const limit = deadlineOf(action, sim, config.maxWaitSeconds, config.heartbeatMarginSeconds);
       if (t.at >= limit - 1000) {
@@ -442,7 +462,8 @@ export function checkInvariants(sim: Simulation): CheckResult {
     const intervalMs =
       (protectOptions?.intervalSeconds ?? sim.options.deployed.protect.rateMinutes * 60) * 1000;
     for (const inst of sim.fleet.instances()) {
-      if (inst.lifecycleState !== TERMINATING_RETAINED || !inst.answering) continue;
+      // Only a worker that answers can say it is idle (one that never came up answers nothing).
+      if (inst.lifecycleState !== TERMINATING_RETAINED || !sim.fleet.isUp(inst, endMs)) continue;
       // A group in dry run: protect only reports what it would do.
       if (sim.fleet.tagsOf(inst.group)[DRY_RUN_TAG] === 'true') continue;
       const idleSince = inst.work.idleSince(endMs);
@@ -609,6 +630,10 @@ function slowingFault(sim: Simulation, fromMs: number, toMs: number): string | u
   return undefined;
 }
 
+/** An excuse's name, as the run's summary counts it (no regular-expression characters). */
+export const RETAINED_UNSAID_AFTER_KILL =
+  "Lambda killed after CompleteLifecycleAction, and the retry's notice does not name the Retained state";
+
 /** The excuse's name, as the run's summary counts it. */
 export const WORK_AFTER_FINAL_IDLE =
   'work started after the final idle answer that led to the release';
@@ -710,6 +735,7 @@ export const EXCUSE_CAUSES: readonly RegExp[] = [
   /^the gate's deadline passed$/,
   /^the hook's global timeout passed$/,
   new RegExp(`^${WORK_AFTER_FINAL_IDLE}$`),
+  new RegExp(`^${RETAINED_UNSAID_AFTER_KILL}$`),
 ];
 
 /** Counts of excused cases by property and cause, for the run's summary. */
@@ -729,14 +755,99 @@ export function tallyExcuses(
   return into;
 }
 
+/**
+ * outcome-passage for one action, judged by its own outcome notices (`outcomes`): each one's
+ * facts name the action's passage (absent means a plain terminate, as NoticeFacts documents),
+ * and after themis's own ABANDON that Auto Scaling answered by retaining the instance, one of
+ * them (a duplicate's "already completed" need not) names the Retained state the fleet put it in.
+ */
+function checkOutcomePassage(
+  sim: Simulation,
+  action: SimLifecycleAction,
+  outcomes: ReadonlyArray<Simulation['published'][number]>,
+  excused: Excuse[],
+): Violation[] {
+  const out: Violation[] = [];
+  const passage = action.passage ?? 'terminate';
+  const retained =
+    action.ended?.by === 'completed' && action.ended.result === 'ABANDON'
+      ? sim.fleet.retentions.find((r) => r.action === action)
+      : undefined;
+  if (
+    retained &&
+    outcomes.length &&
+    !outcomes.some((o) => o.notice.message.includes(retained.state))
+  ) {
+    // The step that completed was killed before its Publish: the retry's "already completed"
+    // notice says what had been decided but not that the instance was retained (a gap of the
+    // gate's notices, counted by name in the run's summary, not hidden).
+    if (completingStepKilled(sim, action)) {
+      excused.push({
+        kind: 'outcome-passage',
+        instanceId: action.instanceId,
+        cause: RETAINED_UNSAID_AFTER_KILL,
+      });
+    } else {
+      out.push({
+        kind: 'outcome-passage',
+        instanceId: action.instanceId,
+        at: outcomes[0]!.at,
+        message: `${action.instanceId}: themis's ABANDON left it in ${retained.state}, but no outcome notice says so (${outcomes.map((o) => `${o.notice.attributes.event}: "${o.notice.subject}"`).join('; ')})`,
+      });
+    }
+  }
+  for (const o of outcomes) {
+    const said = factsOf(o.notice.message)?.passage ?? 'terminate';
+    if (said !== passage) {
+      out.push({
+        kind: 'outcome-passage',
+        instanceId: action.instanceId,
+        at: o.at,
+        message: `${action.instanceId}: its ${o.notice.attributes.event} notice ("${o.notice.subject}") says passage ${said}, but the action was a ${passage}`,
+      });
+    }
+  }
+  return out;
+}
+
+/** The gate invocation whose CompleteLifecycleAction ended this action was killed. */
+function completingStepKilled(sim: Simulation, action: SimLifecycleAction): boolean {
+  const completion = sim.completions.find(
+    (c) => c.instanceId === action.instanceId && c.at === action.ended?.at,
+  );
+  if (!completion) return false;
+  return sim.gate.invocations.some((i) => i.id === completion.invocation && i.result === 'crashed');
+}
+
+/** The JSON facts at the end of a notice's body (lib/gate/notices.ts), if it has them. */
+function factsOf(
+  message: string,
+): { event?: string; decided?: string; passage?: string } | undefined {
+  const facts = message.split('\n\nFacts:\n')[1];
+  if (!facts) return undefined;
+  try {
+    return JSON.parse(facts) as { event?: string; decided?: string; passage?: string };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A launch on a group not tagged for the launch gate: themis lets it go on at once, logged and
+ * without a notice by design (lib/gate/step.ts continueUngatedLaunch: one per launch would be
+ * noise). Only that outcome is exempt from outcome-notice: CONTINUE by themis's own completion.
+ */
+function ungatedLaunch(action: SimLifecycleAction): boolean {
+  return (
+    action.transition === LAUNCHING &&
+    action.tagsAtStart[LAUNCH_GATE_TAG] !== 'true' &&
+    action.ended?.by === 'completed' &&
+    action.ended.result === 'CONTINUE'
+  );
+}
+
 /** An "ended" notice's facts say the step had decided on the deadline. */
 function decidedDeadline(message: string): boolean {
-  const facts = message.split('\n\nFacts:\n')[1];
-  if (!facts) return false;
-  try {
-    const parsed = JSON.parse(facts) as { event?: string; decided?: string };
-    return parsed.event === 'ended' && (parsed.decided ?? '').startsWith('deadline');
-  } catch {
-    return false;
-  }
+  const parsed = factsOf(message);
+  return parsed?.event === 'ended' && (parsed.decided ?? '').startsWith('deadline');
 }

@@ -16,7 +16,7 @@
  */
 import { DEFAULT_HEARTBEAT_TIMEOUT_SECONDS } from '../lib/aws/facts.js';
 import { deployed } from './deployed.js';
-import { randomHistory, type HistoryEvent, type HistorySpec } from './history.js';
+import { baseHistory, type HistoryEvent, type HistorySpec } from './history.js';
 import { Random } from './random.js';
 
 export type RetainKind = 'short' | 'long';
@@ -24,9 +24,21 @@ export type RetainKind = 'short' | 'long';
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 
+/** A retention history of its own (test/retain/sim.test.ts): a base history, retaining. */
 export async function retainHistory(seed: number, kind: RetainKind): Promise<HistorySpec> {
-  const base = await randomHistory(seed);
-  const r = new Random(seed).fork(`retain-${kind}`);
+  return withRetention(await baseHistory(seed), new Random(seed).fork(`retain-${kind}`), kind);
+}
+
+/**
+ * `base` with RETAIN, mostly retaining groups and work that outlasts the hold, drawn from `r`
+ * (randomHistory draws some of its histories this way too). A group's launch hook, warm pool
+ * and tags stay as they are.
+ */
+export async function withRetention(
+  base: HistorySpec,
+  r: Random,
+  kind: RetainKind,
+): Promise<HistorySpec> {
   const params: Record<string, string> = {
     ...base.params,
     onDeadline: 'RETAIN',
@@ -49,6 +61,7 @@ export async function retainHistory(seed: number, kind: RetainKind): Promise<His
   const groups = base.groups.map((g, i) => ({
     ...g,
     hook: { ...d.hook },
+    ...(g.launchHook && d.launchHook ? { launchHook: { ...d.launchHook } } : {}),
     // Mostly retaining; the first group of a two-group history never does.
     ...(r.chance(0.8) && !(base.groups.length > 1 && i === 0) ? { retainOnAbandon: true } : {}),
   }));

@@ -6,7 +6,9 @@
  */
 import { availableParallelism } from 'node:os';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { formatFailure, randomHistory, runHistory } from './history.js';
+import { LAUNCHING } from '../lib/aws/facts.js';
+import { LAUNCH_GATE_TAG } from '../lib/gate/launch.js';
+import { formatFailure, randomHistory, runHistory, type HistoryRun } from './history.js';
 import { tallyExcuses, type ViolationKind } from './invariants.js';
 
 export interface Tally {
@@ -15,6 +17,8 @@ export interface Tally {
   /** Histories with an ECS-mode group, and the lifecycle actions of ECS-mode groups. */
   ecsHistories: number;
   ecsActions: number;
+  /** Launch hooks, warm pools and retention (sim/history.ts drawLifecycle): what was played. */
+  lifecycle: LifecycleCounts;
   steps: number;
   invocations: number;
   duplicateNotices: number;
@@ -26,7 +30,83 @@ export interface Tally {
   excused: Record<string, number>;
 }
 
+export interface LifecycleCounts {
+  launchHookHistories: number;
+  /** …of which the launch gate was on (the group tagged themis:launch-gate=true). */
+  gatedLaunchHistories: number;
+  launchActions: number;
+  launchesAbandoned: number;
+  warmPoolHistories: number;
+  reuseOnScaleInHistories: number;
+  poolReturns: number;
+  poolDepartures: number;
+  retainHistories: number;
+  longRetainHistories: number;
+  /** Instances retained, by the Retained state Auto Scaling kept them in. */
+  retained: Record<string, number>;
+  retainedBusy: number;
+  terminatedFromRetained: number;
+  /** Retained instances still busy 49 h after their action began (past any hook's timeout). */
+  busyPast48h: number;
+}
+
 const REPORTED_PER_PROPERTY = 2;
+const HOUR = 3600_000;
+
+function emptyLifecycle(): LifecycleCounts {
+  return {
+    launchHookHistories: 0,
+    gatedLaunchHistories: 0,
+    launchActions: 0,
+    launchesAbandoned: 0,
+    warmPoolHistories: 0,
+    reuseOnScaleInHistories: 0,
+    poolReturns: 0,
+    poolDepartures: 0,
+    retainHistories: 0,
+    longRetainHistories: 0,
+    retained: {},
+    retainedBusy: 0,
+    terminatedFromRetained: 0,
+    busyPast48h: 0,
+  };
+}
+
+/** Adds one history's launch, warm-pool and retention figures to `c`. */
+export function countLifecycle(c: LifecycleCounts, run: HistoryRun): LifecycleCounts {
+  const { spec, sim } = run;
+  const fleet = sim.fleet;
+  if (spec.groups.some((g) => g.launchHook)) c.launchHookHistories++;
+  if (spec.groups.some((g) => g.launchHook && g.tags?.[LAUNCH_GATE_TAG] === 'true'))
+    c.gatedLaunchHistories++;
+  if (spec.groups.some((g) => g.warmPool)) c.warmPoolHistories++;
+  if (spec.groups.some((g) => g.warmPool?.reuseOnScaleIn)) c.reuseOnScaleInHistories++;
+  if (spec.retain) c.retainHistories++;
+  if (spec.retain === 'long') c.longRetainHistories++;
+  c.launchActions += fleet.actions.filter((a) => a.transition === LAUNCHING).length;
+  c.launchesAbandoned += fleet.launchEnds.filter(
+    (e) => e.action.ended?.result === 'ABANDON',
+  ).length;
+  c.poolReturns += fleet.terminations.filter((t) => t.passage === 'return-to-pool').length;
+  c.poolDepartures += fleet.actions.filter((a) => a.passage === 'leave-pool').length;
+  for (const r of fleet.retentions) {
+    c.retained[r.state] = (c.retained[r.state] ?? 0) + 1;
+    if (r.busy) c.retainedBusy++;
+    if (fleet.instance(r.instanceId)?.work.isBusy(r.action.startedAt + 49 * HOUR)) c.busyPast48h++;
+  }
+  c.terminatedFromRetained += fleet.terminations.filter((t) => t.fromRetained).length;
+  return c;
+}
+
+function mergeLifecycle(into: LifecycleCounts, c: LifecycleCounts): LifecycleCounts {
+  for (const key of Object.keys(into) as Array<keyof LifecycleCounts>) {
+    if (key === 'retained') {
+      for (const [state, n] of Object.entries(c.retained))
+        into.retained[state] = (into.retained[state] ?? 0) + n;
+    } else into[key] += c[key];
+  }
+  return into;
+}
 
 export function emptyTally(): Tally {
   return {
@@ -34,6 +114,7 @@ export function emptyTally(): Tally {
     actions: 0,
     ecsHistories: 0,
     ecsActions: 0,
+    lifecycle: emptyLifecycle(),
     steps: 0,
     invocations: 0,
     duplicateNotices: 0,
@@ -54,6 +135,7 @@ export async function runSeeds(from: number, count: number): Promise<Tally> {
     t.actions += run.sim.fleet.actions.length;
     if (run.spec.ecs) t.ecsHistories++;
     t.ecsActions += run.sim.fleet.actions.filter((a) => run.sim.ecs.isEcsGroup(a.group)).length;
+    countLifecycle(t.lifecycle, run);
     t.steps += run.sim.steps.length;
     t.invocations += run.sim.gate.invocations.length;
     t.duplicateNotices += run.check.duplicateNotices;
@@ -82,6 +164,7 @@ function merge(into: Tally, t: Tally): Tally {
   into.actions += t.actions;
   into.ecsHistories += t.ecsHistories;
   into.ecsActions += t.ecsActions;
+  mergeLifecycle(into.lifecycle, t.lifecycle);
   into.steps += t.steps;
   into.invocations += t.invocations;
   into.duplicateNotices += t.duplicateNotices;
@@ -141,10 +224,23 @@ export function formatTally(t: Tally): string {
   return [
     `${t.histories.toLocaleString('en')} histories, ${t.actions.toLocaleString('en')} lifecycle actions, ${t.steps.toLocaleString('en')} gate steps in ${t.invocations.toLocaleString('en')} gate invocations; ${t.duplicateNotices} actions with more than one outcome notice; peak Auto Scaling requests ${t.peakAutoScalingPerSecond}/s, ${t.peakAutoScalingPerMinute}/min`,
     `  ECS mode: ${t.ecsHistories.toLocaleString('en')} histories, ${t.ecsActions.toLocaleString('en')} lifecycle actions`,
+    ...formatLifecycle(t.lifecycle),
     `  histories breaking a property: ${violations.join(', ') || 'none'}`,
     `  excused (property: injected cause):`,
     ...(excused.length ? excused : ['    none']),
   ].join('\n');
+}
+
+function formatLifecycle(c: LifecycleCounts): string[] {
+  const n = (x: number) => x.toLocaleString('en');
+  const retained = Object.entries(c.retained)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([state, k]) => `${n(k)} in ${state}`);
+  return [
+    `  launch hooks: ${n(c.launchHookHistories)} histories (${n(c.gatedLaunchHistories)} gated), ${n(c.launchActions)} launch actions, ${n(c.launchesAbandoned)} abandoned`,
+    `  warm pools: ${n(c.warmPoolHistories)} histories (${n(c.reuseOnScaleInHistories)} with ReuseOnScaleIn), ${n(c.poolReturns)} returns to the pool, ${n(c.poolDepartures)} restarts from it`,
+    `  RETAIN: ${n(c.retainHistories)} histories (${n(c.longRetainHistories)} past 48 h); retained ${retained.join(', ') || 'none'} (${n(c.retainedBusy)} busy, ${n(c.busyPast48h)} busy 49 h after their action began), ${n(c.terminatedFromRetained)} terminated from Terminating:Retained`,
+  ];
 }
 
 if (!isMainThread && workerData && parentPort) {

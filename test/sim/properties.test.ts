@@ -10,6 +10,7 @@
  *   npm run sim:long                                            100,000 histories
  */
 import { expect } from 'chai';
+import { TERMINATING_RETAINED, WARMED_PENDING_RETAINED } from '../../lib/aws/facts.js';
 import { FAILED_STEPS_RIDDEN } from '../../lib/gate/budget.js';
 import type { GateDeps } from '../../lib/gate/step.js';
 import type { ProbeResult } from '../../lib/ports.js';
@@ -96,6 +97,22 @@ describe('sim/properties', function () {
       // ECS-mode groups (sim/ecs-fleet.ts) are part of the histories, not a separate run.
       expect(tally.ecsHistories).to.be.greaterThan(histories / 20);
       expect(tally.ecsActions).to.be.greaterThan(tally.ecsHistories);
+      // So are launch hooks, warm pools (with and without ReuseOnScaleIn) and retention
+      // (sim/history.ts drawLifecycle): the properties below are checked on them too.
+      const c = tally.lifecycle;
+      expect(c.gatedLaunchHistories, 'gated launch hooks').to.be.greaterThan(histories / 50);
+      expect(c.launchHookHistories).to.be.greaterThan(c.gatedLaunchHistories);
+      expect(c.launchesAbandoned, 'launches abandoned').to.be.greaterThan(0);
+      expect(c.reuseOnScaleInHistories, 'ReuseOnScaleIn').to.be.greaterThan(histories / 200);
+      expect(c.warmPoolHistories).to.be.greaterThan(c.reuseOnScaleInHistories);
+      expect(c.poolReturns, 'returns to the warm pool').to.be.greaterThan(0);
+      expect(c.poolDepartures, 'restarts from the warm pool').to.be.greaterThan(0);
+      expect(c.retainHistories, 'RETAIN').to.be.greaterThan(histories / 100);
+      expect(c.longRetainHistories, 'holds past 48 h').to.be.greaterThan(0);
+      expect(c.retained[TERMINATING_RETAINED] ?? 0).to.be.greaterThan(0);
+      expect(c.retained[WARMED_PENDING_RETAINED] ?? 0).to.be.greaterThan(0);
+      expect(c.busyPast48h, 'retained busy past 48 h').to.be.greaterThan(0);
+      expect(c.terminatedFromRetained).to.be.greaterThan(0);
       // Every excused case names its cause, one of the named ones (the summary printed above
       // counts each).
       for (const key of Object.keys(tally.excused)) {
@@ -133,6 +150,11 @@ describe('sim/properties', function () {
     it('never removes protection after an answer other than idle', holds('unknown-unprotect'));
     it('settles every action and message', holds('unsettled'));
     it('accepts every input the simulated AWS produces', holds('rejected-input'));
+    it(
+      'says where each action took the instance: a warm-pool return is no termination, a retained instance is named in its Retained state',
+      holds('outcome-passage'),
+    );
+    it('leaves no idle instance in Terminating:Retained', holds('retained-left'));
   });
 
   describe('the checker can fail', () => {
@@ -336,6 +358,89 @@ describe('sim/properties', function () {
         (spec) => spec.protect && spec.events.some((e) => e.kind === 'misbehave'),
       );
       expect(run).to.not.equal(undefined);
+    });
+
+    /** The gate's notices rewritten on their way to SNS (a notice-building bug, emulated). */
+    const rewritingNotices =
+      (rewrite: (message: string) => string) =>
+      (deps: GateDeps): GateDeps => ({
+        ...deps,
+        ...(deps.notifications
+          ? {
+              notifications: {
+                publish: (notice, opts) =>
+                  deps.notifications!.publish(
+                    { ...notice, message: rewrite(notice.message) },
+                    opts,
+                  ),
+              },
+            }
+          : {}),
+      });
+
+    it('catches a gate that reports a warm-pool return as a termination', async () => {
+      const run = await firstFailing(
+        'outcome-passage',
+        {
+          wrapDeps: rewritingNotices((m) =>
+            m.replace('"passage": "return-to-pool"', '"passage": "terminate"'),
+          ),
+        },
+        (spec) => spec.groups.some((g) => g.warmPool?.reuseOnScaleIn),
+        2000,
+      );
+      expect(run, 'some history shows it').to.not.equal(undefined);
+      expect(run!.check.violations.find((v) => v.kind === 'outcome-passage')!.message).to.match(
+        /says passage terminate, but the action was a return-to-pool/,
+      );
+    });
+
+    it('catches a retained notice that names Terminating:Retained for a warm-pool return', async () => {
+      // Seed 1855: onDeadline=ABANDON on a retaining group whose warm pool takes instances
+      // back; Auto Scaling keeps them in Warmed:Pending:Retained, which protect never ends.
+      const run = await firstFailing(
+        'outcome-passage',
+        {
+          wrapDeps: rewritingNotices((m) =>
+            m.replaceAll(WARMED_PENDING_RETAINED, TERMINATING_RETAINED),
+          ),
+        },
+        (spec) => spec.groups.some((g) => g.warmPool?.reuseOnScaleIn && g.retainOnAbandon),
+        2000,
+      );
+      expect(run, 'some history shows it').to.not.equal(undefined);
+      expect(run!.check.violations.find((v) => v.kind === 'outcome-passage')!.message).to.match(
+        /left it in Warmed:Pending:Retained, but no outcome notice says so/,
+      );
+    });
+
+    it('catches protect terminating a retained instance that is still busy', async () => {
+      // Each TerminateInstanceInAutoScalingGroup of an idle retained instance takes every other
+      // Terminating:Retained instance of the group with it, busy or not.
+      const run = await firstFailing(
+        'busy-terminated',
+        {
+          wrapPorts: (ports, sim) => ({
+            ...ports,
+            retained: {
+              async terminateRetained(instanceId, opts) {
+                const group = sim.fleet.instance(instanceId)?.group;
+                const others = sim.fleet
+                  .instances(group)
+                  .filter((i) => i.lifecycleState === TERMINATING_RETAINED && i.id !== instanceId);
+                await ports.retained!.terminateRetained(instanceId, opts);
+                for (const o of others) await ports.retained!.terminateRetained(o.id, opts);
+              },
+            },
+          }),
+        },
+        (spec) => spec.retain !== undefined,
+        2000,
+      );
+      expect(run, 'some history shows it').to.not.equal(undefined);
+      expect(run!.check.violations.find((v) => v.kind === 'busy-terminated')!.message).to.match(
+        /terminated from Terminating:Retained while busy/,
+      );
     });
 
     it('catches heartbeats synchronised across instances', async () => {
