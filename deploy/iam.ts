@@ -145,6 +145,13 @@ export function protectStatements(p: DeployParams): Statement[] {
       Action: ['sns:Publish'],
       Resource: { Ref: 'OutcomeTopic' },
     },
+    {
+      // A released notice SNS refused goes to the gate's recheck queue; the gate publishes it.
+      Sid: 'QueueRetainedReleases',
+      Effect: 'Allow',
+      Action: ['sqs:SendMessage'],
+      Resource: { 'Fn::GetAtt': ['RecheckQueue', 'Arn'] },
+    },
     ...(inVpc(p) ? [VPC_STATEMENT] : []),
   ];
 }

@@ -6,7 +6,7 @@
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { createLogger, serviceName } from '../lib/log.js';
 import { createHttpProber } from '../lib/probe.js';
-import { createRegionalPorts, snsOnDemand } from '../lib/protect/aws-ports.js';
+import { createRegionalPorts, rechecksOnDemand, snsOnDemand } from '../lib/protect/aws-ports.js';
 import { parseProtectConfig } from '../lib/protect/config.js';
 import { createProtectHandler } from '../lib/protect/handler.js';
 import { createScanMetrics, DEFAULT_METRICS_NAMESPACE } from '../lib/protect/metrics.js';
@@ -22,6 +22,8 @@ export const handler = createProtectHandler({
   log: createLogger('themis-protect'),
   // "Released retained" notices, on the gate's outcome topic (lib/protect/retained.ts).
   ...(config.topicArn ? { notifications: snsOnDemand(config.topicArn) } : {}),
+  // A released notice SNS refused waits on the gate's recheck queue for the gate's retry.
+  ...(config.recheckQueueUrl ? { rechecks: rechecksOnDemand(config.recheckQueueUrl) } : {}),
   metrics: createScanMetrics(
     new Metrics({
       namespace: process.env.POWERTOOLS_METRICS_NAMESPACE || DEFAULT_METRICS_NAMESPACE,

@@ -6,7 +6,7 @@
  * would create it: conditions evaluated, code locations left out. cfn-lint accepts each.
  *
  * The intended differences are written out below (withRuleArnByName, withLaunchHookEnv —
- * which also adds the first-step spread).
+ * which also adds the first-step spread — and withRetainedNoticeQueue).
  *
  * Broken variants tried: a lifecycle hook's DependsOn without the rule, the e-mail
  * subscription's condition inverted, the protect role without its VPC statement — each fails
@@ -78,6 +78,37 @@ function withLaunchHookEnv(before: Record<string, unknown>): Record<string, unkn
   return copy;
 }
 
+/**
+ * A later, intended addition (issue 14, retention): a "released retained" notice that SNS
+ * refuses goes to the gate's recheck queue, so protect's environment names the queue and its
+ * role may SendMessage to it (after PublishRetainedReleases), and nothing else of the queue.
+ */
+function withRetainedNoticeQueue(before: Record<string, unknown>): Record<string, unknown> {
+  const copy = JSON.parse(JSON.stringify(before)) as {
+    Resources: Record<
+      string,
+      {
+        Properties: {
+          Environment: { Variables: Record<string, unknown> };
+          Policies: { PolicyDocument: { Statement: { Sid?: string }[] } }[];
+        };
+      }
+    >;
+  };
+  copy.Resources.ProtectLambdaFunction!.Properties.Environment.Variables.THEMIS_RECHECK_QUEUE_URL =
+    { Ref: 'RecheckQueue' };
+  const statements = copy.Resources.ProtectRole!.Properties.Policies[0]!.PolicyDocument.Statement;
+  const at = statements.findIndex((st) => st.Sid === 'PublishRetainedReleases');
+  expect(at, 'PublishRetainedReleases').to.be.at.least(0);
+  statements.splice(at + 1, 0, {
+    Sid: 'QueueRetainedReleases',
+    Effect: 'Allow',
+    Action: ['sqs:SendMessage'],
+    Resource: { 'Fn::GetAtt': ['RecheckQueue', 'Arn'] },
+  } as { Sid: string });
+  return copy;
+}
+
 describe('deploy stacks, before and after the deploy restructuring @slow', function () {
   this.timeout(600_000);
 
@@ -85,11 +116,13 @@ describe('deploy stacks, before and after the deploy restructuring @slow', funct
     it(`builds the same stack as before for ${name} (${Object.keys(params).join(', ') || 'no params'}), which cfn-lint accepts`, async () => {
       const stack = await packageCompared(name);
       try {
-        const before = withLaunchHookEnv(
-          withRuleArnByName(
-            name === 'defaults'
-              ? fixtures.defaults
-              : applyDelta(fixtures.defaults, fixtures.others[name]!),
+        const before = withRetainedNoticeQueue(
+          withLaunchHookEnv(
+            withRuleArnByName(
+              name === 'defaults'
+                ? fixtures.defaults
+                : applyDelta(fixtures.defaults, fixtures.others[name]!),
+            ),
           ),
         );
         const after = effectiveStack(stack.template);

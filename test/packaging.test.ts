@@ -92,7 +92,6 @@ const PROTECT_ENV = [
   'THEMIS_PROBE_CONCURRENCY',
 ];
 const GATE_ENV = [
-  'THEMIS_RECHECK_QUEUE_URL',
   'THEMIS_RECHECK_SECONDS',
   'THEMIS_MAX_WAIT_SECONDS',
   'THEMIS_UNKNOWN_LIMIT',
@@ -401,6 +400,8 @@ describe('deployment packaging @slow', function () {
         POWERTOOLS_SERVICE_NAME: 'themis-protect',
       });
       expect(refersTo(gate.THEMIS_RECHECK_QUEUE_URL)).to.equal('RecheckQueue');
+      // protect's released notices that SNS refused wait on the same queue for the gate.
+      expect(refersTo(protect.THEMIS_RECHECK_QUEUE_URL)).to.equal('RecheckQueue');
       expect(refersTo(gate.THEMIS_TOPIC_ARN)).to.equal('OutcomeTopic');
       // protect publishes "released retained" notices on the same topic.
       expect(refersTo(protect.THEMIS_TOPIC_ARN)).to.equal('OutcomeTopic');
@@ -604,6 +605,7 @@ describe('deployment packaging @slow', function () {
           'logs:CreateLogStream',
           'logs:PutLogEvents',
           'sns:Publish',
+          'sqs:SendMessage',
           ...VPC_ATTACHMENT,
         ].sort(),
       );

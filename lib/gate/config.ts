@@ -117,7 +117,8 @@ const failurePolicy = z
   .toUpperCase()
   .pipe(z.enum(FAILURE_POLICIES, 'must be CONTINUE, ABANDON or RETAIN'));
 
-const queueUrl = z
+/** An SQS queue URL (THEMIS_RECHECK_QUEUE_URL; protect reads the same variable). */
+export const queueUrl = z
   .string()
   .trim()
   .pipe(z.url({ protocol: /^https?$/, error: 'must be an http(s) SQS queue URL' }));

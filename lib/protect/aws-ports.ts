@@ -4,7 +4,7 @@ import { AutoScalingAdapter } from '../aws/auto-scaling.js';
 import { clientConfig } from '../aws/clients.js';
 import { Ec2Addresses } from '../aws/ec2.js';
 import { lazySqsClient, SqsBacklog } from '../aws/sqs-backlog.js';
-import type { EcsClusterState, Notifications } from '../ports.js';
+import type { EcsClusterState, Notifications, Rechecks } from '../ports.js';
 import type { RegionalPorts } from '../ports.js';
 
 /**
@@ -73,6 +73,28 @@ export function snsOnDemand(topicArn: string, region?: string): Notifications {
         },
       );
       return (await adapter).publish(notice, opts);
+    },
+  };
+}
+
+/**
+ * The gate's recheck queue, for a "released retained" notice SNS refused: the SQS SDK is
+ * loaded and its client built on the first SendMessage only (a protect cold start should not
+ * pay for it; most never send). A failed load is not remembered.
+ */
+export function rechecksOnDemand(queueUrl: string, region?: string): Rechecks {
+  const client = lazySqsClient(region);
+  let adapter: Promise<Rechecks> | undefined;
+  return {
+    schedule: async (body, delaySeconds, opts) => {
+      adapter ??= Promise.all([client(), import('../aws/sqs.js')]).then(
+        ([sqs, { SqsRechecks }]) => new SqsRechecks(sqs, queueUrl),
+        (err: unknown) => {
+          adapter = undefined;
+          throw err;
+        },
+      );
+      return (await adapter).schedule(body, delaySeconds, opts);
     },
   };
 }

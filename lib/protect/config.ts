@@ -16,7 +16,7 @@ import {
   type TargetSettings,
 } from '../config.js';
 import { ConfigError } from '../errors.js';
-import { topicArn } from '../gate/config.js';
+import { queueUrl, topicArn } from '../gate/config.js';
 
 /** One group named in configuration, before tags and the event are layered on. */
 export interface ConfiguredTarget {
@@ -43,6 +43,11 @@ export interface ProtectConfig {
   probeConcurrency?: number;
   /** Where "released retained" notices go (THEMIS_TOPIC_ARN, the gate's outcome topic). */
   topicArn?: string;
+  /**
+   * The gate's recheck queue (THEMIS_RECHECK_QUEUE_URL): a released notice SNS refused goes
+   * there, and the gate publishes it (lib/protect/retained.ts).
+   */
+  recheckQueueUrl?: string;
 }
 
 /** The variables this module reads, by ProtectConfig field (for error messages and docs). */
@@ -53,6 +58,7 @@ export const PROTECT_ENV = {
   scansPerInvocation: 'THEMIS_SCANS_PER_INVOCATION',
   probeConcurrency: 'THEMIS_PROBE_CONCURRENCY',
   topicArn: 'THEMIS_TOPIC_ARN',
+  recheckQueueUrl: 'THEMIS_RECHECK_QUEUE_URL',
 } as const;
 
 /** Every 5 s at most: more scans than that cost API calls without fresher answers. */
@@ -73,6 +79,8 @@ export const protectEnvSchema = z.object({
   probeConcurrency: intLike(1, MAX_PROBE_CONCURRENCY).optional(),
   // Where "released retained" notices go; unset, none are sent.
   topicArn: topicArn.optional(),
+  // Where a released notice SNS refused waits for the gate's retry; unset, it is only logged.
+  recheckQueueUrl: queueUrl.optional(),
 });
 
 type ProtectEnvKey = keyof typeof PROTECT_ENV;
@@ -130,6 +138,7 @@ export function parseProtectConfig(env: NodeJS.ProcessEnv): ProtectConfig {
     scansPerInvocation: parsed.scansPerInvocation,
     ...(parsed.probeConcurrency !== undefined ? { probeConcurrency: parsed.probeConcurrency } : {}),
     ...(parsed.topicArn !== undefined ? { topicArn: parsed.topicArn } : {}),
+    ...(parsed.recheckQueueUrl !== undefined ? { recheckQueueUrl: parsed.recheckQueueUrl } : {}),
   };
 }
 

@@ -24,6 +24,7 @@ import type {
   Log,
   Notifications,
   Prober,
+  Rechecks,
   RegionalPorts,
 } from '../ports.js';
 import { probeDescriptorShare } from '../probe.js';
@@ -54,6 +55,8 @@ export interface ProtectHandlerDeps {
   timers?: Timers;
   /** The outcome topic, for "released retained" notices (lib/protect/retained.ts). */
   notifications?: Notifications;
+  /** The gate's recheck queue, where a released notice SNS refused waits for the gate's retry. */
+  rechecks?: Rechecks;
 }
 
 export type { InvocationContext };
@@ -126,6 +129,7 @@ export function createProtectHandler(
         probeDescriptors,
         remainingMs,
         ...(deps.notifications ? { notifications: deps.notifications } : {}),
+        ...(deps.rechecks ? { rechecks: deps.rechecks } : {}),
       },
       listed,
     );

@@ -20,11 +20,14 @@ import type {
   GroupInstance,
   InstanceAddresses,
   Log,
+  Notice,
   Notifications,
   ProbeResult,
   Prober,
+  Rechecks,
   RetainedInstances,
 } from '../ports.js';
+import { encodePendingNotice, noticeRetryDelaySeconds } from '../gate/notice-retry.js';
 import { probeMany } from '../probe.js';
 import { decideRetained, retainedKind } from '../retain/decide.js';
 import { retainedReleasedNotice } from '../retain/notice.js';
@@ -43,6 +46,13 @@ export interface RetainedDeps {
   retained?: RetainedInstances;
   /** Absent: the release is logged only. */
   notifications?: Notifications;
+  /**
+   * The gate's recheck queue (THEMIS_RECHECK_QUEUE_URL). A released notice that SNS refused
+   * goes there as a pending notice, and the gate publishes it, retrying for
+   * NOTICE_RETRY_LIMIT_SECONDS (lib/gate/notice-retry.ts) — as durable as the gate's own
+   * outcome notices. Absent: a refused notice is logged and counted (RetainedNoticeFailed).
+   */
+  rechecks?: Rechecks;
   ecs?: EcsClusterState;
   log: Log;
   clock: Clock;
@@ -67,8 +77,12 @@ export interface RetainedInstanceReport {
   probeReason?: string;
   action: RetainedAction;
   reason: string;
-  /** A "released retained" notice was published. */
-  notified?: boolean;
+  /**
+   * The "released retained" notice (a termination only): published; queued for the gate to
+   * publish (SNS refused it); or failed (SNS refused it and it could not be queued — logged
+   * at error level and counted in RetainedNoticeFailed).
+   */
+  notice?: 'published' | 'queued' | 'failed';
 }
 
 /** Retained members of a group as DescribeAutoScalingGroups listed them. */
@@ -243,18 +257,63 @@ async function carryOut(
     time: new Date(deps.clock()).toISOString(),
     dryRun: false,
   });
+  report.notice = await tellReleased(notice, notifications, member, target, deps, deadline);
+}
+
+/**
+ * Publish the released notice; when SNS refuses it, hand it to the gate's recheck queue as a
+ * pending notice (the gate publishes it from there, as it does its own outcome notices). The
+ * instance is terminated by now and will not be seen again as Retained, so no later scan
+ * would tell it: this is the notice's only chance in protect. Publish gets at most half of
+ * the time left, so the queue always gets the other half.
+ */
+async function tellReleased(
+  notice: Notice,
+  notifications: Notifications,
+  member: GroupInstance,
+  target: Target,
+  deps: RetainedDeps,
+  deadline: Deadline,
+): Promise<'published' | 'queued' | 'failed'> {
+  const fields = {
+    instanceId: member.instanceId,
+    group: target.asgName,
+    event: notice.attributes.event,
+    outcomeId: notice.attributes['outcome-id'],
+  };
+  let publishError: unknown;
   try {
     await deadline
-      .within(RETAINED_CALL_MS)
+      .within(Math.min(RETAINED_CALL_MS, deadline.remainingMs() / 2))
       .run('Publish', (signal) => notifications.publish(notice, { signal }));
-    report.notified = true;
+    return 'published';
   } catch (err) {
-    // The termination stands; Auto Scaling's activity history records it too.
-    deps.log.error('notification not sent', {
-      instanceId: member.instanceId,
-      group: target.asgName,
-      event: notice.attributes.event,
-      error: errorMessage(err),
-    });
+    publishError = err;
   }
+  const rechecks = deps.rechecks;
+  if (rechecks) {
+    const pending = { notice, attempts: 1, firstFailedMs: deps.clock() };
+    try {
+      await deadline
+        .within(RETAINED_CALL_MS)
+        .run('SendMessage', (signal) =>
+          rechecks.schedule(encodePendingNotice(pending), noticeRetryDelaySeconds(1), { signal }),
+        );
+      deps.log.warn('notification not sent; the gate retries it from the recheck queue', {
+        ...fields,
+        error: errorMessage(publishError),
+      });
+      return 'queued';
+    } catch (err) {
+      deps.log.error('notification not sent, nor queued for a retry', {
+        ...fields,
+        error: errorMessage(publishError),
+        queueError: errorMessage(err),
+      });
+      return 'failed';
+    }
+  }
+  // The termination stands; Auto Scaling's activity history records it too.
+  deps.log.error('notification not sent', { ...fields, error: errorMessage(publishError) });
+  return 'failed';
 }

@@ -23,6 +23,7 @@ import type {
   Notifications,
   ProbeStatus,
   Prober,
+  Rechecks,
   RetainedInstances,
 } from '../ports.js';
 import { defaultProbeConcurrency, probeMany } from '../probe.js';
@@ -44,6 +45,8 @@ export interface ScanDeps {
   retained?: RetainedInstances;
   /** Where the "released retained" notices go; absent: logged only. */
   notifications?: Notifications;
+  /** The gate's recheck queue: a released notice SNS refused waits there for the gate's retry. */
+  rechecks?: Rechecks;
   /** Probes in flight at once: an override; by default it follows the group (below). */
   concurrency?: number;
   /**

@@ -314,4 +314,18 @@ describe('retain: retained instances on a protect scan', () => {
       .to.throw(ConfigError)
       .with.property('field', 'THEMIS_TOPIC_ARN');
   });
+
+  it("reads the gate's recheck queue from THEMIS_RECHECK_QUEUE_URL, naming the variable for a bad value", () => {
+    const queue = 'https://sqs.us-east-1.amazonaws.com/123456789012/themis-recheck';
+    expect(
+      parseProtectConfig({ AWS_REGION: 'us-east-1', THEMIS_RECHECK_QUEUE_URL: queue })
+        .recheckQueueUrl,
+    ).to.equal(queue);
+    expect(parseProtectConfig({ AWS_REGION: 'us-east-1' }).recheckQueueUrl).to.equal(undefined);
+    expect(() =>
+      parseProtectConfig({ AWS_REGION: 'us-east-1', THEMIS_RECHECK_QUEUE_URL: 'themis-recheck' }),
+    )
+      .to.throw(ConfigError)
+      .with.property('field', 'THEMIS_RECHECK_QUEUE_URL');
+  });
 });
