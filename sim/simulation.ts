@@ -409,6 +409,7 @@ export class Simulation {
         ...this.options.deployed.protect.env,
         AWS_REGION: REGION,
         THEMIS_TOPIC_ARN: SIM_TOPIC_ARN,
+        THEMIS_RECHECK_QUEUE_URL: SIM_QUEUE_URL,
         THEMIS_TARGETS: JSON.stringify(this.fleet.groupNames().map((asgName) => ({ asgName }))),
         ...p.env,
       },
