@@ -31,6 +31,8 @@
  *  unknown-unprotect Protection is only ever removed right after an "idle" answer.
  *  unsettled         Every action has ended and every message is delivered by the end.
  *  rejected-input    The gate never refuses an input the simulated AWS produced.
+ *  launch-ready      The launch gate lets a launch go on (CONTINUE by its own completion) only
+ *                    once the instance's worker answers, on a group tagged themis:launch-gate.
  *  outcome-passage   Every outcome notice says where the action took the instance: its facts'
  *                    passage is the one Auto Scaling's event described (an instance going back
  *                    to the warm pool is never reported as terminated, a launch never as a
@@ -86,6 +88,7 @@ export type ViolationKind =
   | 'unsettled'
   | 'rejected-input'
   | 'outcome-passage'
+  | 'launch-ready'
   | 'retained-left';
 
 export interface Violation {
@@ -452,6 +455,19 @@ export function checkInvariants(sim: Simulation): CheckResult {
           ? `completed with ${ended.result}`
           : `${ended.by} → ${ended.result}`
       }; notices: ${outcomes.join(', ') || 'none'})`,
+    });
+  }
+
+  // launch-ready
+  for (const end of sim.fleet.launchEnds) {
+    const ended = end.action.ended!;
+    const gated = end.action.tagsAtStart[LAUNCH_GATE_TAG] === 'true';
+    if (!gated || end.ready || ended.by !== 'completed' || ended.result !== 'CONTINUE') continue;
+    violations.push({
+      kind: 'launch-ready',
+      instanceId: end.instanceId,
+      at: end.at,
+      message: `${end.instanceId}: the gate let its launch (${end.action.passage ?? 'launch'}) go on with CONTINUE at ${when(end.at)}, before its worker answered`,
     });
   }
 

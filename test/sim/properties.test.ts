@@ -12,6 +12,7 @@
 import { expect } from 'chai';
 import { TERMINATING_RETAINED, WARMED_PENDING_RETAINED } from '../../lib/aws/facts.js';
 import { FAILED_STEPS_RIDDEN } from '../../lib/gate/budget.js';
+import { LAUNCH_GATE_TAG } from '../../lib/gate/launch.js';
 import type { GateDeps } from '../../lib/gate/step.js';
 import type { ProbeResult } from '../../lib/ports.js';
 import { deployed } from '../../sim/deployed.js';
@@ -155,6 +156,7 @@ describe('sim/properties', function () {
       holds('outcome-passage'),
     );
     it('leaves no idle instance in Terminating:Retained', holds('retained-left'));
+    it('lets a gated launch go on only once its worker answers', holds('launch-ready'));
   });
 
   describe('the checker can fail', () => {
@@ -441,6 +443,27 @@ describe('sim/properties', function () {
       expect(run!.check.violations.find((v) => v.kind === 'busy-terminated')!.message).to.match(
         /terminated from Terminating:Retained while busy/,
       );
+    });
+
+    it('catches a launch gate that takes no answer for an answer (CONTINUE on unknown)', async () => {
+      // Every unknown answer of the gate's probes reads idle: a launch whose worker has not
+      // come up (connection refused) is let go on at its first step.
+      const unknownIsIdle = (deps: GateDeps): GateDeps => ({
+        ...deps,
+        prober: {
+          async probe(address, settings, opts) {
+            const answer = await deps.prober.probe(address, settings, opts);
+            return answer.status === 'unknown' ? { ...answer, status: 'idle' } : answer;
+          },
+        },
+      });
+      const run = await firstFailing(
+        'launch-ready',
+        { wrapDeps: unknownIsIdle },
+        (spec) => spec.groups.some((g) => g.launchHook && g.tags?.[LAUNCH_GATE_TAG] === 'true'),
+        2000,
+      );
+      expect(run, 'some history shows it').to.not.equal(undefined);
     });
 
     it('catches heartbeats synchronised across instances', async () => {
