@@ -15,7 +15,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { cfnLint, unexpectedLintFindings } from './packaging/cfn-lint.js';
+import { cfnLintAll, unexpectedLintFindings, type CfnLintFinding } from './packaging/cfn-lint.js';
+import type { PackagedStack } from './packaging/package-stack.js';
 import {
   COMPARED_STACKS,
   applyDelta,
@@ -112,9 +113,25 @@ function withRetainedNoticeQueue(before: Record<string, unknown>): Record<string
 describe('deploy stacks, before and after the deploy restructuring @slow', function () {
   this.timeout(600_000);
 
+  // Every stack packaged at once (two `serverless package` at a time, test/packaging/
+  // package-stack.ts), then linted in one cfn-lint run; each test checks its own.
+  const packaged = new Map<string, Promise<PackagedStack>>();
+  let lints: Promise<Map<string, CfnLintFinding[]>>;
+  before(() => {
+    for (const name of Object.keys(COMPARED_STACKS)) {
+      const stack = packageCompared(name);
+      stack.catch(() => undefined); // awaited, and reported, by its own test
+      packaged.set(name, stack);
+    }
+    lints = Promise.allSettled(packaged.values()).then((settled) =>
+      cfnLintAll(settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value.templatePath] : []))),
+    );
+    lints.catch(() => undefined);
+  });
+
   for (const [name, { params }] of Object.entries(COMPARED_STACKS)) {
     it(`builds the same stack as before for ${name} (${Object.keys(params).join(', ') || 'no params'}), which cfn-lint accepts`, async () => {
-      const stack = await packageCompared(name);
+      const stack = await packaged.get(name)!;
       try {
         const before = withRetainedNoticeQueue(
           withLaunchHookEnv(
@@ -134,7 +151,7 @@ describe('deploy stacks, before and after the deploy restructuring @slow', funct
           );
         }
         expect(after).to.deep.equal(before);
-        const findings = await cfnLint(stack.templatePath);
+        const findings = (await lints).get(stack.templatePath)!;
         expect(unexpectedLintFindings(findings)).to.deep.equal([]);
       } finally {
         await stack.cleanup();

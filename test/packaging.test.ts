@@ -19,7 +19,7 @@ import {
   requiredFunctionTimeoutSeconds,
   type GateTiming,
 } from '../lib/gate/budget.js';
-import { cfnLint, unexpectedLintFindings } from './packaging/cfn-lint.js';
+import { cfnLint, cfnLintAll, unexpectedLintFindings } from './packaging/cfn-lint.js';
 import {
   ALLOWED_ACTIONS,
   READ_ONLY_ON_ANY,
@@ -36,7 +36,9 @@ import {
 import {
   PackageError,
   dependsOn,
+  packageOnce,
   packageStack,
+  type PackageOptions,
   props,
   refersTo,
   resource,
@@ -344,15 +346,69 @@ describe('deploy stack params', () => {
   });
 });
 
+/** What `serverless package` with `options` failed with; a stack it made is removed at once. */
+async function refusalOf(options: PackageOptions): Promise<unknown> {
+  try {
+    const stack = await packageStack(options);
+    await stack.cleanup();
+  } catch (err) {
+    return err;
+  }
+  return undefined;
+}
+
 describe('deployment packaging @slow', function () {
   // Two `serverless package` runs (esbuild bundling both functions) plus moto for the bundles.
   this.timeout(300_000);
+
+  // Every `serverless package` of this file started at once, two at a time (test/packaging/
+  // package-stack.ts); the full stack is test/packaging-compare's when both files run. The
+  // tests below await what they check.
+  let fullStack: Promise<PackagedStack>;
+  let minimumStack: Promise<PackagedStack>;
+  let refusals: {
+    heartbeat: Promise<unknown>;
+    visibility: Promise<unknown>;
+    param: Promise<unknown>;
+  };
+  let variantDir: string;
+  before(async () => {
+    fullStack = packageOnce({ stage: 'ci', params: FULL_PARAMS });
+    minimumStack = packageStack({ stage: 'ci', params: { tagDiscovery: 'true' } });
+    variantDir = await mkdtemp(join(tmpdir(), 'themis-yml-'));
+    const variant = join(variantDir, 'serverless.yml');
+    await writeFile(
+      variant,
+      readFileSync('serverless.yml', 'utf8').replace(
+        /visibilityTimeoutSeconds: \d+/,
+        'visibilityTimeoutSeconds: 60',
+      ),
+    );
+    refusals = {
+      heartbeat: refusalOf({
+        stage: 'ci',
+        params: { heartbeatTimeout: '271', recheckSeconds: '30' },
+      }),
+      visibility: refusalOf({ stage: 'ci', overlay: { 'serverless.yml': variant } }),
+      param: refusalOf({ stage: 'ci', params: { recheckSeconds: '1200' } }),
+    };
+    for (const p of [fullStack, minimumStack]) p.catch(() => undefined); // awaited below
+    // Both templates in one cfn-lint run; the tests' cfnLint answers from it.
+    void Promise.all([fullStack, minimumStack])
+      .then((stacks) => cfnLintAll(stacks.map((st) => st.templatePath)))
+      .catch(() => undefined);
+  });
+  after(async () => {
+    await (await minimumStack?.catch(() => undefined))?.cleanup();
+    await Promise.allSettled(Object.values(refusals ?? {}));
+    if (variantDir) await rm(variantDir, { recursive: true, force: true });
+  });
 
   describe('with every param set', () => {
     let stack: PackagedStack;
     let t: Template;
     before(async () => {
-      stack = await packageStack({ stage: 'ci', params: FULL_PARAMS });
+      stack = await fullStack;
       t = stack.template;
     });
     after(async () => {
@@ -688,7 +744,7 @@ describe('deployment packaging @slow', function () {
     let stack: PackagedStack;
     let t: Template;
     before(async () => {
-      stack = await packageStack({ stage: 'ci', params: { tagDiscovery: 'true' } });
+      stack = await minimumStack;
       t = stack.template;
     });
     after(async () => {
@@ -759,16 +815,7 @@ describe('deployment packaging @slow', function () {
   });
 
   it('stops before packaging when the hook cannot outlast the heartbeat margin, naming the numbers', async () => {
-    let failure: unknown;
-    try {
-      const stack = await packageStack({
-        stage: 'ci',
-        params: { heartbeatTimeout: '271', recheckSeconds: '30' },
-      });
-      await stack.cleanup();
-    } catch (err) {
-      failure = err;
-    }
+    const failure = await refusals.heartbeat;
     expect(failure).to.be.instanceOf(PackageError);
     const margin = heartbeatMarginSeconds(timingOf(STACK, 30));
     expect((failure as PackageError).output)
@@ -777,37 +824,15 @@ describe('deployment packaging @slow', function () {
   });
 
   it('stops before packaging a serverless.yml whose recheck queue hides a record for less than a step', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'themis-yml-'));
-    const variant = join(dir, 'serverless.yml');
-    await writeFile(
-      variant,
-      readFileSync('serverless.yml', 'utf8').replace(
-        /visibilityTimeoutSeconds: \d+/,
-        'visibilityTimeoutSeconds: 60',
-      ),
-    );
-    let failure: unknown;
-    try {
-      const stack = await packageStack({ stage: 'ci', overlay: { 'serverless.yml': variant } });
-      await stack.cleanup();
-    } catch (err) {
-      failure = err;
-    }
+    const failure = await refusals.visibility;
     expect(failure).to.be.instanceOf(PackageError);
     expect((failure as PackageError).output).to.include(
       `VisibilityTimeout (60 s) must be at least 6 × the gate function's timeout (6 × ${STACK.functionTimeoutSeconds}`,
     );
-    await rm(dir, { recursive: true, force: true });
   });
 
   it('stops before packaging when a param is wrong, naming it', async () => {
-    let failure: unknown;
-    try {
-      const stack = await packageStack({ stage: 'ci', params: { recheckSeconds: '1200' } });
-      await rm(stack.workDir, { recursive: true, force: true });
-    } catch (err) {
-      failure = err;
-    }
+    const failure = await refusals.param;
     expect(failure).to.be.instanceOf(PackageError);
     expect((failure as PackageError).output).to.include('param "recheckSeconds"');
   });

@@ -3,6 +3,8 @@
  * A missing cfn-lint is an error with the install line, never a silently skipped check.
  */
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -14,15 +16,45 @@ export interface CfnLintFinding {
   path: string;
 }
 
-export async function cfnLint(
-  templatePath: string,
+/** Findings of templates linted by `cfnLintAll`, by content and region, for `cfnLint` to answer. */
+const linted = new Map<string, Promise<CfnLintFinding[]>>();
+const lintKey = (path: string, region: string) =>
+  `${region} ${createHash('sha256').update(readFileSync(path)).digest('hex')}`;
+
+/** cfn-lint's findings for `templatePath` (from an earlier `cfnLintAll` of the same template, if any). */
+export function cfnLint(templatePath: string, region = 'us-east-1'): Promise<CfnLintFinding[]> {
+  const known = linted.get(lintKey(templatePath, region));
+  if (known) return known;
+  return cfnLintAll([templatePath], region).then((all) => all.get(templatePath)!);
+}
+
+/**
+ * One cfn-lint run over several templates, each template's findings apart: cfn-lint spends
+ * ~2 s of CPU starting and a fraction of that per template, so a test file with several
+ * stacks lints them together. `cfnLint` of one of them later answers from this run.
+ */
+export function cfnLintAll(
+  templatePaths: string[],
   region = 'us-east-1',
-): Promise<CfnLintFinding[]> {
+): Promise<Map<string, CfnLintFinding[]>> {
+  const all = runCfnLint(templatePaths, region);
+  for (const path of templatePaths) {
+    const findings = all.then((m) => m.get(path)!);
+    findings.catch(() => undefined);
+    linted.set(lintKey(path, region), findings);
+  }
+  return all;
+}
+
+async function runCfnLint(
+  templatePaths: string[],
+  region: string,
+): Promise<Map<string, CfnLintFinding[]>> {
   let stdout: string;
   try {
     ({ stdout } = await run(
       'cfn-lint',
-      ['--format', 'json', '--regions', region, '--', templatePath],
+      ['--format', 'json', '--regions', region, '--', ...templatePaths],
       { timeout: 120_000, maxBuffer: 16 * 1024 * 1024 },
     ));
   } catch (err) {
@@ -35,17 +67,24 @@ export async function cfnLint(
     stdout = e.stdout;
   }
   const raw = JSON.parse(stdout) as {
+    Filename: string;
     Rule: { Id: string };
     Level: CfnLintFinding['level'];
     Message: string;
     Location: { Path?: (string | number)[] };
   }[];
-  return raw.map((f) => ({
-    rule: f.Rule.Id,
-    level: f.Level,
-    message: f.Message,
-    path: (f.Location.Path ?? []).join('/'),
-  }));
+  const byTemplate = new Map<string, CfnLintFinding[]>(templatePaths.map((p) => [p, []]));
+  for (const f of raw) {
+    const findings = byTemplate.get(f.Filename);
+    if (!findings) throw new Error(`cfn-lint reported a template it was not given: ${f.Filename}`);
+    findings.push({
+      rule: f.Rule.Id,
+      level: f.Level,
+      message: f.Message,
+      path: (f.Location.Path ?? []).join('/'),
+    });
+  }
+  return byTemplate;
 }
 
 /**

@@ -9,9 +9,10 @@
  * tried to reach AWS would fail the test instead of going out on the network.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { cp, mkdtemp, readFile, readdir, rm, symlink } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -100,16 +101,42 @@ export async function copyProject(overlay: Record<string, string> = {}): Promise
   return workDir;
 }
 
-/**
- * `serverless package --stage <stage> --region <region> --param k=v …` in a temp copy.
- * Rejects with a PackageError carrying osls's output when packaging fails.
- */
-export async function packageStack(options: {
+export interface PackageOptions {
   stage: string;
   region?: string;
   params?: Record<string, string>;
   overlay?: Record<string, string>;
-}): Promise<PackagedStack> {
+}
+
+/**
+ * At most this many `serverless package` runs at once in this process: one is mostly a single
+ * core's work (osls resolving the config), so a test file that needs several starts them
+ * together and two cores package two at a time.
+ */
+const PACKAGE_SLOTS = Math.max(1, Math.min(availableParallelism(), 2));
+let running = 0;
+const waiting: (() => void)[] = [];
+
+async function runSlot<T>(work: () => Promise<T>): Promise<T> {
+  if (running >= PACKAGE_SLOTS) await new Promise<void>((r) => waiting.push(r));
+  running++;
+  try {
+    return await work();
+  } finally {
+    running--;
+    waiting.shift()?.();
+  }
+}
+
+/**
+ * `serverless package --stage <stage> --region <region> --param k=v …` in a temp copy.
+ * Rejects with a PackageError carrying osls's output when packaging fails.
+ */
+export async function packageStack(options: PackageOptions): Promise<PackagedStack> {
+  return runSlot(() => packageNow(options));
+}
+
+async function packageNow(options: PackageOptions): Promise<PackagedStack> {
   const workDir = await copyProject(options.overlay);
   const outDir = join(workDir, 'package-out');
   const cleanup = () => rm(workDir, { recursive: true, force: true });
@@ -150,6 +177,62 @@ export async function packageStack(options: {
     if (file.endsWith('.zip')) zips[file.slice(0, -'.zip'.length)] = join(outDir, file);
   }
   return { workDir, outDir, templatePath, template, zips, output, cleanup };
+}
+
+/** Packages made by `packageOnce`, by what they were made from; removed when the process exits. */
+const once = new Map<string, Promise<PackagedStack>>();
+const onceDirs = new Set<string>();
+
+/** What a package is made from: the options, and the content of every overlaid file. */
+function packageKey(options: PackageOptions): string {
+  const contentOf = (path: string): string => {
+    const h = createHash('sha256');
+    const walk = (p: string) => {
+      if (statSync(p).isDirectory()) {
+        for (const name of readdirSync(p).sort()) walk(join(p, name));
+      } else h.update(p.slice(path.length)).update(readFileSync(p));
+    };
+    walk(path);
+    return h.digest('hex');
+  };
+  return JSON.stringify([
+    options.stage,
+    options.region ?? 'us-east-1',
+    Object.entries(options.params ?? {}).sort(([a], [b]) => a.localeCompare(b)),
+    Object.entries(options.overlay ?? {})
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([entry, source]) => [entry, contentOf(source)]),
+  ]);
+}
+
+/**
+ * `packageStack`, once per process for the same options and overlay content: test files that
+ * check the same stack (test/packaging.test.ts's full stack is test/packaging-compare's
+ * "full") share one `serverless package`. Read-only: `cleanup()` does nothing, the files go
+ * when the process exits. A failed packaging is not kept.
+ */
+export function packageOnce(options: PackageOptions): Promise<PackagedStack> {
+  const key = packageKey(options);
+  let stack = once.get(key);
+  if (!stack) {
+    if (once.size === 0) {
+      process.once('exit', () => {
+        for (const dir of onceDirs) rmSync(dir, { recursive: true, force: true });
+      });
+    }
+    stack = packageStack(options).then(
+      (made) => {
+        onceDirs.add(made.workDir);
+        return { ...made, cleanup: async () => {} };
+      },
+      (err: unknown) => {
+        once.delete(key);
+        throw err;
+      },
+    );
+    once.set(key, stack);
+  }
+  return stack;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JOBS_CLUSTER_YML } from '../helpers/clusters-yml.js';
-import { packageStack, type PackagedStack, type Template } from './package-stack.js';
+import { packageOnce, type PackagedStack, type Template } from './package-stack.js';
 
 /** Param sets whose stacks are compared; the fixtures are named after the keys. */
 export const COMPARED_STACKS: Record<
@@ -208,7 +208,10 @@ export function applyDelta(base: Record<string, Json>, delta: StackDelta): Recor
   return out;
 }
 
-/** `serverless package` of one param set of COMPARED_STACKS; `cleanup` removes its files. */
+/**
+ * `serverless package` of one param set of COMPARED_STACKS, once per process (packageOnce:
+ * test/packaging.test.ts checks the full stack of the same package).
+ */
 export async function packageCompared(name: string): Promise<PackagedStack> {
   const { params, clusters } = COMPARED_STACKS[name]!;
   const scratch = await mkdtemp(join(tmpdir(), 'themis-compare-'));
@@ -218,7 +221,7 @@ export async function packageCompared(name: string): Promise<PackagedStack> {
       await writeFile(join(scratch, 'clusters.yml'), clusters);
       overlay['clusters.yml'] = join(scratch, 'clusters.yml');
     }
-    return await packageStack({ stage: 'ci', params, overlay });
+    return await packageOnce({ stage: 'ci', params, overlay });
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
