@@ -6,7 +6,8 @@
  * would create it: conditions evaluated, code locations left out. cfn-lint accepts each.
  *
  * The intended differences are written out below (withRuleArnByName, withLaunchHookEnv —
- * which also adds the first-step spread — and withRetainedNoticeQueue).
+ * which also adds the first-step spread — withRetainedNoticeQueue and
+ * withRetainedUnansweredAlarm).
  *
  * Broken variants tried: a lifecycle hook's DependsOn without the rule, the e-mail
  * subscription's condition inverted, the protect role without its VPC statement — each fails
@@ -110,6 +111,35 @@ function withRetainedNoticeQueue(before: Record<string, unknown>): Record<string
   return copy;
 }
 
+/**
+ * And the alarm on retained instances that never answer (issue 14): protect's fleet-wide
+ * RetainedUnanswered count ≥ 1 on every minute for 30 minutes tells the outcome topic.
+ */
+function withRetainedUnansweredAlarm(before: Record<string, unknown>): Record<string, unknown> {
+  const copy = JSON.parse(JSON.stringify(before)) as { Resources: Record<string, unknown> };
+  copy.Resources.RetainedUnansweredAlarm = {
+    Type: 'AWS::CloudWatch::Alarm',
+    Properties: {
+      AlarmName: 'themis-ci-retained-unanswered',
+      AlarmDescription:
+        "a retained instance has not answered themis's probe for 30 minutes; it is kept (never terminated on silence) until it answers IDLE or an operator terminates it — see themis holds",
+      Namespace: 'themis',
+      MetricName: 'RetainedUnanswered',
+      Dimensions: [{ Name: 'service', Value: 'themis-protect' }],
+      Statistic: 'Maximum',
+      Period: 60,
+      EvaluationPeriods: 30,
+      DatapointsToAlarm: 30,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [{ Ref: 'OutcomeTopic' }],
+      OKActions: [{ Ref: 'OutcomeTopic' }],
+    },
+  };
+  return copy;
+}
+
 describe('deploy stacks, before and after the deploy restructuring @slow', function () {
   this.timeout(600_000);
 
@@ -133,12 +163,14 @@ describe('deploy stacks, before and after the deploy restructuring @slow', funct
     it(`builds the same stack as before for ${name} (${Object.keys(params).join(', ') || 'no params'}), which cfn-lint accepts`, async () => {
       const stack = await packaged.get(name)!;
       try {
-        const before = withRetainedNoticeQueue(
-          withLaunchHookEnv(
-            withRuleArnByName(
-              name === 'defaults'
-                ? fixtures.defaults
-                : applyDelta(fixtures.defaults, fixtures.others[name]!),
+        const before = withRetainedUnansweredAlarm(
+          withRetainedNoticeQueue(
+            withLaunchHookEnv(
+              withRuleArnByName(
+                name === 'defaults'
+                  ? fixtures.defaults
+                  : applyDelta(fixtures.defaults, fixtures.others[name]!),
+              ),
             ),
           ),
         );

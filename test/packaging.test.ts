@@ -635,6 +635,19 @@ describe('deployment packaging @slow', function () {
         'EventsDeadLetterQueue',
         'RecheckDeadLetterQueue',
       ]);
+      // Retained instances that never answer: kept, so the stack alarms instead (30 minutes).
+      const unanswered = alarms.filter((a) => a.MetricName === 'RetainedUnanswered');
+      expect(unanswered, 'retained-unanswered alarm').to.have.length(1);
+      expect(unanswered[0]).to.include({
+        Namespace: 'themis',
+        Statistic: 'Maximum',
+        Period: 60,
+        EvaluationPeriods: 30,
+        DatapointsToAlarm: 30,
+      });
+      expect(unanswered[0]!.Dimensions).to.deep.equal([
+        { Name: 'service', Value: 'themis-protect' },
+      ]);
       const scanFailed = alarms.filter((a) => a.MetricName === 'ScanFailed');
       expect(scanFailed, 'fleet-wide protect scan alarm').to.have.length(1);
       expect(scanFailed[0]).to.include({ Namespace: 'themis' });

@@ -4,10 +4,14 @@
  * can watch one group (e.g. ScanFailed ≥ 1, or FailedChanges > 0 for 3 minutes); then a second
  * document with ScanFailed and FailedChanges under the service dimension only, for the stack's
  * fleet-wide alarm. A group naming its work queue adds VisibleMessages, BacklogPerInstance,
- * BacklogReadFailed and BusyRatio to its document (docs/queues.md).
+ * BacklogReadFailed and BusyRatio to its document (docs/queues.md). A group with retained
+ * members adds RetainedInstances, RetainedUnanswered and RetainedNoticeFailed; the last two
+ * are counted fleet-wide too, for the stack's alarm on retained instances that never answer
+ * (docs/retention.md).
  */
 import { MetricResolution, MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import { busyRatio } from './backlog.js';
+import { retainedSignals } from './retained.js';
 import type { GroupReport } from './scan.js';
 
 export const GROUP_DIMENSION = 'AutoScalingGroupName';
@@ -52,12 +56,22 @@ export function createScanMetrics(metrics: Metrics, options: ScanMetricsOptions 
         recordBacklog(report, count, (name, value) =>
           metrics.addMetric(name, MetricUnit.NoUnit, value, resolution),
         );
+      const retained = report.retained ? retainedSignals(report.retained) : undefined;
+      if (retained) {
+        count('RetainedInstances', retained.instances);
+        count('RetainedUnanswered', retained.unanswered);
+        count('RetainedNoticeFailed', retained.noticeFailed);
+      }
       // Publishing per group keeps each group's dimension on its own EMF document.
       metrics.publishStoredMetrics();
       // The same failure counts once more with only the service dimension, so one stack
       // alarm (ProtectScanFailedAlarm) watches every group, listed or discovered.
       metrics.addMetric('ScanFailed', MetricUnit.Count, scanFailed(report) ? 1 : 0);
       metrics.addMetric('FailedChanges', MetricUnit.Count, report.failed.length);
+      // A retained instance that never answers is kept for ever (silence is not idle): the
+      // stack alarm RetainedUnansweredAlarm watches this count.
+      metrics.addMetric('RetainedUnanswered', MetricUnit.Count, retained?.unanswered ?? 0);
+      metrics.addMetric('RetainedNoticeFailed', MetricUnit.Count, retained?.noticeFailed ?? 0);
       metrics.publishStoredMetrics();
     },
   };

@@ -317,3 +317,27 @@ async function tellReleased(
   deps.log.error('notification not sent', { ...fields, error: errorMessage(publishError) });
   return 'failed';
 }
+
+/**
+ * What a scan's retained step tells an alarm (lib/protect/metrics.ts):
+ *   instances     every retained member (the warm pool's too);
+ *   unanswered    Terminating:Retained members with no BUSY or IDLE answer this scan (unknown,
+ *                 or not asked: no address, addresses unreadable, out of time). Such an
+ *                 instance is kept — silence is not idle — so without this count it would be
+ *                 kept for ever unseen;
+ *   noticeFailed  released instances whose notice neither SNS nor the recheck queue took.
+ */
+export function retainedSignals(reports: readonly RetainedInstanceReport[]): {
+  instances: number;
+  unanswered: number;
+  noticeFailed: number;
+} {
+  return {
+    instances: reports.length,
+    unanswered: reports.filter(
+      (r) =>
+        retainedKind(r.lifecycleState) === 'group' && r.status !== 'busy' && r.status !== 'idle',
+    ).length,
+    noticeFailed: reports.filter((r) => r.notice === 'failed').length,
+  };
+}
