@@ -712,12 +712,13 @@ class Step {
   }
 
   /**
-   * The group as it is now when RETAIN would complete with ABANDON because it retains: the
-   * step's answer may come from the container's cache, and an ABANDON on a group whose
-   * retention was turned off since terminates a busy instance. Unreadable: as not retaining.
+   * The group as it is now when RETAIN decides: the step's answer may come from the
+   * container's cache, and acting on a stale one either ABANDONs on a group whose retention
+   * was turned off since (terminating a busy instance) or CONTINUEs on a group that retains
+   * now (terminating one it would keep). Unreadable: as not retaining.
    */
   private async retentionNow(policy: string): Promise<GroupRetention | undefined> {
-    if (policy !== 'RETAIN' || this.group?.retainsOnAbandon !== true) return this.group;
+    if (policy !== 'RETAIN') return this.group;
     const groups = this.deps.freshGroups ?? this.deps.groups;
     try {
       const [group] = await this.deadline.run('DescribeAutoScalingGroups', (signal) =>
