@@ -1,4 +1,5 @@
 import {
+  NETWORK_ERROR_CODES,
   THROTTLING_ERROR_NAMES,
   TRANSIENT_ERROR_NAMES,
   TRANSIENT_HTTP_STATUSES,
@@ -91,35 +92,33 @@ export function isValidationError(err: unknown): boolean {
   return awsErrorName(err) === 'ValidationError';
 }
 
-/** Node's error codes for a connection that failed or broke (not for a refused request). */
-const NETWORK_ERROR_CODES: readonly string[] = [
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
-];
-
 /**
  * A failure that may pass if the call is made again later: AWS throttling, the service's own
  * fault (5xx, `$fault: 'server'`, an SDK `$retryable` trait), a timed-out or aborted attempt,
  * a broken connection. Anything else — access denied, a cluster that does not exist, a
  * parameter AWS refuses, an error without an AWS shape — fails the same way every time.
  */
-export function isTransientError(err: unknown): boolean {
-  if (err instanceof UpstreamError) return isTransientError(err.cause);
+export function isTransientError(err: unknown, depth = 0): boolean {
+  if (err instanceof UpstreamError) return isTransientError(err.cause, depth + 1);
   if (!err || typeof err !== 'object') return false;
   const e = err as {
     name?: unknown;
+    message?: unknown;
     code?: unknown;
+    cause?: unknown;
     $fault?: unknown;
     $retryable?: unknown;
-    $metadata?: { httpStatusCode?: unknown };
+    $metadata?: { httpStatusCode?: unknown; clockSkewCorrected?: unknown };
   };
   if (e.$retryable || e.$fault === 'server') return true;
+  // A request signed with a clock that was off: the SDK corrects its skew and asks again.
+  if (e.$metadata?.clockSkewCorrected) return true;
+  if (
+    e.name === 'InvalidSignatureException' &&
+    typeof e.message === 'string' &&
+    e.message.includes('Signature expired')
+  )
+    return true;
   const status = e.$metadata?.httpStatusCode;
   if (typeof status === 'number' && TRANSIENT_HTTP_STATUSES.includes(status)) return true;
   if (typeof e.name === 'string') {
@@ -127,5 +126,7 @@ export function isTransientError(err: unknown): boolean {
       return true;
     if (e.name === 'AbortError') return true;
   }
-  return typeof e.code === 'string' && NETWORK_ERROR_CODES.includes(e.code);
+  if (typeof e.code === 'string' && NETWORK_ERROR_CODES.includes(e.code)) return true;
+  // A wrapped failure (the SDK's and node's errors carry their own in `cause`), a few deep.
+  return depth < 5 && e.cause !== undefined && isTransientError(e.cause, depth + 1);
 }

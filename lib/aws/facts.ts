@@ -121,6 +121,11 @@ export const DEFAULT_RECORDS_PER_PAGE = 50;
 
 /** Error names of throttling: the request is fine, it is only too soon. */
 export const THROTTLING_ERROR_NAMES: readonly string[] = [
+  'BandwidthLimitExceeded',
+  'EC2ThrottledException',
+  'PriorRequestNotComplete',
+  'ProvisionedThroughputExceededException',
+  'TransactionInProgressException',
   'Throttling',
   'ThrottlingException',
   'ThrottledException',
@@ -130,6 +135,8 @@ export const THROTTLING_ERROR_NAMES: readonly string[] = [
   'TooManyRequestsException',
   'PriorThrottlingException',
   'SlowDown',
+  // Not LimitExceededException, which the SDK retries as throttling: for Auto Scaling and ECS
+  // it names a quota (too many hooks, tags, clusters), which asking again does not lift.
 ];
 /** Error names of a service failing on its side, or of an attempt that timed out. */
 export const TRANSIENT_ERROR_NAMES: readonly string[] = [
@@ -145,6 +152,22 @@ export const TRANSIENT_ERROR_NAMES: readonly string[] = [
 ];
 /** HTTP statuses of an answer worth asking again (too many requests, the server's fault). */
 export const TRANSIENT_HTTP_STATUSES: readonly number[] = [429, 500, 502, 503, 504];
+/**
+ * Node's error codes for a connection that could not be made or broke — DNS included
+ * (ENOTFOUND, EAI_AGAIN): the SDK's NODEJS_TIMEOUT_ERROR_CODES and NODEJS_NETWORK_ERROR_CODES,
+ * plus ECONNABORTED.
+ */
+export const NETWORK_ERROR_CODES: readonly string[] = [
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+];
 
 // ── SQS, SNS, SSM, Lambda ──────────────────────────────────────────────────────────────────
 
