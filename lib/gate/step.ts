@@ -767,7 +767,9 @@ class Step {
     const answer = await this.deadline.run('CompleteLifecycleAction', (signal) =>
       this.deps.lifecycle.complete(this.ref, decision.result, { signal }),
     );
-    if (answer === 'gone') return this.ended(decision);
+    // Already completed: most likely by this step's earlier attempt, killed before its notice;
+    // the notice says what it decided, the Retained state included.
+    if (answer === 'gone') return this.ended({ ...decision, reason });
     this.deps.log.info('lifecycle action completed', {
       instanceId: this.action.instanceId,
       group: this.action.groupName,

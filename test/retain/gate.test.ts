@@ -70,6 +70,20 @@ describe('retain: the gate with RETAIN', () => {
     expect(notice.message).to.contain('Last answer: busy');
   });
 
+  // A step that completed with ABANDON and was killed before its Publish: its retry finds the
+  // action completed. Broken variant caught: ended(decision) without the step's reason (as it
+  // was) — the notice says "already completed" but not that the instance keeps running.
+  it("names the Retained state in the retry's notice when the step that retained was killed before its own", async () => {
+    setUp({ THEMIS_ON_DEADLINE: 'RETAIN' }, true);
+    world.lifecycle.ended = true; // the earlier attempt's CompleteLifecycleAction took effect
+    const outcome = await gateStep(terminateEvent({ time: '2024-05-01T12:00:00Z' }), world.deps);
+    expect(outcome.outcome).to.equal('gone');
+    expect(world.lifecycle.completions.map((c) => c.result)).to.deep.equal(['ABANDON']);
+    const notice = world.notifications.published.at(-1)!;
+    expect(notice.attributes.event).to.equal('ended');
+    expect(notice.message).to.match(/themis had decided: deadline \(.*Terminating:Retained/);
+  });
+
   it('completes with CONTINUE, never ABANDON, when the group does not retain — with the command that enables retention', async () => {
     setUp({ THEMIS_ON_DEADLINE: 'RETAIN' }, false);
     const outcome = await gateStep(terminateEvent({ time: '2024-05-01T12:00:00Z' }), world.deps);
