@@ -17,11 +17,16 @@ process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 
 dropSdkNodeVersionNotice();
 
-// One moto_server serves file after file, reset in between (test/helpers/moto.ts): each
-// cold start costs seconds. Stopped once the run is over (mocha's root hook).
+// One moto_server serves file after file, reset in between (test/helpers/moto-server.ts): each
+// cold start costs seconds. Stopped once the run is over: by mocha's root hook when one process
+// runs every file; in a worker of `--parallel` (root hooks run once per file there) when the
+// worker exits.
 shareMotoServers();
-export const mochaHooks = {
-  async afterAll() {
-    await stopSharedMotoServers();
-  },
-};
+export const mochaHooks =
+  process.env.MOCHA_WORKER_ID === undefined
+    ? {
+        async afterAll() {
+          await stopSharedMotoServers();
+        },
+      }
+    : {};
