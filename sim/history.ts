@@ -334,9 +334,9 @@ function drawEcs(
 /** Share of histories with a launch hook or a warm pool (or both) on a group. */
 export const LIFECYCLE_HISTORY_SHARE = 0.1;
 /** Share of histories with THEMIS_ON_DEADLINE=RETAIN (sim/retain.ts)… */
-export const RETAIN_HISTORY_SHARE = 0.02;
+export const RETAIN_HISTORY_SHARE = 0.012;
 /** …and of those, the share whose work outlasts the hook's 48 h global timeout. */
-export const LONG_RETAIN_SHARE = 0.05;
+export const LONG_RETAIN_SHARE = 0.06;
 
 /**
  * Launch hooks, warm pools and retention, from a stream of their own. A launch hook is the
@@ -409,7 +409,7 @@ export interface HistoryRun {
 }
 
 /** How long protect keeps scanning a group that retains, outside retention histories. */
-const RETAINING_UNTIL_MS = 6 * 3600_000;
+const RETAINING_UNTIL_MS = 2 * 3600_000;
 
 /** Longest a history may take to settle after its last event: past any hook's global timeout. */
 const SETTLE_LIMIT_MS = (GLOBAL_TIMEOUT_CAP_SECONDS + 3600) * 1000;

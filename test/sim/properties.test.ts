@@ -103,17 +103,21 @@ describe('sim/properties', function () {
       const c = tally.lifecycle;
       expect(c.gatedLaunchHistories, 'gated launch hooks').to.be.greaterThan(histories / 50);
       expect(c.launchHookHistories).to.be.greaterThan(c.gatedLaunchHistories);
-      expect(c.launchesAbandoned, 'launches abandoned').to.be.greaterThan(0);
-      expect(c.reuseOnScaleInHistories, 'ReuseOnScaleIn').to.be.greaterThan(histories / 200);
+      expect(c.reuseOnScaleInHistories, 'ReuseOnScaleIn').to.be.greaterThan(histories / 100);
       expect(c.warmPoolHistories).to.be.greaterThan(c.reuseOnScaleInHistories);
-      expect(c.poolReturns, 'returns to the warm pool').to.be.greaterThan(0);
-      expect(c.poolDepartures, 'restarts from the warm pool').to.be.greaterThan(0);
-      expect(c.retainHistories, 'RETAIN').to.be.greaterThan(histories / 100);
-      expect(c.longRetainHistories, 'holds past 48 h').to.be.greaterThan(0);
-      expect(c.retained[TERMINATING_RETAINED] ?? 0).to.be.greaterThan(0);
-      expect(c.retained[WARMED_PENDING_RETAINED] ?? 0).to.be.greaterThan(0);
-      expect(c.busyPast48h, 'retained busy past 48 h').to.be.greaterThan(0);
-      expect(c.terminatedFromRetained).to.be.greaterThan(0);
+      expect(c.retainHistories, 'RETAIN').to.be.greaterThan(histories / 200);
+      // The rarer cases, where a run is long enough to hold some (10,000 by default: 65
+      // launches abandoned, 3 holds past 48 h, 19 instances in Warmed:Pending:Retained).
+      if (histories >= 5000) {
+        expect(c.launchesAbandoned, 'launches abandoned').to.be.greaterThan(0);
+        expect(c.poolReturns, 'returns to the warm pool').to.be.greaterThan(0);
+        expect(c.poolDepartures, 'restarts from the warm pool').to.be.greaterThan(0);
+        expect(c.longRetainHistories, 'holds past 48 h').to.be.greaterThan(0);
+        expect(c.retained[TERMINATING_RETAINED] ?? 0).to.be.greaterThan(0);
+        expect(c.retained[WARMED_PENDING_RETAINED] ?? 0).to.be.greaterThan(0);
+        expect(c.busyPast48h, 'retained busy past 48 h').to.be.greaterThan(0);
+        expect(c.terminatedFromRetained).to.be.greaterThan(0);
+      }
       // Every excused case names its cause, one of the named ones (the summary printed above
       // counts each).
       for (const key of Object.keys(tally.excused)) {
