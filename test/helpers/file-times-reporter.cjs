@@ -51,12 +51,13 @@ class FileTimes extends Mocha.reporters.Dot {
       cpuSince = c;
     };
     runner.on(EVENT_SUITE_BEGIN, (suite) => switchTo(suite.file));
-    runner.on(EVENT_HOOK_BEGIN, (hook) => switchTo(hook.file));
+    // Root hooks (test/setup.ts: the shared moto_server stopped) have no file of their own.
+    runner.on(EVENT_HOOK_BEGIN, (hook) => switchTo(hook.parent?.root ? '(root hooks)' : hook.file));
     runner.on(EVENT_TEST_END, (test) =>
       tests.push({ file: test.file, title: test.fullTitle(), ms: test.duration }),
     );
     runner.on(EVENT_RUN_END, () => {
-      switchTo('(end: root hooks)');
+      switchTo('(end)');
       const c = cpu();
       const out = {
         wallMs: Date.now() - start,

@@ -97,10 +97,13 @@ async function spawnMoto(): Promise<MotoProcess> {
   return { child, endpoint, transitions: new Set() };
 }
 
-async function stopProcess({ child }: MotoProcess): Promise<void> {
+async function stopProcess(
+  { child }: MotoProcess,
+  signal: NodeJS.Signals = 'SIGTERM',
+): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
+  child.kill(signal);
   await exited;
 }
 
@@ -133,7 +136,7 @@ export function shareMotoServers(): void {
   if (sharing.on) return;
   sharing.on = true;
   process.once('exit', () => {
-    for (const p of sharing.kept) if (alive(p)) p.child.kill('SIGTERM');
+    for (const p of sharing.kept) if (alive(p)) p.child.kill('SIGKILL');
   });
 }
 
@@ -142,7 +145,9 @@ export async function stopSharedMotoServers(): Promise<void> {
   const all = [...sharing.kept];
   sharing.idle.length = 0;
   sharing.kept.clear();
-  await Promise.all(all.map(stopProcess));
+  // SIGKILL: moto has nothing to keep, and a Python tearing down every backend a run loaded
+  // took seconds to exit on SIGTERM.
+  await Promise.all(all.map((p) => stopProcess(p, 'SIGKILL')));
 }
 
 /** moto's state back to empty: every service reset, and the transitions holders set unset. */
