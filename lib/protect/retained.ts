@@ -17,6 +17,7 @@ import { AddressNotAllowedError, errorMessage } from '../errors.js';
 import type {
   Clock,
   EcsClusterState,
+  GroupDirectory,
   GroupInstance,
   InstanceAddresses,
   Log,
@@ -29,7 +30,8 @@ import type {
 } from '../ports.js';
 import { encodePendingNotice, noticeRetryDelaySeconds } from '../gate/notice-retry.js';
 import { probeMany } from '../probe.js';
-import { decideRetained, retainedKind } from '../retain/decide.js';
+import { afterFailedTerminate, decideRetained, retainedKind } from '../retain/decide.js';
+import { TERMINATING_RETAINED } from '../aws/facts.js';
 import { retainedReleasedNotice } from '../retain/notice.js';
 import { Deadline, DeadlineExceededError, realTimers, type Timers } from '../time.js';
 
@@ -46,6 +48,11 @@ export interface RetainedDeps {
   retained?: RetainedInstances;
   /** Absent: the release is logged only. */
   notifications?: Notifications;
+  /**
+   * The group's members, read back after a terminate call that failed or went unanswered
+   * (protect's own GroupDirectory). Absent: such an outcome is told as unknown.
+   */
+  groups?: GroupDirectory;
   /**
    * The gate's recheck queue (THEMIS_RECHECK_QUEUE_URL). A released notice that SNS refused
    * goes there as a pending notice, and the gate publishes it, retrying for
@@ -65,9 +72,14 @@ export interface RetainedDeps {
  * terminated        TerminateInstanceInAutoScalingGroup succeeded;
  * would-terminate   dry run (or no Auto Scaling port): it would have been;
  * kept              busy, unknown, not asked, or in the warm pool;
- * failed            the call failed: kept, tried again on the next scan.
+ * failed            the call failed and the instance is still Terminating:Retained: kept,
+ *                   tried again on the next scan;
+ * unknown           the call failed or went unanswered and the instance's state could not
+ *                   be read afterwards: it may have been terminated (the notice says so).
+ * A call that failed but was carried out (the instance has left Terminating:Retained) is
+ * 'terminated'.
  */
-export type RetainedAction = 'terminated' | 'would-terminate' | 'kept' | 'failed';
+export type RetainedAction = 'terminated' | 'would-terminate' | 'kept' | 'failed' | 'unknown';
 
 export interface RetainedInstanceReport {
   instanceId: string;
@@ -216,7 +228,13 @@ async function ask(
   }
 }
 
-/** Terminate (unless dry run), then tell operators; a failed call leaves the instance kept. */
+/**
+ * Terminate (unless dry run), then tell operators. A call that failed or went unanswered may
+ * have been carried out all the same, and then no later scan sees the instance retained again:
+ * so its state is read back (DescribeAutoScalingGroups, inside the step's deadline). Still
+ * Terminating:Retained: kept, tried again on the next scan. Left it: terminated, and told.
+ * Unreadable: the notice says the outcome is unknown — never silence.
+ */
 async function carryOut(
   target: Target,
   member: GroupInstance,
@@ -225,6 +243,7 @@ async function carryOut(
   deadline: Deadline,
 ): Promise<void> {
   const ports = deps.retained;
+  let outcome: 'released' | 'unknown' = 'released';
   if (target.dryRun || !ports) {
     report.action = 'would-terminate';
   } else {
@@ -236,19 +255,44 @@ async function carryOut(
         );
       report.action = 'terminated';
     } catch (err) {
-      report.action = 'failed';
-      report.reason = `idle, but TerminateInstanceInAutoScalingGroup failed: ${errorMessage(err)}; tried again on the next scan`;
-      deps.log.error('retained instance not terminated', {
-        instanceId: member.instanceId,
-        group: target.asgName,
-        reason: report.reason,
-      });
-      return;
+      const failure = `TerminateInstanceInAutoScalingGroup failed: ${errorMessage(err)}`;
+      const listed = await stateAfterCall(target, member, deps, deadline);
+      const after = afterFailedTerminate(listed.state);
+      if (after === 'still-retained') {
+        report.action = 'failed';
+        report.reason = `idle, but ${failure}; still ${TERMINATING_RETAINED}: tried again on the next scan`;
+        deps.log.error('retained instance not terminated', {
+          instanceId: member.instanceId,
+          group: target.asgName,
+          reason: report.reason,
+        });
+        return;
+      }
+      if (after === 'left') {
+        report.action = 'terminated';
+        report.reason = `idle; ${failure}, but the group ${
+          listed.state === null ? 'no longer lists it' : `lists it as ${listed.state}`
+        } now: Auto Scaling carried out the termination`;
+        deps.log.warn('retained instance terminated, though the call failed', {
+          instanceId: member.instanceId,
+          group: target.asgName,
+          reason: report.reason,
+        });
+      } else {
+        outcome = 'unknown';
+        report.action = 'unknown';
+        report.reason = `idle, but ${failure}, and its state could not be read afterwards (${listed.why}): it may have been terminated; if it is still ${TERMINATING_RETAINED}, the next scan tries again`;
+        deps.log.error('retained instance: termination outcome unknown', {
+          instanceId: member.instanceId,
+          group: target.asgName,
+          reason: report.reason,
+        });
+      }
     }
   }
-  // Only a real termination is told: a dry run would repeat the notice on every scan.
+  // Only a real (or possible) termination is told: a dry run would repeat it on every scan.
   const notifications = deps.notifications;
-  if (report.action !== 'terminated' || !notifications) return;
+  if (report.action === 'would-terminate' || !notifications) return;
   const notice = retainedReleasedNotice({
     groupName: target.asgName,
     instanceId: member.instanceId,
@@ -256,8 +300,37 @@ async function carryOut(
     reason: report.reason,
     time: new Date(deps.clock()).toISOString(),
     dryRun: false,
+    ...(outcome === 'unknown' ? { outcome } : {}),
   });
   report.notice = await tellReleased(notice, notifications, member, target, deps, deadline);
+}
+
+/**
+ * The member's lifecycle state as the group lists it now: null when it is not listed (or the
+ * group is gone), undefined (with why) when it cannot be read. Gets at most half of the step's
+ * time left, so the notice keeps the other half.
+ */
+async function stateAfterCall(
+  target: Target,
+  member: GroupInstance,
+  deps: RetainedDeps,
+  deadline: Deadline,
+): Promise<{ state: string | null | undefined; why?: string }> {
+  const groups = deps.groups;
+  if (!groups) return { state: undefined, why: 'no group directory to read it from' };
+  try {
+    const listed = await deadline
+      .within(Math.min(RETAINED_CALL_MS, deadline.remainingMs() / 2))
+      .run('DescribeAutoScalingGroups (retained)', (signal) =>
+        groups.describeGroups([target.asgName], { signal }),
+      );
+    const found = listed
+      .find((g) => g.name === target.asgName)
+      ?.instances.find((i) => i.instanceId === member.instanceId);
+    return { state: found ? found.lifecycleState : null };
+  } catch (err) {
+    return { state: undefined, why: `DescribeAutoScalingGroups failed: ${errorMessage(err)}` };
+  }
 }
 
 /**

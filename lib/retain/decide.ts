@@ -159,3 +159,23 @@ export function decideRetained(
       };
   }
 }
+
+/**
+ * What became of a retained instance whose TerminateInstanceInAutoScalingGroup call failed
+ * or went unanswered — Auto Scaling may have carried it out all the same (an answer lost to a
+ * connection reset, then the SDK's retry refused because the instance is Terminating by now).
+ * `listed` is the instance's lifecycle state as DescribeAutoScalingGroups lists it after the
+ * call: null when the group is listed without it or not at all (gone: it left the group),
+ * undefined when the listing could not be had.
+ *   still-retained  it is still Terminating:Retained: kept, and the next scan tries again;
+ *   left            it has left Terminating:Retained: the termination happened — tell it now,
+ *                   as no later scan will see it retained again;
+ *   unknown         the state could not be read: tell that the outcome is unknown (a later
+ *                   scan tries again only if it is still retained, and tells that too).
+ */
+export function afterFailedTerminate(
+  listed: string | null | undefined,
+): 'still-retained' | 'left' | 'unknown' {
+  if (listed === undefined) return 'unknown';
+  return listed === TERMINATING_RETAINED ? 'still-retained' : 'left';
+}

@@ -19,15 +19,27 @@ export interface RetainedReleaseFacts {
   /** ISO time of the scan. */
   time: string;
   dryRun: boolean;
+  /**
+   * released (the default): Auto Scaling took the termination. unknown: the call failed or
+   * went unanswered and the instance's state could not be read afterwards, so themis cannot
+   * tell whether it was terminated (lib/protect/retained.ts).
+   */
+  outcome?: 'released' | 'unknown';
 }
 
 /**
  * The same for every notice about one retained instance's release (a scan retried after the
  * call, a second scan before Auto Scaling moved the instance on), so duplicates are recognisable.
  */
-export function retainedOutcomeId(groupName: string, instanceId: string): string {
+export function retainedOutcomeId(
+  groupName: string,
+  instanceId: string,
+  outcome: 'released' | 'unknown' = 'released',
+): string {
+  // An unknown outcome is not a duplicate of the released notice a later scan may still send.
+  const parts = [groupName, instanceId, RETAINED_RELEASED_EVENT];
   return createHash('sha256')
-    .update([groupName, instanceId, RETAINED_RELEASED_EVENT].join('\u0000'))
+    .update((outcome === 'unknown' ? [...parts, outcome] : parts).join('\u0000'))
     .digest('hex')
     .slice(0, 32);
 }
@@ -38,10 +50,11 @@ export function retainedReleasedNotice(raw: RetainedReleaseFacts): Notice {
     groupName: plainText(raw.groupName, 255),
     reason: plainText(raw.reason, 1000),
   };
+  const unknown = raw.outcome === 'unknown';
   const would = facts.dryRun ? '[dry run] ' : '';
-  const verb = facts.dryRun ? 'would release' : 'released';
+  const verb = facts.dryRun ? 'would release' : unknown ? 'may have released' : 'released';
   const build = (group: string) =>
-    `${would}themis: ${verb} retained ${facts.instanceId} in ${group} (idle)`.replace(
+    `${would}themis: ${verb} retained ${facts.instanceId} in ${group} (${unknown ? 'outcome unknown' : 'idle'})`.replace(
       /[^\x20-\x7e]/g,
       '?',
     );
@@ -56,6 +69,11 @@ export function retainedReleasedNotice(raw: RetainedReleaseFacts): Notice {
     ...(facts.dryRun ? ['DRY RUN: themis changed nothing; this is what it would have done.'] : []),
     `Instance ${facts.instanceId} of Auto Scaling group ${facts.groupName} was kept running in ${facts.lifecycleState} after its terminate lifecycle action was abandoned (the group's instance lifecycle policy retains such instances).`,
     `It now answers idle, so themis ${facts.dryRun ? 'would call' : 'called'} TerminateInstanceInAutoScalingGroup for it (ShouldDecrementDesiredCapacity=false: a retained instance is outside the desired capacity already).`,
+    ...(unknown
+      ? [
+          "The outcome is UNKNOWN: the call failed or was not answered in time, and the instance's state could not be read afterwards. If it is still in Terminating:Retained, a later scan asks it again and terminates it once idle (and says so); otherwise it was terminated. Check with: themis holds, or the group's activity history.",
+        ]
+      : []),
     `Reason: ${facts.reason}.`,
   ].join('\n');
   return {
@@ -64,7 +82,7 @@ export function retainedReleasedNotice(raw: RetainedReleaseFacts): Notice {
     attributes: {
       event: RETAINED_RELEASED_EVENT,
       group: facts.groupName,
-      'outcome-id': retainedOutcomeId(raw.groupName, raw.instanceId),
+      'outcome-id': retainedOutcomeId(raw.groupName, raw.instanceId, raw.outcome),
     },
   };
 }
