@@ -65,9 +65,13 @@ import {
 } from '../lib/aws/facts.js';
 import { LAUNCH_GATE_TAG } from '../lib/gate/launch.js';
 import { RETAINED_RELEASED_EVENT } from '../lib/retain/notice.js';
-import { AFTER_PROBE_RESERVE_MS, FAILED_STEPS_RIDDEN } from '../lib/gate/budget.js';
+import {
+  AFTER_PROBE_RESERVE_MS,
+  FAILED_STEPS_RIDDEN,
+  MAX_PROBE_TIMEOUT_MS,
+  stepBudgetMs,
+} from '../lib/gate/budget.js';
 import { DEADLINE_MARGIN_SECONDS } from '../lib/gate/decide.js';
-import { GROUP_TAGS_TTL_MS } from '../lib/gate/handler.js';
 import { MAX_RECHECK_SECONDS } from '../lib/gate/config.js';
 import { outcomeId } from '../lib/gate/notices.js';
 import type { SimLifecycleAction } from './fleet.js';
@@ -238,14 +242,15 @@ export function checkInvariants(sim: Simulation): CheckResult {
       (e) => e.kind === 'setting' && e.group === group && e.data?.fault === 'hook-deleted',
     );
   // themis pins an action's mode when its chain first runs: dry run then (or when the action
-  // began) is the operator's order to change nothing. The gate reads a group's tags up to
-  // GROUP_TAGS_TTL_MS old (documented: a tag change takes effect within that time).
+  // began) is the operator's order to change nothing. A first step that would start in dry run
+  // reads the group's tags uncached (lib/gate/step.ts), so "then" is the first step's own span
+  // (its budget before its decision), not the container cache's GROUP_TAGS_TTL_MS.
   const dryRunAtStart = (a: SimLifecycleAction) => {
     if (a.tagsAtStart[DRY_RUN_TAG] === 'true') return true;
     // This action's first step: a warm-pool instance has several actions (into the pool, out).
     const first = sim.steps.find((s) => s.instanceId === a.instanceId && s.at >= a.startedAt);
     if (!first) return false;
-    const from = first.at - GROUP_TAGS_TTL_MS;
+    const from = first.at - stepBudgetMs(MAX_PROBE_TIMEOUT_MS);
     return (
       sim.fleet.tagAt(a.group, DRY_RUN_TAG, from) === 'true' ||
       sim.fleet.tagChanges.some(

@@ -253,14 +253,30 @@ export async function gateStep(
   deps = { ...deps, log };
   const base = { source, instanceId: action.instanceId, groupName: action.groupName };
 
-  const [group] = await deadline.run('DescribeAutoScalingGroups', (signal) =>
+  let [group] = await deadline.run('DescribeAutoScalingGroups', (signal) =>
     deps.groups.describeGroups([action.groupName], { signal }),
   );
-  const { settings, problems } = resolveGateSettings(
+  let { settings, problems } = resolveGateSettings(
     config.settings,
     group?.tags ?? {},
     action.metadata,
   );
+  // A first step pins the chain's mode for the whole hold, and the container's answer may be
+  // GROUP_TAGS_TTL_MS old: a dry run it names may have been switched off since, and a hold
+  // pinned to dry run never heartbeats — the hook times out and a busy instance is terminated.
+  // So a first step that would start in dry run reads the group again, uncached. (A stale
+  // "live" needs no check: it only holds where it was asked to observe.)
+  const fresh = deps.freshGroups;
+  if (!parsed.state && settings.dryRun && fresh && fresh !== deps.groups) {
+    [group] = await deadline.run('DescribeAutoScalingGroups', (signal) =>
+      fresh.describeGroups([action.groupName], { signal }),
+    );
+    ({ settings, problems } = resolveGateSettings(
+      config.settings,
+      group?.tags ?? {},
+      action.metadata,
+    ));
+  }
   const passage = passageOf(action.transition, action.origin, action.destination);
   const launch = action.transition === LAUNCHING;
   if (launch && !parsed.state) {
