@@ -113,7 +113,7 @@ function withRetainedNoticeQueue(before: Record<string, unknown>): Record<string
 
 /**
  * And the alarm on retained instances that never answer (issue 14): protect's fleet-wide
- * RetainedUnanswered count ≥ 1 on every minute for 30 minutes tells the outcome topic.
+ * RetainedUnanswered count ≥ 1 in 25 of the last 30 minutes tells the outcome topic.
  */
 function withRetainedUnansweredAlarm(before: Record<string, unknown>): Record<string, unknown> {
   const copy = JSON.parse(JSON.stringify(before)) as { Resources: Record<string, unknown> };
@@ -122,14 +122,14 @@ function withRetainedUnansweredAlarm(before: Record<string, unknown>): Record<st
     Properties: {
       AlarmName: 'themis-ci-retained-unanswered',
       AlarmDescription:
-        "a retained instance has not answered themis's probe for 30 minutes; it is kept (never terminated on silence) until it answers IDLE or an operator terminates it — see themis holds",
+        "a retained instance has not answered themis's probe in 25 of the last 30 minutes; it is kept (never terminated on silence) until it answers IDLE or an operator terminates it — see themis holds",
       Namespace: 'themis',
       MetricName: 'RetainedUnanswered',
       Dimensions: [{ Name: 'service', Value: 'themis-protect' }],
       Statistic: 'Maximum',
       Period: 60,
       EvaluationPeriods: 30,
-      DatapointsToAlarm: 30,
+      DatapointsToAlarm: 25,
       Threshold: 1,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       TreatMissingData: 'notBreaching',
