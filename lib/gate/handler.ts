@@ -29,6 +29,7 @@ import type {
   CallOptions,
   GroupDirectory,
   GroupSnapshot,
+  GroupTagWriter,
   HookInfo,
   LifecycleActions,
 } from '../ports.js';
@@ -79,18 +80,21 @@ export function createGateHandler(containerDeps: GateDeps): GateHandler {
       : Deadline.never(timers);
     // A group's tags are read once per invocation at most, and reused by the container's
     // later invocations for GROUP_TAGS_TTL_MS (see cacheGroups).
+    const memory = container(deps.config);
+    const groups = cacheGroups(deps.groups, {
+      store: memory.groups,
+      clock: deps.clock,
+      random: deps.random,
+    });
     const invocationDeps: GateDeps = {
       ...deps,
       freshGroups: deps.groups,
-      groups: cacheGroups(deps.groups, {
-        store: container(deps.config).groups,
-        clock: deps.clock,
-        random: deps.random,
-      }),
+      groups,
+      ...(deps.groupTags ? { groupTags: forgetOnWrite(deps.groupTags, groups) } : {}),
     };
-    // Hook timing is shared within this invocation only: a hook changed a moment ago must not
-    // be heartbeated on its old HeartbeatTimeout for the rest of a chain.
-    const describeHook = cacheHooks(deps.lifecycle);
+    // A hook's timing, for first steps: reused by the container for HOOK_TIMING_TTL_MS at most
+    // (a hook changed just before a scale-in must not be held on its old timing for long).
+    const describeHook = cacheHooks(deps.lifecycle, { store: memory.hooks, clock: deps.clock });
 
     /**
      * One input, inside its own budget; `progress` says how far it got. A direct input (not
@@ -324,26 +328,51 @@ async function reportUnreadable(
 }
 
 /**
- * How long a container reuses a group's tags (and a hook's timing). Every step needs them (probe settings), and
+ * How long a container reuses a group's tags. Every step needs them (probe settings), and
  * DescribeAutoScalingGroups counts against the account's Auto Scaling rate limit like a
  * heartbeat does: read per step, 200 held instances would cost 72,000 calls an hour at a
- * 10 s recheck. Reused for a minute, a tag change still takes effect within a minute.
+ * 10 s recheck; re-read every minute, each busy container still cost more than the
+ * heartbeats of the holds it served (issue 10: 13.1 Auto Scaling calls per hour of hold
+ * against a bound of 7.4). So a tag change reaches a hold that is already waiting within
+ * GROUP_TAGS_TTL_MS, and a new hold at once only in a container that has not read the group
+ * yet. What cannot wait that long does not come from here: the mode (dry run) is pinned by
+ * the first step, a retaining ABANDON re-reads the group uncached (GateDeps.freshGroups), and
+ * a container's own tag write drops its answer (forgetOnWrite).
  */
-export const GROUP_TAGS_TTL_MS = 60_000;
+export const GROUP_TAGS_TTL_MS = 10 * 60_000;
 /**
  * A container's first answer for a group is kept for a random part of the last half of
  * GROUP_TAGS_TTL_MS less: the containers of one scale-in start together, and with one fixed
- * lifetime they would all read their groups again in the same second, every minute.
+ * lifetime they would all read their groups again in the same second, every TTL.
  */
 const GROUP_TAGS_TTL_JITTER_MS = GROUP_TAGS_TTL_MS / 2;
+/**
+ * How long a container reuses a hook's timing (DescribeLifecycleHooks), counted from when the
+ * call was sent. Only first steps read it, and the chain then carries it for the whole hold
+ * (state.ts), so what this bounds is the hazard of a hook changed just before a scale-in: a
+ * HeartbeatTimeout shortened less than HOOK_TIMING_TTL_MS before an action's first step may
+ * be heartbeated on its old, longer spacing, and the hook can time out and apply its
+ * DefaultResult. Long enough to cover the first steps of one scale-in, which arrive within
+ * firstStepSpreadSeconds (10 s deployed) plus SQS's lag: each container then asks once per
+ * scale-in, not once per batch; short enough that a deploy changing the hook and a scale-in
+ * right after it (an instance refresh) meet the new timing unless they come within seconds.
+ */
+export const HOOK_TIMING_TTL_MS = 20_000;
 
 interface KnownGroup {
   atMs: number;
-  group: GroupSnapshot | undefined;
+  group: GroupSnapshot;
+}
+
+interface KnownHook {
+  /** When the call that answered was sent: the answer is no older than that. */
+  sentAtMs: number;
+  hook: HookInfo;
 }
 
 interface ContainerMemory {
   groups: Map<string, KnownGroup>;
+  hooks: Map<string, KnownHook>;
 }
 
 /**
@@ -355,27 +384,38 @@ const containers = new WeakMap<object, ContainerMemory>();
 
 function container(config: object): ContainerMemory {
   let memory = containers.get(config);
-  if (!memory) containers.set(config, (memory = { groups: new Map() }));
+  if (!memory) containers.set(config, (memory = { groups: new Map(), hooks: new Map() }));
   return memory;
 }
 
 /**
- * DescribeLifecycleHooks for the first steps of one invocation: the records of a batch share
- * one call per hook (in flight or answered). Never kept beyond the invocation — a hook changed
- * a moment ago must not be held on its old timing — and a missing hook or a failed call is
- * not remembered at all.
+ * DescribeLifecycleHooks for first steps: the records of one invocation share one call per
+ * hook while it is in flight, and — with `known` — a container reuses an answer while it is
+ * younger than HOOK_TIMING_TTL_MS (from when its call was sent), never longer. A missing hook
+ * or a failed call is not remembered at all: the next first step asks again. A call in
+ * flight is shared within the invocation only: one that hangs is never awaited by a later
+ * invocation.
  */
-function cacheHooks(lifecycle: LifecycleActions): LifecycleActions['describeHook'] {
+export function cacheHooks(
+  lifecycle: Pick<LifecycleActions, 'describeHook'>,
+  known?: { store: Map<string, KnownHook>; clock: () => number },
+): LifecycleActions['describeHook'] {
   const calls = new Map<string, Promise<HookInfo | undefined>>();
   return (groupName, hookName, opts) => {
     const key = `${groupName}/${hookName}`;
+    const fresh = known?.store.get(key);
+    if (fresh && known && known.clock() - fresh.sentAtMs < HOOK_TIMING_TTL_MS) {
+      return Promise.resolve(fresh.hook);
+    }
     let call = calls.get(key);
     if (!call) {
+      const sentAtMs = known?.clock();
       call = lifecycle.describeHook(groupName, hookName, opts);
       calls.set(key, call);
       call.then(
         (hook) => {
-          if (!hook) calls.delete(key);
+          calls.delete(key);
+          if (hook && known && sentAtMs !== undefined) known.store.set(key, { sentAtMs, hook });
         },
         () => calls.delete(key),
       );
@@ -384,16 +424,23 @@ function cacheHooks(lifecycle: LifecycleActions): LifecycleActions['describeHook
   };
 }
 
+/** A group directory whose cached answer for a group can be dropped. */
+export interface CachedGroups extends GroupDirectory {
+  /** The group's tags changed (this container wrote them): ask again next time. */
+  forget(name: string): void;
+}
+
 /**
  * describeGroups answered once per group name for the life of one invocation, and — with
- * `known` — from answers up to GROUP_TAGS_TTL_MS old. Only settled answers are kept beyond
- * the invocation: a call that hangs is never awaited by a later one. The first caller's
- * signal goes with the call; every caller races it against its own deadline anyway.
+ * `known` — from answers up to GROUP_TAGS_TTL_MS old. Only settled answers naming the group
+ * are kept beyond the invocation: a call that hangs is never awaited by a later one, and a
+ * group not found is asked for again by the next invocation. The first caller's signal goes
+ * with the call; every caller races it against its own deadline anyway.
  */
 export function cacheGroups(
   groups: GroupDirectory,
   known?: { store: Map<string, KnownGroup>; clock: () => number; random?: () => number },
-): GroupDirectory {
+): CachedGroups {
   const cache = new Map<string, Promise<GroupSnapshot | undefined>>();
   const one = (name: string, opts?: CallOptions) => {
     const fresh = known?.store.get(name);
@@ -406,11 +453,13 @@ export function cacheGroups(
         .describeGroups([name], opts)
         .then((found) => found.find((g) => g.name === name))
         .then((group) => {
-          // A container's first answer counts as older than it is by up to the jitter (kept
-          // 30–60 s); its later ones keep the phase that set.
-          const first = !known?.store.has(name);
-          const age = first ? Math.floor((known?.random?.() ?? 0) * GROUP_TAGS_TTL_JITTER_MS) : 0;
-          known?.store.set(name, { atMs: known.clock() - age, group });
+          if (group && known) {
+            // A container's first answer counts as older than it is by up to the jitter
+            // (kept ½–1 TTL); its later ones keep the phase that set.
+            const first = !known.store.has(name);
+            const age = first ? Math.floor((known.random?.() ?? 0) * GROUP_TAGS_TTL_JITTER_MS) : 0;
+            known.store.set(name, { atMs: known.clock() - age, group });
+          }
           return group;
         });
       // A failed call is not cached: the next record asks again.
@@ -425,5 +474,29 @@ export function cacheGroups(
       return found.filter((g): g is GroupSnapshot => g !== undefined);
     },
     findGroupsByTag: (key, value, opts) => groups.findGroupsByTag(key, value, opts),
+    forget(name) {
+      cache.delete(name);
+      const entry = known?.store.get(name);
+      // Expired, not deleted: the next answer keeps the container's phase (no new jitter).
+      if (entry) known?.store.set(name, { ...entry, atMs: -Infinity });
+    },
+  };
+}
+
+/**
+ * The group-tag writer of one invocation: after a write (or a failed one, which may have
+ * been applied) the invocation's and the container's answers for that group are dropped, so
+ * the next step reads what was written — the launch gate's abandon count would otherwise
+ * count from an answer up to GROUP_TAGS_TTL_MS old.
+ */
+export function forgetOnWrite(writer: GroupTagWriter, groups: CachedGroups): GroupTagWriter {
+  return {
+    async setTag(groupName, key, value, opts) {
+      try {
+        await writer.setTag(groupName, key, value, opts);
+      } finally {
+        groups.forget(groupName);
+      }
+    },
   };
 }

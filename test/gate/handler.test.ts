@@ -1,7 +1,12 @@
 import { expect } from 'chai';
 import sinon from 'sinon';
 import { INVOCATION_RESERVE_MS } from '../../lib/gate/budget.js';
-import { createGateHandler, type SqsBatchResponse } from '../../lib/gate/handler.js';
+import {
+  createGateHandler,
+  GROUP_TAGS_TTL_MS,
+  HOOK_TIMING_TTL_MS,
+  type SqsBatchResponse,
+} from '../../lib/gate/handler.js';
 import { encodeRecheck, initialState, type StepState } from '../../lib/gate/state.js';
 import type { StepOutcome } from '../../lib/gate/step.js';
 import { DeadlineExceededError } from '../../lib/time.js';
@@ -131,11 +136,11 @@ describe('gate handler', () => {
       expect(world.groups.describeCalls).to.have.length(1);
     });
 
-    it("reuses a group's tags for a minute across the container's invocations, then reads them again", async () => {
+    it("reuses a group's tags for GROUP_TAGS_TTL_MS across the container's invocations, then reads them again", async () => {
       const handler = createGateHandler(world.deps);
       const one = sqsEvent([{ id: 'a', body: JSON.stringify(terminateEvent()) }]);
       await handler(one);
-      world.clock.advance(59);
+      world.clock.advance(GROUP_TAGS_TTL_MS / 1000 - 1);
       await handler(one);
       expect(world.groups.describeCalls).to.have.length(1);
       world.groups.tags.set(GROUP, { 'themis:busy-url': '/other' });
@@ -145,7 +150,7 @@ describe('gate handler', () => {
       expect(worker.requests.at(-1)).to.equal('/other');
     });
 
-    it('reads a hook once for the first steps of one batch, and afresh in the next invocation', async () => {
+    it('reads a hook once for the first steps of one batch, reuses it for HOOK_TIMING_TTL_MS at most, and never reuses a missing hook', async () => {
       const handler = createGateHandler(world.deps);
       await handler(
         sqsEvent(
@@ -156,10 +161,16 @@ describe('gate handler', () => {
         ),
       );
       expect(world.lifecycle.describeCalls).to.equal(1);
-      // A hook changed a moment ago must not be held on its old timing (review regression).
+      // The same scale-in's next batch, in this container: the answer is reused.
+      world.clock.advance(HOOK_TIMING_TTL_MS / 1000 - 1);
+      await handler(sqsEvent([{ id: 'a', body: JSON.stringify(terminateEvent()) }]));
+      expect(world.lifecycle.describeCalls).to.equal(1);
+      // A hook changed since must not be held on its old timing for longer (review regression).
+      world.clock.advance(1);
       await handler(sqsEvent([{ id: 'a', body: JSON.stringify(terminateEvent()) }]));
       expect(world.lifecycle.describeCalls).to.equal(2);
       world.lifecycle.hooks.clear();
+      world.clock.advance(HOOK_TIMING_TTL_MS / 1000);
       await handler(
         sqsEvent([{ id: 'b', body: JSON.stringify(terminateEvent({ instanceId: OTHER })) }]),
       );
