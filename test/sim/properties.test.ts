@@ -236,7 +236,9 @@ describe('sim/properties', function () {
     it('catches a visibility timeout shorter than a step (messages redelivered while their step runs)', async () => {
       const run = await firstFailing(
         'duplicate-notice',
-        { overrides: { visibilityTimeoutSeconds: 1 } },
+        // 2 s, shorter than a step that probes (2 s) and calls AWS; at 1 s the chains forked
+        // by each redelivery of seed 2 multiply faster than its history ends (runaway).
+        { overrides: { visibilityTimeoutSeconds: 2 } },
         (spec) => !spec.faults.crash && !spec.faults.outages && !spec.faults.storms,
       );
       expect(run, 'some history shows it').to.not.equal(undefined);
