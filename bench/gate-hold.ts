@@ -12,6 +12,7 @@
  *   Scaling request rate it sustains.
  * Both against the Auto Scaling budget themis documents for itself (sim/sdk.ts).
  */
+import { GROUP_TAGS_TTL_MS, HOOK_TIMING_TTL_MS } from '../lib/gate/handler.js';
 import { STEP_SLACK_MS, recheckIntervalMs } from '../sim/invariants.js';
 import { deployed } from '../sim/deployed.js';
 import { measureGateHold, measureHoldWhileScanning, measureProtectRate } from '../sim/measure.js';
@@ -136,7 +137,7 @@ export async function benchGateHold(): Promise<Row[]> {
         text: '≤ 1.1 × bound + completions',
         pass: g.autoScalingCallsPerHourPerInstance <= callsBound,
       },
-      note: `every Auto Scaling call of the gate: ${byApi}; busiest second ${g.peakAutoScalingPerSecond} requests (themis's budget: ${THEMIS_AUTO_SCALING_BUDGET.perSecondPeak} in a second, ${THEMIS_AUTO_SCALING_BUDGET.perMinute} in a minute).`,
+      note: `every Auto Scaling call of the gate: ${byApi} (a container reuses group tags ${GROUP_TAGS_TTL_MS / 60_000} min, a hook's timing ${HOOK_TIMING_TTL_MS / 1000} s); busiest second ${g.peakAutoScalingPerSecond} requests (themis's budget: ${THEMIS_AUTO_SCALING_BUDGET.perSecondPeak} in a second, ${THEMIS_AUTO_SCALING_BUDGET.perMinute} in a minute).`,
     },
     {
       section: rateSection,
@@ -160,6 +161,17 @@ export async function benchGateHold(): Promise<Row[]> {
         label: 'first steps at once',
       },
       ratio: { value: r.peakTenSecondsPerSecond / GOAL_SUSTAINED_PER_SECOND, label: '× 5 per s' },
+      // Not the issue's goal (that is the busiest minute): the aim that a scale-in's first
+      // seconds stay under the same rate too.
+      goal: {
+        text: `aim ≤ ${GOAL_SUSTAINED_PER_SECOND} per s`,
+        pass: r.peakTenSecondsPerSecond <= GOAL_SUSTAINED_PER_SECOND,
+      },
+      note: `busiest 10 s from ${(r.peakTenSecondsAtMs / 1000).toFixed(1)} s: ${Object.entries(
+        r.peakTenSecondsByApi,
+      )
+        .map(([k, n]) => `${k} ${n}`)
+        .join(', ')}.`,
     },
     {
       section: rateSection,

@@ -211,6 +211,9 @@ export interface AutoScalingRateFigures {
   sustainedPerSecond: number;
   /** The busiest 10-second window, per second: a synchronised wave shows here. */
   peakTenSecondsPerSecond: number;
+  /** When that window starts (ms from the scale-in), and its requests by API. */
+  peakTenSecondsAtMs: number;
+  peakTenSecondsByApi: Record<string, number>;
   peakPerSecond: number;
   peakAtMs: number;
   /** Requests by API in the window, and in its busiest second. */
@@ -274,13 +277,18 @@ export async function measureHoldWhileScanning(
     apis.push(sim.account.autoScalingRequestApis[i]!);
   });
   const { perSecond, perMinute } = peakRates(times);
+  const tenSeconds = peakWindow(times, 10_000);
   const byApi: Record<string, number> = {};
   const peakSecondByApi: Record<string, number> = {};
+  const peakTenSecondsByApi: Record<string, number> = {};
   times.forEach((at, i) => {
     const { api } = apis[i]!;
     byApi[api] = (byApi[api] ?? 0) + 1;
     if (at >= perSecond.at && at < perSecond.at + 1000) {
       peakSecondByApi[api] = (peakSecondByApi[api] ?? 0) + 1;
+    }
+    if (at >= tenSeconds.at && at < tenSeconds.at + 10_000) {
+      peakTenSecondsByApi[api] = (peakTenSecondsByApi[api] ?? 0) + 1;
     }
   });
   return {
@@ -290,7 +298,9 @@ export async function measureHoldWhileScanning(
     requests: times.length,
     throttled: apis.filter((a) => a.throttled).length,
     sustainedPerSecond: perMinute.count / 60,
-    peakTenSecondsPerSecond: peakWindow(times, 10_000) / 10,
+    peakTenSecondsPerSecond: tenSeconds.count / 10,
+    peakTenSecondsAtMs: tenSeconds.at - fromMs,
+    peakTenSecondsByApi,
     peakPerSecond: perSecond.count,
     peakAtMs: perSecond.at - fromMs,
     byApi,
@@ -302,13 +312,13 @@ export async function measureHoldWhileScanning(
   };
 }
 
-/** The most of sorted `times` in any window of `windowMs`. */
-function peakWindow(times: readonly number[], windowMs: number): number {
-  let best = 0;
+/** The most of sorted `times` in any window of `windowMs`, and when that window starts. */
+function peakWindow(times: readonly number[], windowMs: number): { count: number; at: number } {
+  let best = { count: 0, at: times[0] ?? 0 };
   let from = 0;
   for (let to = 0; to < times.length; to++) {
     while (times[to]! - times[from]! >= windowMs) from++;
-    best = Math.max(best, to - from + 1);
+    if (to - from + 1 > best.count) best = { count: to - from + 1, at: times[from]! };
   }
   return best;
 }
