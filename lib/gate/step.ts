@@ -72,6 +72,7 @@ import {
   nextAbandonStreak,
   readAbandonStreak,
   streakSentence,
+  type AbandonStreak,
 } from './launch.js';
 import {
   encodePendingNotice,
@@ -807,7 +808,7 @@ class Step {
    * logged and the notice still goes out, without the count.
    */
   private async recordLaunchOutcome(event: NoticeEvent): Promise<Partial<NoticeFacts>> {
-    const previous = this.abandonStreak;
+    const previous = await this.abandonStreakNow();
     const abandoned = event === 'launch-abandoned';
     if (!abandoned && previous.count === 0) return {};
     const next = nextAbandonStreak(previous, this.deps.clock());
@@ -832,6 +833,34 @@ class Step {
       });
     }
     return facts;
+  }
+
+  /**
+   * The group's abandons in a row as AWS holds them now: the step's answer may come from the
+   * container's cache, older than another container's abandon or clear, and a count read
+   * stale would not be cleared by a ready launch or would be continued past one ("a
+   * replacement loop is likely" with a launch in between). One uncached read per launch
+   * completion; unreadable, the step's own answer stands.
+   */
+  private async abandonStreakNow(): Promise<AbandonStreak> {
+    const fresh = this.deps.freshGroups;
+    if (!fresh || fresh === this.deps.groups) return this.abandonStreak;
+    try {
+      const [group] = await this.deadline
+        .less(2 * CALL_ALLOWANCE_MS)
+        .within(CALL_ALLOWANCE_MS)
+        .run('DescribeAutoScalingGroups', (signal) =>
+          fresh.describeGroups([this.action.groupName], { signal }),
+        );
+      return group ? readAbandonStreak(group.tags) : this.abandonStreak;
+    } catch (err) {
+      this.deps.log.warn('launch abandon count not read again', {
+        instanceId: this.action.instanceId,
+        group: this.action.groupName,
+        error: errorMessage(err),
+      });
+      return this.abandonStreak;
+    }
   }
 
   /** Cancel the command in flight (best effort); the words to add to the reason. */
