@@ -363,7 +363,7 @@ export function checkInvariants(sim: Simulation): CheckResult {
       }
     }
 
-    violations.push(...checkOutcomePassage(sim, action, outcomes, excused));
+    violations.push(...checkOutcomePassage(sim, action, outcomes));
 
     // idle-held
     const held = checkIdleHeld(sim, action, config.recheckSeconds);
@@ -651,10 +651,6 @@ function slowingFault(sim: Simulation, fromMs: number, toMs: number): string | u
   return undefined;
 }
 
-/** An excuse's name, as the run's summary counts it (no regular-expression characters). */
-export const RETAINED_UNSAID_AFTER_KILL =
-  "Lambda killed after CompleteLifecycleAction, and the retry's notice does not name the Retained state";
-
 /** The excuse's name, as the run's summary counts it. */
 export const WORK_AFTER_FINAL_IDLE =
   'work started after the final idle answer that led to the release';
@@ -756,7 +752,6 @@ export const EXCUSE_CAUSES: readonly RegExp[] = [
   /^the gate's deadline passed$/,
   /^the hook's global timeout passed$/,
   new RegExp(`^${WORK_AFTER_FINAL_IDLE}$`),
-  new RegExp(`^${RETAINED_UNSAID_AFTER_KILL}$`),
 ];
 
 /** Counts of excused cases by property and cause, for the run's summary. */
@@ -780,13 +775,13 @@ export function tallyExcuses(
  * outcome-passage for one action, judged by its own outcome notices (`outcomes`): each one's
  * facts name the action's passage (absent means a plain terminate, as NoticeFacts documents),
  * and after themis's own ABANDON that Auto Scaling answered by retaining the instance, one of
- * them (a duplicate's "already completed" need not) names the Retained state the fleet put it in.
+ * them names the Retained state the fleet put it in (a duplicate's "already completed" need
+ * not; when the step that retained was killed before its Publish, the retry's must).
  */
 function checkOutcomePassage(
   sim: Simulation,
   action: SimLifecycleAction,
   outcomes: ReadonlyArray<Simulation['published'][number]>,
-  excused: Excuse[],
 ): Violation[] {
   const out: Violation[] = [];
   const passage = action.passage ?? 'terminate';
@@ -799,23 +794,12 @@ function checkOutcomePassage(
     outcomes.length &&
     !outcomes.some((o) => o.notice.message.includes(retained.state))
   ) {
-    // The step that completed was killed before its Publish: the retry's "already completed"
-    // notice says what had been decided but not that the instance was retained (a gap of the
-    // gate's notices, counted by name in the run's summary, not hidden).
-    if (completingStepKilled(sim, action)) {
-      excused.push({
-        kind: 'outcome-passage',
-        instanceId: action.instanceId,
-        cause: RETAINED_UNSAID_AFTER_KILL,
-      });
-    } else {
-      out.push({
-        kind: 'outcome-passage',
-        instanceId: action.instanceId,
-        at: outcomes[0]!.at,
-        message: `${action.instanceId}: themis's ABANDON left it in ${retained.state}, but no outcome notice says so (${outcomes.map((o) => `${o.notice.attributes.event}: "${o.notice.subject}"`).join('; ')})`,
-      });
-    }
+    out.push({
+      kind: 'outcome-passage',
+      instanceId: action.instanceId,
+      at: outcomes[0]!.at,
+      message: `${action.instanceId}: themis's ABANDON left it in ${retained.state}, but no outcome notice says so (${outcomes.map((o) => `${o.notice.attributes.event}: "${o.notice.subject}"`).join('; ')})`,
+    });
   }
   for (const o of outcomes) {
     const said = factsOf(o.notice.message)?.passage ?? 'terminate';
@@ -829,15 +813,6 @@ function checkOutcomePassage(
     }
   }
   return out;
-}
-
-/** The gate invocation whose CompleteLifecycleAction ended this action was killed. */
-function completingStepKilled(sim: Simulation, action: SimLifecycleAction): boolean {
-  const completion = sim.completions.find(
-    (c) => c.instanceId === action.instanceId && c.at === action.ended?.at,
-  );
-  if (!completion) return false;
-  return sim.gate.invocations.some((i) => i.id === completion.invocation && i.result === 'crashed');
 }
 
 /** The JSON facts at the end of a notice's body (lib/gate/notices.ts), if it has them. */
