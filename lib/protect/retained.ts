@@ -4,8 +4,11 @@
  * = RETAIN does this for busy ones); nothing else ever ends them. So on every scan each
  * retained member is asked whether it is busy, and one that answers IDLE is terminated with
  * TerminateInstanceInAutoScalingGroup (ShouldDecrementDesiredCapacity=false), followed by a
- * "released retained" notice. Busy or unknown: kept — unknown never terminates. Warm pool
- * retained instances are only reported (the API cannot terminate warm pool instances).
+ * "released retained" notice. Busy or unknown: kept — unknown never terminates. Warm-pool
+ * retained instances (Warmed:*:Retained) are not seen here at all: DescribeWarmPool lists the
+ * warm pool's instances and protect does not call it; it reads the group's members
+ * (DescribeAutoScalingGroups). Were one among them, it would be reported and kept, never
+ * terminated (the API cannot terminate warm pool instances). `themis holds` shows them.
  *
  * The decision is lib/retain/decide.ts; this module only carries it out. A group with no
  * retained member costs no call at all. Nothing here throws for the group: a failure is in
