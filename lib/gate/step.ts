@@ -280,6 +280,17 @@ export async function gateStep(
   }
   const passage = passageOf(action.transition, action.origin, action.destination);
   const launch = action.transition === LAUNCHING;
+  // A launch let in at once (CONTINUE, ungated) follows a dry-run setting — except on a first
+  // step that may be the retry of a live one whose completion failed: observing it then would
+  // leave the action to its hook's timeout, with no outcome. Letting it in is what the live
+  // attempt was doing, and all a launch hook's CONTINUE does.
+  const ungatedDryRun =
+    parsed.state?.dryRun ??
+    chainDryRun(
+      undefined,
+      settings.dryRun,
+      parsed.eventTimeMs === undefined ? undefined : startedMs - parsed.eventTimeMs,
+    );
   if (launch && !parsed.state) {
     const ownership = launchOwnership(action.hookName, group?.tags ?? {}, config);
     if (ownership === 'not-ours') {
@@ -288,7 +299,7 @@ export async function gateStep(
       return { ...base, outcome: 'ignored', reason };
     }
     if (ownership === 'continue') {
-      return continueUngatedLaunch(deps, action, settings.dryRun, base, deadline, passage);
+      return continueUngatedLaunch(deps, action, ungatedDryRun, base, deadline, passage);
     }
   }
   if (launch && settings.ecsCluster && passage === 'launch-into-pool') {
@@ -299,7 +310,7 @@ export async function gateStep(
     return continueUngatedLaunch(
       deps,
       action,
-      parsed.state?.dryRun ?? settings.dryRun,
+      ungatedDryRun,
       base,
       deadline,
       passage,

@@ -386,6 +386,21 @@ describe('gate step: launches and warm pools', () => {
       expect(world.lifecycle.completions).to.deep.equal([]);
     });
 
+    // Found by the property test (a timing variant of seed 2426): a first step failed to
+    // complete during a throttling storm, the queue redelivered it 8 min later, now in a dry
+    // run — it only observed, and the launch waited for its hook's timeout with no outcome.
+    // Broken variant caught: continueUngatedLaunch given settings.dryRun (no completion).
+    it('lets the launch in, live, when a dry run first step may be the retry of a live one', async () => {
+      setUp({ 'themis:dry-run': 'true' });
+      world.clock.advance(8 * 60); // the event is 8 min old: an earlier attempt may have failed
+      const outcome = await gateStep(
+        inWorld(WARM_POOL_EXAMPLE_3_LAUNCH_INTO_GROUP, LAUNCH_HOOK),
+        world.deps,
+      );
+      expect(outcome).to.include({ outcome: 'completed', result: 'CONTINUE' });
+      expect(world.lifecycle.completions.map((c) => c.result)).to.deep.equal(['CONTINUE']);
+    });
+
     it("leaves another tool's launch hook alone, even on a tagged group", async () => {
       setUp();
       const outcome = await gateStep(
