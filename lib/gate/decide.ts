@@ -126,6 +126,9 @@ export function deadlineMs(
  * of heartbeating in lockstep against the account's Auto Scaling rate limit — and never
  * beyond `untilSeconds` (the deadline), rounded up so that the next step lands at or after it.
  */
+/** How late Lambda's SQS poller may hand over a message that has become visible (≈ 1 s). */
+export const SQS_DELIVERY_ALLOWANCE_SECONDS = 1;
+
 export function recheckDelaySeconds(
   recheckSeconds: number,
   heartbeatTimeoutSeconds: number,
@@ -138,7 +141,10 @@ export function recheckDelaySeconds(
   );
   const spread = Math.max(2, Math.ceil(base / 10));
   const jitter = Math.floor(Math.min(Math.max(random, 0), 0.999_999) * spread);
-  const delay = Math.max(1, base - jitter);
+  // A second less than the setting: Lambda's poller hands a delayed message over up to about
+  // a second after it becomes visible, and the probes of a hold must stay at most
+  // THEMIS_RECHECK_SECONDS apart — not that plus the delivery (issue 10: release ≤ recheck + 1 s).
+  const delay = Math.max(1, base - SQS_DELIVERY_ALLOWANCE_SECONDS - jitter);
   return Math.min(delay, Math.max(0, Math.ceil(untilSeconds)));
 }
 

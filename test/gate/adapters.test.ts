@@ -144,8 +144,9 @@ describe('gate over the SDK adapters', () => {
     const [send] = sqs.commandCalls(SendMessageCommand);
     const input = send!.args[0].input;
     expect(input.QueueUrl).to.equal(QUEUE_URL);
-    // THEMIS_RECHECK_SECONDS' default, below half of the hook's 40 s HeartbeatTimeout.
-    expect(input.DelaySeconds).to.equal(10);
+    // THEMIS_RECHECK_SECONDS' default, below half of the hook's 40 s HeartbeatTimeout, less
+    // the queue's one-second delivery allowance.
+    expect(input.DelaySeconds).to.equal(9);
     expect(JSON.parse(input.MessageBody!)).to.deep.equal(
       firstRecheck({ heartbeatTimeoutSeconds: 40, globalTimeoutSeconds: 4000 }),
     );

@@ -62,7 +62,7 @@ describe('gate/launch', () => {
       // In a launch chain `unknowns` counts only steps that could not ask at all.
       expect(d.next).to.include({ attempt: 51, unknowns: 0 });
       expect(d.notifyHolding).to.equal(false);
-      expect(d.delaySeconds).to.equal(10);
+      expect(d.delaySeconds).to.equal(9);
     });
 
     describe('when the gate cannot ask (a refusal that comes back on every step)', () => {

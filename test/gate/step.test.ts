@@ -63,13 +63,14 @@ describe('gate step', () => {
         { groupName: GROUP, hookName: HOOK, instanceId: INSTANCE, token: TOKEN },
       ]);
       expect(world.rechecks.scheduled).to.have.length(1);
-      expect(world.rechecks.scheduled[0]!.delaySeconds).to.equal(10);
+      // THEMIS_RECHECK_SECONDS less the queue's one-second delivery allowance
+      expect(world.rechecks.scheduled[0]!.delaySeconds).to.equal(9);
       expect(world.rechecks.last()).to.deep.equal(firstRecheck());
       expect(world.lifecycle.completions).to.deep.equal([]);
       expect(outcome).to.include({
         outcome: 'held',
         decision: 'hold',
-        delaySeconds: 10,
+        delaySeconds: 9,
         attempt: 1,
       });
     });
@@ -93,7 +94,8 @@ describe('gate step', () => {
       await deliverRecheck();
       expect(world.lifecycle.describeCalls).to.equal(1);
       // Half the 40 s HeartbeatTimeout, below THEMIS_RECHECK_SECONDS.
-      expect(world.rechecks.scheduled.map((r) => r.delaySeconds)).to.deep.equal([20, 20]);
+      // (less the queue's one-second delivery allowance)
+      expect(world.rechecks.scheduled.map((r) => r.delaySeconds)).to.deep.equal([19, 19]);
     });
 
     it('schedules no recheck when the heartbeat fails, and throws so the delivery is retried', async () => {
@@ -271,7 +273,9 @@ describe('gate step', () => {
     it('completes with THEMIS_ON_DEADLINE and warns operators when the instance is still busy', async () => {
       setUp({ THEMIS_MAX_WAIT_SECONDS: '600', THEMIS_ON_DEADLINE: 'ABANDON' });
       await gateStep(terminateEvent(), world.deps);
-      for (let i = 0; i < 59; i++) await deliverRecheck();
+      // Rechecks every 9 s (10 less the queue's delivery allowance), the last one shortened to
+      // land on the deadline: 66 × 9 s = 594 s, then 6 s.
+      for (let i = 0; i < 66; i++) await deliverRecheck();
       expect(world.lifecycle.completions).to.deep.equal([]);
       const outcome = await deliverRecheck();
       expect(outcome).to.include({ outcome: 'completed', decision: 'deadline', result: 'ABANDON' });
@@ -361,7 +365,7 @@ describe('gate step', () => {
       setUp(SSM);
       worker.set(IDLE);
       await gateStep(terminateEvent(), world.deps);
-      for (let i = 0; i < 29; i++) await deliverRecheck();
+      for (let i = 0; i < 33; i++) await deliverRecheck(); // 33 × 9 s = 297 s < 5 min
       expect(world.lifecycle.completions).to.deep.equal([]);
       expect(world.commands.cancelled).to.deep.equal([]);
       const outcome = await deliverRecheck();
@@ -422,7 +426,7 @@ describe('gate step', () => {
       expect(world.lifecycle.completions).to.deep.equal([]);
       expect(world.notifications.published.map((n) => n.subject)).to.deep.equal([
         `[dry run] themis: would be holding ${INSTANCE} in ${GROUP} (busy)`,
-        `[dry run] themis: would have released ${INSTANCE} in ${GROUP} after 10 s`,
+        `[dry run] themis: would have released ${INSTANCE} in ${GROUP} after 9 s`,
       ]);
     });
 
@@ -432,10 +436,11 @@ describe('gate step', () => {
         { heartbeatTimeoutSeconds: 60 },
       );
       await gateStep(terminateEvent(), world.deps);
-      await deliverRecheck();
-      const outcome = await deliverRecheck();
+      await deliverRecheck(); // 29 s
+      await deliverRecheck(); // 58 s: not yet
+      const outcome = await deliverRecheck(); // 87 s
       expect(outcome).to.include({ outcome: 'observed', decision: 'expired' });
-      expect(world.rechecks.scheduled).to.have.length(2);
+      expect(world.rechecks.scheduled).to.have.length(3);
       expect(world.notifications.published.at(-1)!.subject).to.contain('stopped watching');
     });
 
@@ -567,7 +572,7 @@ describe('gate step', () => {
         reason: 'busy',
         probe: 'busy',
         attempt: 1,
-        delaySeconds: 10,
+        delaySeconds: 9,
       });
       expect(JSON.stringify(world.log.lines)).to.not.contain(TOKEN);
       expect(JSON.stringify(world.notifications.published)).to.not.contain(TOKEN);
