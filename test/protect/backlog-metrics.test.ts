@@ -1,6 +1,5 @@
-import { Metrics } from '@aws-lambda-powertools/metrics';
 import { expect } from 'chai';
-import sinon from 'sinon';
+import { emittedEmf } from '../helpers/emf.js';
 import { createScanMetrics, GROUP_DIMENSION } from '../../lib/protect/metrics.js';
 import { unscannedReport, type GroupReport } from '../../lib/protect/scan.js';
 
@@ -17,26 +16,10 @@ interface EmfDoc extends Record<string, unknown> {
 
 /** The EMF documents a real Powertools Metrics prints for `reports`. */
 function emitted(reports: GroupReport[], highResolution?: boolean): EmfDoc[] {
-  const saved = process.env.POWERTOOLS_METRICS_DISABLED;
-  process.env.POWERTOOLS_METRICS_DISABLED = 'false';
-  const metrics = new Metrics({ namespace: 'themis-test', serviceName: 'themis-protect' });
-  process.env.POWERTOOLS_METRICS_DISABLED = saved;
-  const lines: string[] = [];
-  const write = sinon.stub(process.stdout, 'write').callsFake((chunk: string | Uint8Array) => {
-    lines.push(String(chunk));
-    return true;
-  });
-  try {
+  return emittedEmf<EmfDoc>((metrics) => {
     const sink = createScanMetrics(metrics, { highResolution });
     for (const r of reports) sink.record(r);
-  } finally {
-    write.restore();
-  }
-  return lines
-    .join('')
-    .split('\n')
-    .filter((l) => l.includes('_aws'))
-    .map((l) => JSON.parse(l) as EmfDoc);
+  });
 }
 
 function scanned(overrides: Partial<GroupReport> = {}): GroupReport {

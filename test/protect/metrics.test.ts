@@ -1,31 +1,7 @@
-import { Metrics } from '@aws-lambda-powertools/metrics';
 import { expect } from 'chai';
-import sinon from 'sinon';
+import { emittedEmf as emitted } from '../helpers/emf.js';
 import { createScanMetrics, GROUP_DIMENSION } from '../../lib/protect/metrics.js';
 import { unscannedReport, type GroupReport } from '../../lib/protect/scan.js';
-
-/** Run `fn` with a real Powertools Metrics and return the EMF documents it printed. */
-function emitted(fn: (metrics: Metrics) => void): Array<Record<string, unknown>> {
-  const saved = process.env.POWERTOOLS_METRICS_DISABLED;
-  process.env.POWERTOOLS_METRICS_DISABLED = 'false';
-  const metrics = new Metrics({ namespace: 'themis-test', serviceName: 'themis-protect' });
-  process.env.POWERTOOLS_METRICS_DISABLED = saved;
-  const lines: string[] = [];
-  const write = sinon.stub(process.stdout, 'write').callsFake((chunk: string | Uint8Array) => {
-    lines.push(String(chunk));
-    return true;
-  });
-  try {
-    fn(metrics);
-  } finally {
-    write.restore();
-  }
-  return lines
-    .join('')
-    .split('\n')
-    .filter((l) => l.includes('_aws'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
 
 function scanned(asgName: string, overrides: Partial<GroupReport> = {}): GroupReport {
   return {

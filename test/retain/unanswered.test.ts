@@ -7,9 +7,8 @@
  * Broken variants caught: counting every retained member as unanswered (busy and idle ones
  * too: 3 fail); leaving the count out of the fleet-wide document the alarm reads (3 fail).
  */
-import { Metrics } from '@aws-lambda-powertools/metrics';
 import { expect } from 'chai';
-import sinon from 'sinon';
+import { emittedEmf as emitted } from '../helpers/emf.js';
 import { mergeSettings, type Target } from '../../lib/config.js';
 import { silentLog } from '../../lib/log.js';
 import type { RetainedInstances } from '../../lib/ports.js';
@@ -30,29 +29,6 @@ const A = {
 
 function member(id: string, address: string | undefined, state: string): FakeMember {
   return { instanceId: id, address, lifecycleState: state, protectedFromScaleIn: false };
-}
-
-/** The EMF documents a real Powertools Metrics prints while `fn` runs. */
-function emitted(fn: (metrics: Metrics) => void): Array<Record<string, unknown>> {
-  const saved = process.env.POWERTOOLS_METRICS_DISABLED;
-  process.env.POWERTOOLS_METRICS_DISABLED = 'false';
-  const metrics = new Metrics({ namespace: 'themis-test', serviceName: 'themis-protect' });
-  process.env.POWERTOOLS_METRICS_DISABLED = saved;
-  const lines: string[] = [];
-  const write = sinon.stub(process.stdout, 'write').callsFake((chunk: string | Uint8Array) => {
-    lines.push(String(chunk));
-    return true;
-  });
-  try {
-    fn(metrics);
-  } finally {
-    write.restore();
-  }
-  return lines
-    .join('')
-    .split('\n')
-    .filter((l) => l.includes('_aws'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 describe('retain: a retained instance that never answers', () => {
